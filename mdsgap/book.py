@@ -1,0 +1,138 @@
+"""Build the book: jupytext -> papermill (with a profile) -> Jupyter Book, with timings.
+
+    python -m mdsgap.book --profile ci            # every notebook, then the HTML
+    python -m mdsgap.book --profile tiny --only 01_measuring_gap --no-html
+
+Each `notebooks/<stem>.py` is converted to a notebook, executed with the profile's parameters into
+`book/executed/<stem>.ipynb`, and Jupyter Book builds `_build/html` from those and the prose in
+`book/` with execution off and warnings as errors. A failing cell stops the build with the
+notebook's name, the cell and the error.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+EXECUTED = ROOT / "book" / "executed"
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def notebook_stems() -> list[str]:
+    """Notebook sources in book order (file names start with their chapter number)."""
+    return sorted(p.stem for p in NOTEBOOKS.glob("[0-9]*.py"))
+
+
+def declared_parameters(nb) -> dict:
+    """Evaluate the `parameters` cell in isolation to get its names, defaults and types."""
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise BuildError(f"a notebook needs exactly one cell tagged 'parameters', found {len(cells)}")
+    scope: dict = {}
+    exec(compile(cells[0].source, "<parameters>", "exec"), {}, scope)
+    return {k: v for k, v in scope.items() if not k.startswith("_")}
+
+
+def check_profile_types(stem: str, params: dict, declared: dict) -> None:
+    """Profile values must be parameters the notebook declares, of the declared default's type."""
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise BuildError(f"{stem}: the profile sets unknown parameter(s) {unknown}; the notebook declares "
+                         f"{sorted(declared)}")
+    for name, value in params.items():
+        default = declared[name]
+        if default is None or value is None:
+            continue
+        ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int))
+        if isinstance(default, int) and isinstance(value, bool) != isinstance(default, bool):
+            ok = False
+        if not ok:
+            raise BuildError(f"{stem}: parameter {name!r} must be {type(default).__name__} like its default "
+                             f"{default!r}, but the profile gives {type(value).__name__} {value!r}")
+
+
+def execute(stem: str, profile: str, overrides: dict | None = None, out_dir: Path = EXECUTED) -> float:
+    """Convert and execute one notebook into out_dir/<stem>.ipynb; returns seconds taken."""
+    import jupytext
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from mdsgap.params import profile_blocks
+
+    nb = jupytext.read(NOTEBOOKS / f"{stem}.py")
+    declared = declared_parameters(nb)
+    common, own = profile_blocks(profile, stem)
+    # Shared parameters go to the notebooks that declare them; a notebook's own block must all be declared.
+    params = {**{k: v for k, v in common.items() if k in declared}, **own, **(overrides or {})}
+    check_profile_types(stem, params, declared)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = out_dir / f".{stem}.source.ipynb"
+    out = out_dir / f"{stem}.ipynb"
+    tmp_out = out_dir / f".{stem}.partial.ipynb"
+    jupytext.write(nb, source)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(source), str(tmp_out), parameters=params, cwd=str(NOTEBOOKS),
+                                   kernel_name="python3", progress_bar=False, log_output=False)
+    except PapermillExecutionError as e:
+        raise BuildError(f"notebook {stem} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+                         f"{e.ename}: {e.evalue}\n  partial output kept in {tmp_out}") from None
+    finally:
+        source.unlink(missing_ok=True)
+    os.replace(tmp_out, out)
+    return time.perf_counter() - start
+
+
+def build_html(builder: str = "html") -> None:
+    cmd = [sys.executable, "-m", "jupyter_book", "build", str(ROOT), "--builder", builder, "-W", "-n", "--keep-going"]
+    result = subprocess.run(cmd, cwd=ROOT)
+    if result.returncode != 0:
+        raise BuildError(f"Jupyter Book failed (exit {result.returncode}); its warnings are printed above.")
+
+
+def main(argv=None) -> int:
+    from mdsgap.params import list_profiles
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="ci", help=f"parameter profile: {list_profiles()}")
+    ap.add_argument("--only", nargs="*", help="notebook stems to execute (default: all)")
+    ap.add_argument("--no-html", action="store_true", help="execute notebooks only")
+    ap.add_argument("--no-execute", action="store_true", help="build the HTML from already executed notebooks")
+    args = ap.parse_args(argv)
+    if args.profile not in list_profiles():
+        print(f"error: unknown profile {args.profile!r}. Available profiles: {list_profiles()}", file=sys.stderr)
+        return 2
+    stems = notebook_stems()
+    if args.only:
+        unknown = sorted(set(args.only) - set(stems))
+        if unknown:
+            print(f"error: unknown notebook(s) {unknown}. Available: {stems}", file=sys.stderr)
+            return 2
+        stems = [s for s in stems if s in args.only]
+    os.environ.setdefault("MDSGAP_CACHE", str(ROOT / ".cache" / "mdsgap"))
+    total = time.perf_counter()
+    try:
+        if not args.no_execute:
+            for stem in stems:
+                print(f"[book] executing {stem} (profile {args.profile}) ...", flush=True)
+                print(f"[book] {stem}: {execute(stem, args.profile):.1f} s", flush=True)
+        if not args.no_html:
+            build_html()
+    except BuildError as e:
+        print(f"[book] error: {e}", file=sys.stderr)
+        return 1
+    print(f"[book] done in {time.perf_counter() - total:.1f} s; open {ROOT / '_build' / 'html' / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

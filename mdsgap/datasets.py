@@ -1,0 +1,99 @@
+"""Real image-caption data: a CSV of image paths and captions (open_clip's `filepath`/`title` columns).
+
+Every row is checked before any embedding is computed, so a bad row stops the run with its row
+number instead of half-way through, or, with `skip_bad=True`, is left out and counted.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+
+class DatasetError(ValueError):
+    """A problem with a CSV dataset, naming the file, the row and the fix."""
+
+
+@dataclass
+class CsvPairs:
+    """Image paths and captions from a CSV; `skipped` lists (row, reason) of rows left out."""
+
+    paths: list[Path]
+    captions: list[str]
+    source: Path
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def subset(self, idx) -> "CsvPairs":
+        idx = np.asarray(idx)
+        return CsvPairs([self.paths[i] for i in idx], [self.captions[i] for i in idx], self.source, self.skipped)
+
+    def load_images(self, idx) -> list[Image.Image]:
+        return [Image.open(self.paths[i]).convert("RGB") for i in idx]
+
+    def identity(self) -> dict:
+        """What the embeddings of these pairs depend on: the CSV's path, size and modification time."""
+        st = self.source.stat()
+        return {"csv": str(self.source.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "n": len(self)}
+
+
+def _check_image(path: Path) -> str | None:
+    if not path.is_file():
+        return f"image file not found: {path}"
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        return f"image cannot be read ({type(e).__name__}: {e}): {path}"
+    return None
+
+
+def load_csv(csv_path: str | Path, img_key: str = "filepath", caption_key: str = "title", sep: str = ",",
+             skip_bad: bool = False, limit: int | None = None) -> CsvPairs:
+    """Read and check a CSV of image paths and captions; relative paths are taken from the CSV's folder.
+
+    Row numbers in errors count the header as row 1, as a spreadsheet shows them.
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise DatasetError(f"Dataset CSV not found: {csv_path}. Pass the path of a CSV with columns "
+                           f"{img_key!r} and {caption_key!r}.")
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f, delimiter=sep)
+        columns = reader.fieldnames or []
+        missing = [c for c in (img_key, caption_key) if c not in columns]
+        if missing:
+            raise DatasetError(f"{csv_path}: missing column(s) {missing}; found {columns}. Rename the columns, "
+                               f"or pass img_key=/caption_key= (and sep= if the file is not comma-separated).")
+        paths, captions, skipped = [], [], []
+        for row_no, row in enumerate(reader, start=2):
+            if limit is not None and len(captions) >= limit:
+                break
+            extra = row.get(None)
+            if extra or any(row[c] is None for c in columns):
+                n_fields = sum(v is not None for k, v in row.items() if k is not None) + len(extra or [])
+                problem = f"has {n_fields} fields, expected {len(columns)}"
+            elif not (row[img_key] or "").strip():
+                problem = f"empty {img_key!r}"
+            elif not (row[caption_key] or "").strip():
+                problem = f"empty {caption_key!r}"
+            else:
+                path = Path(row[img_key].strip())
+                path = path if path.is_absolute() else csv_path.parent / path
+                problem = _check_image(path)
+            if problem:
+                if not skip_bad:
+                    raise DatasetError(f"{csv_path}, row {row_no}: {problem}. Fix the row, or pass skip_bad=True "
+                                       f"to leave out bad rows and count them.")
+                skipped.append((row_no, problem))
+                continue
+            paths.append(path)
+            captions.append(row[caption_key].strip())
+    if not captions:
+        raise DatasetError(f"{csv_path}: no usable rows ({len(skipped)} skipped).")
+    return CsvPairs(paths, captions, csv_path, skipped)

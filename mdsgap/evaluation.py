@@ -1,0 +1,94 @@
+"""What a CLIP can do with its embeddings: zero-shot factor classification and retrieval.
+
+Zero-shot on the world: each value of a shared factor becomes a class whose text embedding is the
+mean over prompts that name only that value (and the shape, the caption's noun), in every caption
+template, as CLIP's prompt ensembling does. Retrieval scores matched pairs by cosine similarity.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from mdsgap import world
+from mdsgap.models import Clip
+
+
+def prompts(factor: str, value: str) -> list[str]:
+    """Captions that name `value` of a shared factor and nothing else but the shape."""
+    if factor not in world.SHARED:
+        raise ValueError(f"Zero-shot prompts exist for shared factors only: {list(world.SHARED)}, not {factor!r}.")
+    shapes = [value] if factor == "shape" else world.FACTOR_BY_NAME["shape"].values
+    out = []
+    for template in world.FACTOR_BY_NAME["template"].values:
+        for shape in shapes:
+            values = {"tone": "none", "template": template, "shape": shape, factor: value}
+            out.append(world.caption(values, {factor: True}))
+    return out
+
+
+def class_embeddings(clip: Clip, factor: str) -> torch.Tensor:
+    """(n_values, d) unit text embeddings, one per value of a shared factor (prompt ensemble)."""
+    rows = []
+    for value in world.FACTOR_BY_NAME[factor].values:
+        e = F.normalize(clip.encode_texts(prompts(factor, value)), dim=-1).mean(0)
+        rows.append(F.normalize(e, dim=0))
+    return torch.stack(rows)
+
+
+def zero_shot_predict(image_emb: torch.Tensor, classes: torch.Tensor) -> np.ndarray:
+    """Index of the most similar class for each image embedding."""
+    return (F.normalize(image_emb.float(), dim=-1) @ classes.float().T).argmax(1).numpy()
+
+
+def zero_shot(clip: Clip, image_emb: torch.Tensor, factors: pd.DataFrame) -> pd.DataFrame:
+    """Zero-shot accuracy on every shared factor, with chance (1 / number of values) beside it."""
+    rows = []
+    for name in world.SHARED:
+        pred = zero_shot_predict(image_emb, class_embeddings(clip, name))
+        truth = factors[name].cat.codes.to_numpy()
+        rows.append({"factor": name, "accuracy": float((pred == truth).mean()),
+                     "chance": 1 / len(world.FACTOR_BY_NAME[name].values)})
+    return pd.DataFrame(rows)
+
+
+def recall_at_k(query: torch.Tensor, keys: torch.Tensor, ks=(1, 5, 10)) -> dict[int, float]:
+    """Share of queries whose matched key (same row) ranks within the top k by cosine similarity."""
+    sim = F.normalize(query.float(), dim=-1) @ F.normalize(keys.float(), dim=-1).T
+    rank = (sim > sim.diagonal()[:, None]).sum(1)  # keys strictly more similar than the match
+    return {k: float((rank < k).float().mean()) for k in ks}
+
+
+def consistent(factors: pd.DataFrame, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Whether caption j is true of image i: every shared factor it names matches image i's value."""
+    ok = np.ones(len(i), dtype=bool)
+    for name in world.SHARED:
+        named = factors[f"mentioned_{name}"].to_numpy()[j]
+        vals = factors[name].cat.codes.to_numpy()
+        ok &= ~named | (vals[j] == vals[i])
+    return ok
+
+
+def retrieval(image_emb: torch.Tensor, text_emb: torch.Tensor, factors: pd.DataFrame | None = None,
+              ks=(1, 5, 10), seed: int = 0) -> pd.DataFrame:
+    """Image-to-text and text-to-image recall@k with chance k/n; on the world also caption consistency.
+
+    Recall@k counts only the exact partner; on the world many captions fit an image equally, so
+    'consistent@1' (the top caption is true of the image) is the fairer score, with its chance rate
+    measured on random captions.
+    """
+    n = len(image_emb)
+    rows = []
+    for direction, (q, k) in {"image→text": (image_emb, text_emb), "text→image": (text_emb, image_emb)}.items():
+        for kk, r in recall_at_k(q, k, ks).items():
+            rows.append({"direction": direction, "metric": f"recall@{kk}", "value": r, "chance": min(1.0, kk / n)})
+    if factors is not None:
+        sim = F.normalize(image_emb.float(), dim=-1) @ F.normalize(text_emb.float(), dim=-1).T
+        top = sim.argmax(1).numpy()
+        i = np.arange(n)
+        rng = np.random.default_rng(seed)
+        rows.append({"direction": "image→text", "metric": "consistent@1",
+                     "value": float(consistent(factors, i, top).mean()),
+                     "chance": float(consistent(factors, i, rng.integers(0, n, n)).mean())})
+    return pd.DataFrame(rows)

@@ -1,0 +1,109 @@
+"""The setup every chapter starts from: the subject CLIP and its held-out pairs, chosen by parameters.
+
+By default the subject is the small CLIP trained on the synthetic world and the pairs are fresh
+world pairs. Setting `clip_model`/`clip_pretrained` swaps in any open_clip model, and
+`dataset_csv` swaps in a real dataset, with no other change to a notebook.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from mdsgap import datasets, embeddings, models, training, world
+from mdsgap.params import check_fields
+
+SMALL_MODELS = ("mdsgap-small", "mdsgap-tiny")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Notebook parameters shared by every chapter (each notebook's parameters cell sets them)."""
+
+    seed: int = 0
+    """Seed of the world, of training, and of the random baselines."""
+    n_train: int = 20_000
+    """World pairs the small CLIP trains on."""
+    train_steps: int = 600
+    batch_size: int = 128
+    temperature: float = 0.01
+    """Fixed softmax temperature of training (ignored when learn_temperature)."""
+    learn_temperature: bool = False
+    """Learn the temperature from open_clip's 0.07 start instead of fixing it."""
+    n_test: int = 2_000
+    """Held-out pairs every measurement uses (rows of the CSV, when one is given)."""
+    clip_model: str = "mdsgap-small"
+    """open_clip architecture name, or 'local-dir:PATH'."""
+    clip_pretrained: str = ""
+    """Pretrained tag or checkpoint file; '' trains a small model on the world, or random-inits others."""
+    dataset_csv: str = ""
+    """'' for the synthetic world, else a CSV of image paths and captions (columns filepath, title)."""
+    skip_bad_rows: bool = False
+    """Leave out unreadable CSV rows (and count them) instead of stopping at the first."""
+
+    def __post_init__(self):
+        check_fields(self)
+        if self.n_test < 10:
+            raise ValueError(f"n_test must be at least 10, got {self.n_test}.")
+
+    @classmethod
+    def from_params(cls, namespace: dict) -> "Settings":
+        """Pick this class's fields out of a notebook's globals()."""
+        return cls(**{f.name: namespace[f.name] for f in dataclasses.fields(cls) if f.name in namespace})
+
+    @property
+    def on_world(self) -> bool:
+        return self.dataset_csv == ""
+
+    @property
+    def trains_small_clip(self) -> bool:
+        return self.clip_pretrained == "" and self.clip_model in SMALL_MODELS
+
+    def train_config(self) -> training.TrainConfig:
+        return training.TrainConfig(
+            model=self.clip_model, n_pairs=self.n_train, steps=self.train_steps, batch_size=self.batch_size,
+            temperature=None if self.learn_temperature else self.temperature, seed=self.seed)
+
+
+@dataclass
+class Subject:
+    """The model a chapter studies and, when it was trained here, its training record."""
+
+    clip: models.Clip
+    label: str
+    trained: training.Trained | None = None
+
+
+def subject(s: Settings, progress: bool = True) -> Subject:
+    """The chapter's CLIP: the small model trained on the world (cached), or the named open_clip model."""
+    if s.trains_small_clip:
+        t = training.trained_clip(s.train_config(), progress=progress)
+        return Subject(t.clip, f"{s.clip_model} (trained)", t)
+    label = f"{s.clip_model} ({s.clip_pretrained or 'random init'})"
+    return Subject(models.create_clip(s.clip_model, s.clip_pretrained, seed=s.seed), label)
+
+
+@dataclass
+class TestData:
+    """Held-out pairs and a model's embeddings of them; `factors` is None for a CSV dataset."""
+
+    pairs: object
+    x: torch.Tensor
+    y: torch.Tensor
+    factors: object = None
+
+
+def load_pairs(s: Settings, n: int | None = None):
+    """Held-out pairs (split 'test' of the world, or the CSV's first n usable rows) and their cache source."""
+    n = n or s.n_test
+    if s.on_world:
+        return embeddings.world_pairs(world.WorldConfig(), n, s.seed, "test")
+    pairs = datasets.load_csv(s.dataset_csv, skip_bad=s.skip_bad_rows, limit=n)
+    return pairs, None
+
+
+def test_data(s: Settings, clip: models.Clip, n: int | None = None, progress: bool = True) -> TestData:
+    pairs, source = load_pairs(s, n)
+    x, y = embeddings.embed_pairs(clip, pairs, source, progress=progress)
+    return TestData(pairs, x, y, pairs.factors if s.on_world else None)

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mdsgap import datasets, embeddings, experiment, models, world
+
+
+@pytest.fixture
+def csv_dir(tmp_path):
+    """A small real-format dataset: world images saved as PNG files plus a CSV."""
+    pairs = world.generate(world.WorldConfig(), 6, seed=0)
+    (tmp_path / "img").mkdir()
+    for i, im in enumerate(pairs.images):
+        Image.fromarray(im).save(tmp_path / "img" / f"{i}.png")
+    rows = ["filepath,title"] + [f"img/{i}.png,{c}" for i, c in enumerate(pairs.captions)]
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path, pairs
+
+
+def write(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_loads_relative_paths(csv_dir):
+    folder, pairs = csv_dir
+    d = datasets.load_csv(folder / "pairs.csv")
+    assert len(d) == 6 and d.captions == pairs.captions
+    assert np.array_equal(np.asarray(d.load_images([2])[0]), pairs.images[2])
+
+
+def test_missing_csv_and_columns(tmp_path):
+    with pytest.raises(datasets.DatasetError, match="not found"):
+        datasets.load_csv(tmp_path / "nope.csv")
+    p = write(tmp_path / "x.csv", ["path,caption", "a.png,hi"])
+    with pytest.raises(datasets.DatasetError, match=r"missing column\(s\) \['filepath', 'title'\]; found \['path', 'caption'\]"):
+        datasets.load_csv(p)
+
+
+def test_missing_image_names_the_row(csv_dir):
+    folder, _ = csv_dir
+    p = write(folder / "bad.csv", ["filepath,title", "img/0.png,a circle", "img/missing.png,a square"])
+    with pytest.raises(datasets.DatasetError, match=r"row 3: image file not found"):
+        datasets.load_csv(p)
+
+
+def test_unreadable_image_names_the_row(csv_dir):
+    folder, _ = csv_dir
+    (folder / "img" / "broken.png").write_bytes(b"not an image")
+    p = write(folder / "bad.csv", ["filepath,title", "img/broken.png,a circle"])
+    with pytest.raises(datasets.DatasetError, match=r"row 2: image cannot be read"):
+        datasets.load_csv(p)
+
+
+def test_malformed_rows_name_the_row(csv_dir):
+    folder, _ = csv_dir
+    p = write(folder / "bad.csv", ["filepath,title", "img/0.png,a circle", "img/1.png,a,b,c"])
+    with pytest.raises(datasets.DatasetError, match=r"row 3: has 4 fields, expected 2"):
+        datasets.load_csv(p)
+    p = write(folder / "bad2.csv", ["filepath,title", "img/0.png"])
+    with pytest.raises(datasets.DatasetError, match=r"row 2: has 1 fields, expected 2"):
+        datasets.load_csv(p)
+    p = write(folder / "bad3.csv", ["filepath,title", "img/0.png,"])
+    with pytest.raises(datasets.DatasetError, match=r"row 2: empty 'title'"):
+        datasets.load_csv(p)
+
+
+def test_skip_bad_counts_what_was_skipped(csv_dir):
+    folder, _ = csv_dir
+    p = write(folder / "mixed.csv", ["filepath,title", "img/0.png,a circle", "img/missing.png,a square",
+                                     "img/1.png,", "img/2.png,a cross"])
+    d = datasets.load_csv(p, skip_bad=True)
+    assert len(d) == 2 and [row for row, _ in d.skipped] == [3, 4]
+
+
+def test_csv_goes_through_the_same_embedding_path(csv_dir):
+    folder, pairs = csv_dir
+    clip = models.create_clip("mdsgap-tiny")
+    s = experiment.Settings(clip_model="mdsgap-tiny", dataset_csv=str(folder / "pairs.csv"), n_test=10)
+    data = experiment.test_data(s, clip, progress=False)
+    assert data.factors is None and data.x.shape == (6, 16)
+    # the same images from arrays give the same embeddings as from PNG files
+    x_world, y_world = embeddings.encode_pairs(clip, pairs, progress=False)
+    assert torch.allclose(data.x, x_world, atol=1e-4) and torch.allclose(data.y, y_world)

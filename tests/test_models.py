@@ -1,0 +1,102 @@
+import open_clip
+import pytest
+import torch
+
+from mdsgap import models, training, world
+
+
+def test_unknown_model_name_lists_close_matches():
+    with pytest.raises(ValueError, match=r"Close matches: \['ViT-B-32'"):
+        models.create_clip("ViT-B-33")
+
+
+def test_unknown_pretrained_tag_lists_known_tags():
+    with pytest.raises(ValueError, match="Known tags"):
+        models.create_clip("mdsgap-tiny", "openai")
+
+
+def test_missing_checkpoint_file_is_named():
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        models.create_clip("mdsgap-tiny", "/nowhere/model.safetensors")
+
+
+def test_wrong_types_are_named():
+    with pytest.raises(TypeError, match="non-empty string"):
+        models.create_clip(32)
+    with pytest.raises(TypeError, match="pretrained must be a string"):
+        models.create_clip("mdsgap-tiny", None)
+
+
+def test_random_init_is_seeded():
+    a = models.create_clip("mdsgap-tiny", seed=1).encode_texts(["a red circle"])
+    b = models.create_clip("mdsgap-tiny", seed=1).encode_texts(["a red circle"])
+    c = models.create_clip("mdsgap-tiny", seed=2).encode_texts(["a red circle"])
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_checkpoint_loads_through_open_clip(tmp_path):
+    clip = models.create_clip("mdsgap-tiny", seed=3)
+    folder = models.save_checkpoint(clip.model, models.get_model_config("mdsgap-tiny"), tmp_path / "ckpt")
+    images = world.generate(world.WorldConfig(), 4).images
+    want = clip.encode_images(images)
+
+    # 1) open_clip's own factory, by registered name and pretrained=<file>
+    model, _, _ = open_clip.create_model_and_transforms(
+        "mdsgap-tiny", pretrained=str(folder / models.WEIGHTS_FILE))
+    model.eval()
+    with torch.no_grad():
+        got = model.encode_image(clip.image_tensor(images))
+    assert torch.allclose(got, want, atol=1e-6)
+
+    # 2) open_clip's local-dir: schema, and mdsgap's loader with a file path
+    model2, _, _ = open_clip.create_model_and_transforms(f"local-dir:{folder}")
+    assert all(torch.equal(p, q) for p, q in zip(model2.state_dict().values(), model.state_dict().values()))
+    again = models.create_clip("mdsgap-tiny", str(folder / models.WEIGHTS_FILE))
+    assert torch.allclose(again.encode_images(images), want, atol=1e-6)
+
+
+def test_save_checkpoint_leaves_nothing_half_written(tmp_path, monkeypatch):
+    clip = models.create_clip("mdsgap-tiny")
+    import safetensors.torch
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", boom)
+    with pytest.raises(OSError, match="disk full"):
+        models.save_checkpoint(clip.model, models.get_model_config("mdsgap-tiny"), tmp_path / "ckpt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_image_tensor_resizes_to_the_model():
+    clip = models.create_clip("mdsgap-tiny")
+    x = clip.image_tensor(world.generate(world.WorldConfig(resolution=48), 2).images)
+    assert x.shape == (2, 3, 32, 32)
+
+
+def test_training_reduces_loss_and_is_deterministic():
+    cfg = training.TrainConfig(model="mdsgap-tiny", n_pairs=256, steps=30, batch_size=32, eval_every=10, lr=2e-3)
+    a, ha = training.train_clip(cfg, progress=False)
+    _, hb = training.train_clip(cfg, progress=False)
+    assert ha.val_loss.iloc[-1] < ha.val_loss.iloc[0]
+    assert ha.equals(hb)
+    assert ha.temperature.iloc[-1] == pytest.approx(0.01)
+
+
+def test_trained_clip_is_cached_and_keyed_by_config():
+    cfg = training.TrainConfig(model="mdsgap-tiny", n_pairs=64, steps=2, batch_size=8, eval_every=1)
+    first = training.trained_clip(cfg, progress=False)
+    second = training.trained_clip(cfg, progress=False)
+    assert first.folder == second.folder
+    other = training.trained_clip(training.TrainConfig(**{**cfg.__dict__, "seed": 1}), progress=False)
+    assert other.folder != first.folder
+    texts = ["a red circle"]
+    assert torch.equal(first.clip.encode_texts(texts), second.clip.encode_texts(texts))
+
+
+def test_train_config_validates():
+    with pytest.raises(TypeError, match="steps must be int"):
+        training.TrainConfig(steps="10")
+    with pytest.raises(ValueError, match="temperature"):
+        training.TrainConfig(temperature=0.0)
+    assert training.TrainConfig(world={"resolution": 32}).world.resolution == 32

@@ -1,0 +1,50 @@
+"""Smoke test: every notebook executes end to end with the tiny profile, and errors name the cell."""
+import json
+
+import pytest
+
+from mdsgap import book
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", book.notebook_stems())
+def test_notebook_runs_with_tiny_profile(stem, tmp_path):
+    book.execute(stem, "tiny", out_dir=tmp_path)
+    nb = json.loads((tmp_path / f"{stem}.ipynb").read_text())
+    errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    glued = [o for c in nb["cells"] for o in c.get("outputs", [])
+             if "application/papermill.record/text/plain" in o.get("data", {}) or
+             o.get("metadata", {}).get("scrapbook") or "glue" in json.dumps(o.get("metadata", {}))]
+    assert glued, "a chapter glues its numbers into the prose"
+
+
+def test_every_notebook_has_one_parameters_cell_and_is_in_the_toc():
+    import jupytext
+
+    toc = (book.ROOT / "_toc.yml").read_text()
+    for stem in book.notebook_stems():
+        nb = jupytext.read(book.NOTEBOOKS / f"{stem}.py")
+        assert book.declared_parameters(nb)
+        assert f"book/executed/{stem}" in toc
+
+
+def test_failing_notebook_names_notebook_and_cell(tmp_path, monkeypatch):
+    (tmp_path / "99_broken.py").write_text(
+        '# %% tags=["parameters"]\nx = 1\n\n# %%\ny = 2\n\n# %%\nraise ValueError("boom")\n')
+    monkeypatch.setattr(book, "NOTEBOOKS", tmp_path)
+    with pytest.raises(book.BuildError, match=r"notebook 99_broken failed in cell \d+ .*ValueError: boom"):
+        book.execute("99_broken", "tiny", out_dir=tmp_path / "out")
+    assert not (tmp_path / "out" / "99_broken.ipynb").exists()
+
+
+def test_profile_with_wrong_type_fails_before_executing(tmp_path, monkeypatch):
+    (tmp_path / "99_typed.py").write_text('# %% tags=["parameters"]\nn_test = 10\n\n# %%\nprint(n_test)\n')
+    monkeypatch.setattr(book, "NOTEBOOKS", tmp_path)
+    with pytest.raises(book.BuildError, match="must be int"):
+        book.execute("99_typed", "tiny", overrides={"n_test": "ten"}, out_dir=tmp_path / "out")
+
+
+def test_unknown_profile_is_refused(capsys):
+    assert book.main(["--profile", "fastest", "--no-html"]) == 2
+    assert "Available profiles" in capsys.readouterr().err

@@ -1,0 +1,39 @@
+import pytest
+
+from mdsgap import experiment, params
+
+
+def test_profiles_exist_and_unknown_profile_lists_them():
+    assert {"ci", "full", "tiny"} <= set(params.list_profiles())
+    with pytest.raises(ValueError, match=r"Available profiles: \["):
+        params.load_profile("fast")
+
+
+def test_profile_merges_common_and_notebook_blocks():
+    p = params.load_profile("tiny", "01_measuring_gap")
+    assert p["clip_model"] == "mdsgap-tiny" and "n_reference" in p and p["profile"] == "tiny"
+
+
+def test_settings_reject_wrong_types_with_the_fix():
+    with pytest.raises(TypeError, match=r"Settings.n_test must be int, got str '100'"):
+        experiment.Settings(n_test="100")
+    with pytest.raises(TypeError, match="learn_temperature must be bool"):
+        experiment.Settings(learn_temperature=1)
+    assert experiment.Settings(temperature=1).temperature == 1  # an int is a fine float
+
+
+def test_check_params_names_unknown_and_mistyped():
+    with pytest.raises(TypeError, match="Unknown parameter"):
+        params.check_params({"n_tset": 3}, {"n_test": int})
+    with pytest.raises(TypeError, match="must be int"):
+        params.check_params({"n_test": 3.5}, {"n_test": int})
+
+
+def test_book_checks_profile_types_against_notebook_defaults():
+    from mdsgap import book
+
+    with pytest.raises(book.BuildError, match="must be int"):
+        book.check_profile_types("nb", {"n_test": "many"}, {"n_test": 10})
+    with pytest.raises(book.BuildError, match="unknown parameter"):
+        book.check_profile_types("nb", {"n_tset": 3}, {"n_test": 10})
+    book.check_profile_types("nb", {"temperature": 1}, {"temperature": 0.5})
