@@ -93,7 +93,8 @@ def execute(stem: str, profile: str, overrides: dict | None = None, out_dir: Pat
 
 
 def build_html(builder: str = "html") -> None:
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(ROOT), "--builder", builder, "-W", "-n", "--keep-going"]
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb), "build", str(ROOT), "--builder", builder, "--all", "-W", "-n", "--keep-going"]
     result = subprocess.run(cmd, cwd=ROOT)
     if result.returncode != 0:
         raise BuildError(f"Jupyter Book failed (exit {result.returncode}); its warnings are printed above.")
@@ -136,3 +137,15 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def glue(name: str, value) -> None:
+    """Glue a value for the prose ({glue:text}`name:.2f`), as a plain Python number or string.
+
+    numpy scalars are converted first: their repr (`np.float64(0.8)`) cannot be formatted by myst-nb.
+    """
+    from myst_nb import glue as _glue
+
+    if hasattr(value, "item"):
+        value = value.item()
+    _glue(name, value, display=False)

@@ -47,9 +47,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-from myst_nb import glue
 
 from mdsgap import evaluation, experiment, gap, models, plots, training, world
+from mdsgap.book import glue
 
 S = experiment.Settings.from_params(globals())
 assert isinstance(n_reference, int) and isinstance(n_boot, int), "n_reference and n_boot must be integers"
@@ -124,12 +124,12 @@ else:
 if S.on_world:
     zs = evaluation.zero_shot(subject.clip, test.x, test.factors)
     worst = zs.loc[zs.accuracy.idxmin()]
-    glue("zs_min", float(worst.accuracy), display=False)
-    glue("zs_min_factor", str(worst.factor), display=False)
+    glue("zs_min", float(worst.accuracy))
+    glue("zs_min_factor", str(worst.factor))
     display(zs.style.format({"accuracy": "{:.3f}", "chance": "{:.3f}"}).hide(axis="index"))
 else:
-    glue("zs_min", float("nan"), display=False)
-    glue("zs_min_factor", "(no factor labels for a CSV dataset)", display=False)
+    glue("zs_min", float("nan"))
+    glue("zs_min_factor", "(no factor labels for a CSV dataset)")
 
 # %% [markdown]
 # The weakest shared factor, {glue:text}`zs_min_factor`, is classified zero-shot with accuracy
@@ -142,9 +142,9 @@ else:
 # %%
 ret = evaluation.retrieval(test.x, test.y, test.factors, seed=S.seed)
 r1 = ret.query("direction == 'image→text' and metric == 'recall@1'").iloc[0]
-glue("r1", r1.value, display=False)
-glue("r1_chance", r1.chance, display=False)
-glue("r1_ratio", r1.value / r1.chance, display=False)
+glue("r1", r1.value)
+glue("r1_chance", r1.chance)
+glue("r1_ratio", r1.value / r1.chance)
 ret.style.format({"value": "{:.3f}", "chance": "{:.4f}"}).hide(axis="index")
 
 # %% [markdown]
@@ -192,16 +192,16 @@ table = pd.DataFrame(rows).set_index("model")
 table.T
 
 # %%
-glue("l2m_trained", table.loc[subject.label, "L2M"], display=False)
-glue("l2m_trained_ci", table.loc[subject.label, "L2M 95% CI"], display=False)
-glue("l2m_random", table.iloc[1]["L2M"], display=False)
-glue("l2m_ref", table.iloc[2]["L2M"], display=False)
-glue("cone_img_trained", table.loc[subject.label, "cone (image)"], display=False)
-glue("cone_txt_trained", table.loc[subject.label, "cone (text)"], display=False)
-glue("cone_img_random", table.iloc[1]["cone (image)"], display=False)
-glue("sep_trained", table.loc[subject.label, "linear separability"], display=False)
-glue("sep_shuffled", table.loc[subject.label, "separability, shuffled labels"], display=False)
-glue("rmg_trained", table.loc[subject.label, "RMG"], display=False)
+glue("l2m_trained", table.loc[subject.label, "L2M"])
+glue("l2m_trained_ci", table.loc[subject.label, "L2M 95% CI"])
+glue("l2m_random", table.iloc[1]["L2M"])
+glue("l2m_ref", table.iloc[2]["L2M"])
+glue("cone_img_trained", table.loc[subject.label, "cone (image)"])
+glue("cone_txt_trained", table.loc[subject.label, "cone (text)"])
+glue("cone_img_random", table.iloc[1]["cone (image)"])
+glue("sep_trained", table.loc[subject.label, "linear separability"])
+glue("sep_shuffled", table.loc[subject.label, "separability, shuffled labels"])
+glue("rmg_trained", table.loc[subject.label, "RMG"])
 
 # %% [markdown]
 # The trained model's L2M is {glue:text}`l2m_trained:.2f` (95% bootstrap interval over test pairs
@@ -275,8 +275,8 @@ recipes = pd.DataFrame([
     {"recipe": "temperature learned from 0.07", "final temperature": float(learned.history.temperature.iloc[-1]),
      "L2M": gap.l2m(lx, ly), "zero-shot (mean over shared factors)": evaluation.zero_shot(learned.clip, lx, test.factors).accuracy.mean() if S.on_world else float("nan")},
 ]).set_index("recipe")
-glue("l2m_learned", recipes.iloc[1]["L2M"], display=False)
-glue("t_learned", recipes.iloc[1]["final temperature"], display=False)
+glue("l2m_learned", recipes.iloc[1]["L2M"])
+glue("t_learned", recipes.iloc[1]["final temperature"])
 recipes
 
 # %% [markdown]

@@ -6,7 +6,7 @@ from mdsgap import experiment, params
 def test_profiles_exist_and_unknown_profile_lists_them():
     assert {"ci", "full", "tiny"} <= set(params.list_profiles())
     with pytest.raises(ValueError, match=r"Available profiles: \["):
-        params.load_profile("fast")
+        params.load_profile("fast", "01_measuring_gap")
 
 
 def test_profile_merges_common_and_notebook_blocks():
