@@ -26,7 +26,7 @@ class Settings:
     n_train: int = 20_000
     """World pairs the small CLIP trains on."""
     train_steps: int = 600
-    batch_size: int = 128
+    batch_size: int = 256
     temperature: float = 0.01
     """Fixed softmax temperature of training (ignored when learn_temperature)."""
     learn_temperature: bool = False
@@ -41,6 +41,8 @@ class Settings:
     """'' for the synthetic world, else a CSV of image paths and captions (columns filepath, title)."""
     skip_bad_rows: bool = False
     """Leave out unreadable CSV rows (and count them) instead of stopping at the first."""
+    device: str = "auto"
+    """'auto' (a GPU when one is visible), 'cpu', 'cuda', ..."""
 
     def __post_init__(self):
         check_fields(self)
@@ -78,10 +80,10 @@ class Subject:
 def subject(s: Settings, progress: bool = True) -> Subject:
     """The chapter's CLIP: the small model trained on the world (cached), or the named open_clip model."""
     if s.trains_small_clip:
-        t = training.trained_clip(s.train_config(), progress=progress)
+        t = training.trained_clip(s.train_config(), progress=progress, device=s.device)
         return Subject(t.clip, f"{s.clip_model} (trained)", t)
     label = f"{s.clip_model} ({s.clip_pretrained or 'random init'})"
-    return Subject(models.create_clip(s.clip_model, s.clip_pretrained, seed=s.seed), label)
+    return Subject(models.create_clip(s.clip_model, s.clip_pretrained, seed=s.seed, device=s.device), label)
 
 
 @dataclass

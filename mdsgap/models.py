@@ -6,8 +6,10 @@ A `Clip` bundles a model with its preprocessing and tokenizer and encodes batche
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -109,12 +111,19 @@ class Clip:
         return self.model.encode_text(self.tokenizer(texts).to(self.device())).float().cpu()
 
 
+def resolve_device(device: str = "auto") -> str:
+    """'auto' picks CUDA when a GPU is visible, else the CPU; other values pass through to torch."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
 def _file_identity(path: str) -> dict:
     st = os.stat(path)
     return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def create_clip(name: str, pretrained: str = "", seed: int = 0, device: str = "cpu") -> Clip:
+def create_clip(name: str, pretrained: str = "", seed: int = 0, device: str = "auto") -> Clip:
     """Build a CLIP from an open_clip name (or 'local-dir:PATH') and a tag, a file, or '' for random init.
 
     Random initialisation is seeded, so the "random CLIP" baselines are reproducible.
@@ -137,7 +146,9 @@ def create_clip(name: str, pretrained: str = "", seed: int = 0, device: str = "c
             identity.update(_file_identity(source))
     torch.manual_seed(seed)
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=source, device=device)
+        with _quiet_random_init(source is None and not name.startswith("local-dir:")):
+            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=source,
+                                                                         device=resolve_device(device))
     except RuntimeError as e:
         if "download" in str(e).lower():
             raise RuntimeError(f"Could not fetch weights {pretrained!r} for {name!r} (no network?). Download them on a "
@@ -145,6 +156,19 @@ def create_clip(name: str, pretrained: str = "", seed: int = 0, device: str = "c
         raise
     tokenizer = open_clip.get_tokenizer(name)
     return Clip(model, preprocess, tokenizer, name, pretrained, identity)
+
+
+@contextlib.contextmanager
+def _quiet_random_init(quiet: bool):
+    """open_clip logs a warning for every randomly initialised model; here random init is on purpose."""
+    logger = logging.getLogger()
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def save_checkpoint(model: torch.nn.Module, model_cfg: dict, folder: str | Path, extra: dict | None = None) -> Path:

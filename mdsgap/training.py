@@ -36,7 +36,7 @@ class TrainConfig:
     """Training pairs generated (split 'train'); batches are drawn from them with replacement."""
     steps: int = 600
     batch_size: int = 256
-    lr: float = 2e-3
+    lr: float = 1e-3
     """Peak learning rate of the one-cycle schedule (linear warm-up, cosine decay)."""
     warmup: float = 0.1
     """Fraction of steps spent warming up."""
@@ -98,15 +98,17 @@ def _evaluate(clip: models.Clip, loss_fn, images: torch.Tensor, tokens: torch.Te
         x = model.encode_image(images, normalize=True)
         y = model.encode_text(tokens, normalize=True)
         loss = float(loss_fn(x, y, model.logit_scale.exp()))
+        x, y = x.cpu(), y.cpu()
     model.train()
     return {"val_loss": loss, "L2M": gap.l2m(x, y), "cone_image": gap.cone(x), "cone_text": gap.cone(y),
             "temperature": float(1 / model.logit_scale.exp())}
 
 
-def train_clip(cfg: TrainConfig, progress: bool = True) -> tuple[models.Clip, pd.DataFrame]:
+def train_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") -> tuple[models.Clip, pd.DataFrame]:
     """Train a small CLIP from a seeded random start; returns it and its training curve."""
     torch.manual_seed(cfg.seed)
-    clip = models.create_clip(cfg.model, "", seed=cfg.seed)
+    clip = models.create_clip(cfg.model, "", seed=cfg.seed, device=device)
+    dev = clip.device()
     model = clip.model
     if cfg.temperature is not None:
         model.logit_scale.data.fill_(math.log(1 / cfg.temperature))
@@ -115,7 +117,7 @@ def train_clip(cfg: TrainConfig, progress: bool = True) -> tuple[models.Clip, pd
         model.token_embedding.weight.requires_grad_(False)
     pairs = world.generate(cfg.world, cfg.n_pairs, seed=cfg.seed, split="train")
     val = world.generate(cfg.world, 512, seed=cfg.seed, split="val")
-    val_images, val_tokens = clip.image_tensor(val.images), clip.tokenizer(val.captions)
+    val_images, val_tokens = clip.image_tensor(val.images).to(dev), clip.tokenizer(val.captions).to(dev)
     tokens = _Tokens(clip.tokenizer, pairs.captions)
 
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
@@ -131,8 +133,8 @@ def train_clip(cfg: TrainConfig, progress: bool = True) -> tuple[models.Clip, pd
     running = []
     for step in bar:
         idx = rng.integers(0, len(pairs), cfg.batch_size)
-        x = model.encode_image(clip.image_tensor(pairs.images[idx]), normalize=True)
-        y = model.encode_text(tokens[idx], normalize=True)
+        x = model.encode_image(clip.image_tensor(pairs.images[idx]).to(dev), normalize=True)
+        y = model.encode_text(tokens[idx].to(dev), normalize=True)
         loss = loss_fn(x, y, model.logit_scale.exp())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -150,16 +152,19 @@ def train_clip(cfg: TrainConfig, progress: bool = True) -> tuple[models.Clip, pd
     return clip, pd.DataFrame(rows)
 
 
-def trained_clip(cfg: TrainConfig, progress: bool = True) -> Trained:
-    """The small CLIP for cfg: loaded from the cache, or trained and cached on a miss."""
+def trained_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") -> Trained:
+    """The small CLIP for cfg: loaded from the cache, or trained and cached on a miss.
+
+    The device is not part of the key: a model trained on a GPU serves a CPU run as well.
+    """
     key = {"train": cfg.to_dict(), "open_clip": open_clip.__version__, "torch": torch.__version__.split("+")[0]}
 
     def build(folder: Path):
-        clip, history = train_clip(cfg, progress=progress)
+        clip, history = train_clip(cfg, progress=progress, device=device)
         models.save_checkpoint(clip.model, models.get_model_config(cfg.model), folder / "checkpoint",
                                extra={"mdsgap_train_config": cfg.to_dict()})
         history.to_csv(folder / "history.csv", index=False)
 
     folder = cache.cached("models", key, build)
-    clip = models.create_clip(f"local-dir:{folder / 'checkpoint'}")
+    clip = models.create_clip(f"local-dir:{folder / 'checkpoint'}", device=device)
     return Trained(clip, cfg, folder, pd.read_csv(folder / "history.csv"))

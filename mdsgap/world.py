@@ -43,7 +43,7 @@ FACTORS: tuple[Factor, ...] = (
     Factor("size", ("small", "large"), "shared", "the object's radius"),
     Factor("position", ("top left", "top right", "bottom left", "bottom right"), "shared", "the quadrant the object sits in"),
     Factor("texture", ("plain", "stripes", "checks", "dots"), "vision", "the background pattern; never named"),
-    Factor("outline", ("none", "dark"), "vision", "a dark rim around the object; never named"),
+    Factor("outline", ("dark", "light"), "vision", "the colour of the object's rim; never named"),
     Factor("tone", ("none", "lovely", "boring", "strange"), "language", "an evaluative word in the caption; not in the image"),
     Factor("template", ("a {}", "a picture of a {}", "there is a {} here", "my drawing of a {}"), "language",
            "the caption's sentence frame; not in the image"),
@@ -217,8 +217,9 @@ def render(codes: dict[str, np.ndarray], R: int, noise: float, contrast: float, 
     rgb = np.array([RGB[c] for c in colour_names], dtype=np.float32)[codes["colour"]]
     rgb += rng.uniform(-12, 12, (n, 3)).astype(np.float32)
     bg = _background(codes["texture"], R, contrast, rng).astype(np.float32)
-    rim = (sdf > -0.22 * radius[:, None, None]) & (codes["outline"] == 1)[:, None, None]
-    fill = np.where(rim[..., None], np.float32(20.0), rgb[:, None, None, :])
+    rim = sdf > -0.22 * radius[:, None, None]
+    rim_level = np.where(codes["outline"] == 0, 20.0, 245.0).astype(np.float32)[:, None, None, None]
+    fill = np.where(rim[..., None], rim_level, rgb[:, None, None, :])
     img = np.where((sdf <= 0)[..., None], fill, bg[..., None])
     if noise > 0:
         img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(noise)

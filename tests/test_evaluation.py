@@ -1,0 +1,48 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mdsgap import evaluation, world
+
+
+def test_prompts_name_only_the_factor_and_the_shape():
+    ps = evaluation.prompts("colour", "red")
+    assert len(ps) == 16 and all("red" in p for p in ps)
+    assert {"a red circle", "there is a red cross here"} <= set(ps)
+    assert evaluation.prompts("position", "top left")[0] == "a circle in the top left"
+    with pytest.raises(ValueError, match="shared factors only"):
+        evaluation.prompts("texture", "dots")
+
+
+def test_recall_at_k_on_constructed_ranks():
+    keys = torch.eye(4)
+    query = torch.tensor([[1.0, 0, 0, 0], [1.0, 0.5, 0, 0], [0, 0, 0, 1.0], [0, 0, 0.1, 1.0]])
+    # queries 0 and 3 rank their own key first; queries 1 and 2 rank it second
+    r = evaluation.recall_at_k(query, keys, ks=(1, 2))
+    assert r[1] == pytest.approx(0.5) and r[2] == pytest.approx(1.0)
+
+
+def test_zero_shot_predict_picks_the_closest_class():
+    classes = torch.eye(3)
+    emb = torch.tensor([[0.1, 0.9, 0.0], [2.0, 0.0, 0.1]])
+    assert evaluation.zero_shot_predict(emb, classes).tolist() == [1, 0]
+
+
+def test_consistency_checks_only_named_factors():
+    p = world.generate(world.WorldConfig(), 200, seed=0)
+    i = np.arange(200)
+    assert evaluation.consistent(p.factors, i, i).all()  # a caption is always true of its own image
+    f = p.factors.copy()
+    j = np.roll(i, 1)
+    ok = evaluation.consistent(f, i, j)
+    for a, b, k in zip(i, j, ok):
+        expect = all(not f[f"mentioned_{n}"][b] or f[n][b] == f[n][a] for n in world.SHARED)
+        assert k == expect
+
+
+def test_retrieval_table_has_chance_beside_each_score():
+    x = torch.randn(50, 8)
+    t = evaluation.retrieval(x, x.clone())
+    assert (t.query("metric == 'recall@1'").value == 1.0).all()
+    assert t.query("metric == 'recall@5'").chance.iloc[0] == pytest.approx(5 / 50)
