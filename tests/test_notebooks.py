@@ -48,3 +48,28 @@ def test_profile_with_wrong_type_fails_before_executing(tmp_path, monkeypatch):
 def test_unknown_profile_is_refused(capsys):
     assert book.main(["--profile", "fastest", "--no-html"]) == 2
     assert "Available profiles" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_chapter_one_runs_on_a_real_checkpoint_and_csv(tmp_path):
+    """The real-data path: a checkpoint file and a CSV of image files, switched on by parameters alone."""
+    from PIL import Image
+
+    from mdsgap import models, world
+
+    clip = models.create_clip("mdsgap-tiny", seed=7)
+    folder = models.save_checkpoint(clip.model, models.get_model_config("mdsgap-tiny"), tmp_path / "ckpt")
+    pairs = world.generate(world.WorldConfig(), 24, seed=0, split="csv")
+    (tmp_path / "img").mkdir()
+    rows = ["filepath,title"]
+    for i, (im, cap) in enumerate(zip(pairs.images, pairs.captions)):
+        Image.fromarray(im).save(tmp_path / "img" / f"{i}.png")
+        rows.append(f"img/{i}.png,{cap}")
+    rows.append("img/missing.png,a lost circle")
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    overrides = {"clip_pretrained": str(folder / models.WEIGHTS_FILE), "dataset_csv": str(tmp_path / "pairs.csv"),
+                 "skip_bad_rows": True}
+    book.execute("01_measuring_gap", "tiny", overrides=overrides, out_dir=tmp_path / "out")
+    text = (tmp_path / "out" / "01_measuring_gap.ipynb").read_text()
+    assert f"mdsgap-tiny ({folder / models.WEIGHTS_FILE})" in text  # the subject is the checkpoint
+    assert "1 CSV row(s) skipped; the first, row 26: image file not found" in text
