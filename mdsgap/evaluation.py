@@ -24,7 +24,7 @@ def prompts(factor: str, value: str) -> list[str]:
     for template in world.FACTOR_BY_NAME["template"].values:
         for shape in shapes:
             values = {"tone": "none", "template": template, "shape": shape, factor: value}
-            out.append(world.caption(values, {factor: True}))
+            out.append(world.caption(values, {factor: True, "shape": True}))
     return out
 
 

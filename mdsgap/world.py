@@ -92,7 +92,8 @@ class WorldConfig:
     resolution: int = 32
     """Image side in pixels; shapes and textures scale with it."""
     mention: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MENTION))
-    """Probability that the caption names each shared factor; missing shared factors are never named."""
+    """Probability that the caption names each shared factor; missing shared factors are never named
+    (an unnamed shape reads "shape")."""
     correlations: tuple[Correlation, ...] = ()
     """Optional dependencies between factors, applied in order after independent sampling."""
     noise: float = 4.0
@@ -148,14 +149,17 @@ def sample_factors(cfg: WorldConfig, n: int, rng: np.random.Generator) -> dict[s
 
 
 def caption(values: dict[str, str], mentioned: dict[str, bool]) -> str:
-    """Compose one caption from factor values; unmentioned shared factors are left out."""
+    """Compose one caption from factor values; unmentioned shared factors are left out.
+
+    An unmentioned shape becomes the generic noun "shape", so every caption stays a noun phrase.
+    """
     words = []
     if values["tone"] != "none":
         words.append(values["tone"])
     for name in ("size", "colour"):
         if mentioned.get(name):
             words.append(values[name])
-    words.append(values["shape"])
+    words.append(values["shape"] if mentioned.get("shape") else "shape")
     if mentioned.get("position"):
         words += ["in the", values["position"]]
     return re.sub(r"\ba (?=[aeiou])", "an ", values["template"].format(" ".join(words)))

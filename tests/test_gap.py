@@ -68,7 +68,8 @@ def test_separability_finds_an_offset_and_not_shuffled_labels():
     x = base + np.r_[3.0, np.zeros(15)]
     y = base - np.r_[3.0, np.zeros(15)]
     assert gap.linear_separability(x, y) > 0.95
-    assert abs(gap.linear_separability(x, y, shuffle_labels=True) - 0.5) < 0.15
+    for seed in range(3):  # the control task sits at chance even though the modalities separate perfectly
+        assert abs(gap.linear_separability(x, y, seed=seed, shuffle_labels=True) - 0.5) < 0.1
 
 
 def test_separability_of_identical_clouds_is_chance():

@@ -24,12 +24,18 @@ def test_captions_name_exactly_the_mentioned_shared_factors():
     p = world.generate(world.WorldConfig(), 300, seed=1)
     for i, cap in enumerate(p.captions):
         row = p.factors.iloc[i]
-        assert row["shape"] in cap  # the noun is always there
+        assert row["shape"] in cap  # the default world always names the shape
         for name in ("colour", "size"):
             assert (row[name] in cap.split()) == bool(row[f"mentioned_{name}"])
         assert (row["position"] in cap) == bool(row["mentioned_position"])
         if row["tone"] != "none":
             assert row["tone"] in cap
+
+
+def test_unnamed_shape_reads_shape():
+    p = world.generate(world.WorldConfig(mention={"shape": 0.0, "colour": 1.0}), 50)
+    assert all(c.endswith("shape") or " shape " in c for c in p.captions)
+    assert not p.factors.mentioned_shape.any()
 
 
 def test_vision_only_factors_never_in_captions():
@@ -88,4 +94,4 @@ def test_bad_config_errors_name_the_problem():
 
 def test_articles_agree():
     assert world.caption({"tone": "none", "template": "a {}", "shape": "circle", "colour": "orange"},
-                         {"colour": True}) == "an orange circle"
+                         {"colour": True, "shape": True}) == "an orange circle"
