@@ -92,6 +92,7 @@ def train_ncl(x: torch.Tensor, y: torch.Tensor, cfg: NCLConfig, progress: bool =
 
 def encode_batches(head: NCLHead, e: torch.Tensor, batch_size: int = 4096):
     """NCL features of the rows of e, one batch at a time."""
-    with torch.no_grad():
-        for chunk in e.split(batch_size):
-            yield head(chunk)
+    for chunk in e.split(batch_size):
+        with torch.no_grad():  # closed before each yield: a suspended generator must not leak no_grad
+            f = head(chunk)
+        yield f

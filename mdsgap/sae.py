@@ -185,9 +185,10 @@ def train_sae(x: torch.Tensor, cfg: SAEConfig, progress: bool = True) -> tuple[S
 
 def encode_batches(sae: SparseAutoencoder, x: torch.Tensor, batch_size: int = 4096) -> Iterator[torch.Tensor]:
     """Latent activations of the rows of x, one batch at a time (never the whole (n, n_latents) matrix)."""
-    with torch.no_grad():
-        for chunk in x.float().split(batch_size):
-            yield sae.encode(chunk)
+    for chunk in x.float().split(batch_size):
+        with torch.no_grad():  # closed before each yield: a suspended generator must not leak no_grad
+            z = sae.encode(chunk)
+        yield z
 
 
 @torch.no_grad()

@@ -83,3 +83,10 @@ def test_metrics_by_modality_and_describe():
     table = S.metrics_by_modality(sae, x[:100], x[100:])
     assert list(table.index) == ["image", "text", "both"] and {"L0", "FVU", "dead fraction"} <= set(table.columns)
     assert S.describe(S.SAEConfig(n_latents=8, activation=S.TopK(k=2))) == "TopK(k=2), 8 latents"
+
+
+def test_a_suspended_encoder_does_not_leak_no_grad():
+    sae = S.SparseAutoencoder(16, S.SAEConfig(n_latents=8))
+    gen = S.encode_batches(sae, data(n=100), batch_size=10)
+    next(gen)
+    assert torch.is_grad_enabled()
