@@ -88,11 +88,3 @@ def train_ncl(x: torch.Tensor, y: torch.Tensor, cfg: NCLConfig, progress: bool =
             rows.append({"step": step, "loss": loss.item()})
     head.eval()
     return head, pd.DataFrame(rows)
-
-
-def encode_batches(head: NCLHead, e: torch.Tensor, batch_size: int = 4096):
-    """NCL features of the rows of e, one batch at a time."""
-    for chunk in e.split(batch_size):
-        with torch.no_grad():  # closed before each yield: a suspended generator must not leak no_grad
-            f = head(chunk)
-        yield f

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -181,14 +180,6 @@ def train_sae(x: torch.Tensor, cfg: SAEConfig, progress: bool = True) -> tuple[S
             rows.append({"step": step, "loss": loss.item(), "dead": float((since_fired >= cfg.dead_after).float().mean())})
     sae.eval()
     return sae, pd.DataFrame(rows)
-
-
-def encode_batches(sae: SparseAutoencoder, x: torch.Tensor, batch_size: int = 4096) -> Iterator[torch.Tensor]:
-    """Latent activations of the rows of x, one batch at a time (never the whole (n, n_latents) matrix)."""
-    for chunk in x.float().split(batch_size):
-        with torch.no_grad():  # closed before each yield: a suspended generator must not leak no_grad
-            z = sae.encode(chunk)
-        yield z
 
 
 @torch.no_grad()

@@ -25,9 +25,3 @@ def test_features_are_non_negative_and_training_aligns_pairs():
     assert curve.loss.iloc[-1] < curve.loss.iloc[0]
     sim = torch.nn.functional.normalize(fx, dim=-1) @ torch.nn.functional.normalize(fy, dim=-1).T
     assert (sim.argmax(1) == torch.arange(600)).float().mean() > 0.2  # far above chance 1/600
-
-
-def test_encode_batches_matches_forward():
-    head = ncl.NCLHead(4, ncl.NCLConfig(n_features=6))
-    e = torch.randn(10, 4)
-    assert torch.allclose(torch.cat(list(ncl.encode_batches(head, e, batch_size=3))), head(e).detach())

@@ -69,24 +69,9 @@ def test_auxk_gives_dead_latents_a_gradient():
         assert (sae.W_enc.grad[:, 16:].abs().sum() > 0) == expect
 
 
-def test_encode_batches_streams():
-    x = data(n=100)
-    sae = S.SparseAutoencoder(16, S.SAEConfig(n_latents=8, activation=S.TopK(k=2)))
-    parts = list(S.encode_batches(sae, x, batch_size=30))
-    assert [len(p) for p in parts] == [30, 30, 30, 10]
-    assert torch.equal(torch.cat(parts), sae.encode(x))
-
-
 def test_metrics_by_modality_and_describe():
     x = data(n=200)
     sae = S.SparseAutoencoder(16, S.SAEConfig(n_latents=8, activation=S.TopK(k=2)))
     table = S.metrics_by_modality(sae, x[:100], x[100:])
     assert list(table.index) == ["image", "text", "both"] and {"L0", "FVU", "dead fraction"} <= set(table.columns)
     assert S.describe(S.SAEConfig(n_latents=8, activation=S.TopK(k=2))) == "TopK(k=2), 8 latents"
-
-
-def test_a_suspended_encoder_does_not_leak_no_grad():
-    sae = S.SparseAutoencoder(16, S.SAEConfig(n_latents=8))
-    gen = S.encode_batches(sae, data(n=100), batch_size=10)
-    next(gen)
-    assert torch.is_grad_enabled()

@@ -1,0 +1,75 @@
+"""The feature sets MDS scores, behind one interface: raw embedding dimensions, SAE latents, NCL features.
+
+Every feature set maps unit-normalised embeddings of either modality to non-negative activations, so
+MDS compares like with like. Trained extractors are cached, keyed by the model, the data and their config.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from mdsgap import cache, gap, ncl, sae
+
+
+@dataclass
+class FeatureSet:
+    """A named map from embeddings (n, d) to non-negative activations (n, n_features)."""
+
+    name: str
+    n_features: int
+    encode: Callable[[torch.Tensor], torch.Tensor]
+
+    def batches(self, e: torch.Tensor, batch_size: int = 4096) -> Iterator[torch.Tensor]:
+        for chunk in e.split(batch_size):
+            with torch.no_grad():
+                a = self.encode(chunk)
+            yield a
+
+
+def raw_features(d: int) -> FeatureSet:
+    """Each embedding dimension split into its positive and its negative half (2d non-negative features)."""
+    def encode(e):
+        e = gap.normalize(e).float()
+        return torch.cat([torch.relu(e), torch.relu(-e)], dim=1)
+    return FeatureSet("raw dimensions", 2 * d, encode)
+
+
+def _key(kind: str, cfg, model_identity: dict, data_identity: dict) -> dict:
+    return {"kind": kind, "cfg": dataclasses.asdict(cfg), "config_type": type(getattr(cfg, "activation", cfg)).__name__,
+            "model": model_identity, "data": data_identity}
+
+
+def sae_features(x: torch.Tensor, y: torch.Tensor, cfg: sae.SAEConfig, model_identity: dict, data_identity: dict,
+                 progress: bool = True) -> tuple[FeatureSet, "sae.SparseAutoencoder"]:
+    """An SAE trained on both modalities' unit embeddings together (cached)."""
+    x, y = gap.normalize(x).float(), gap.normalize(y).float()
+
+    def build(folder: Path):
+        model, curve = sae.train_sae(torch.cat([x, y]), cfg, progress=progress)
+        torch.save(model.state_dict(), folder / "sae.pt")
+        curve.to_csv(folder / "curve.csv", index=False)
+
+    folder = cache.cached("sae", _key("sae", cfg, model_identity, data_identity), build)
+    model = sae.SparseAutoencoder(x.shape[1], cfg)
+    model.load_state_dict(torch.load(folder / "sae.pt", weights_only=True))
+    model.eval()
+    return FeatureSet(f"SAE {sae.describe(cfg)}", cfg.n_latents, lambda e: model.encode(gap.normalize(e).float())), model
+
+
+def ncl_features(x: torch.Tensor, y: torch.Tensor, cfg: ncl.NCLConfig, model_identity: dict, data_identity: dict,
+                 progress: bool = True) -> tuple[FeatureSet, "ncl.NCLHead"]:
+    """An NCL head trained with the CLIP loss on the pairs (cached)."""
+    def build(folder: Path):
+        head, curve = ncl.train_ncl(x.float(), y.float(), cfg, progress=progress)
+        torch.save(head.state_dict(), folder / "ncl.pt")
+        curve.to_csv(folder / "curve.csv", index=False)
+
+    folder = cache.cached("ncl", _key("ncl", cfg, model_identity, data_identity), build)
+    head = ncl.NCLHead(x.shape[1], cfg)
+    head.load_state_dict(torch.load(folder / "ncl.pt", weights_only=True))
+    head.eval()
+    return FeatureSet(f"NCL, {cfg.n_features} features", cfg.n_features, head), head
