@@ -38,38 +38,41 @@ def raw_features(d: int) -> FeatureSet:
     return FeatureSet("raw dimensions", 2 * d, encode)
 
 
+FORMAT = 2  # bump when what an extractor's cache entry holds changes
+
+
 def _key(kind: str, cfg, model_identity: dict, data_identity: dict) -> dict:
-    return {"kind": kind, "cfg": dataclasses.asdict(cfg), "config_type": type(getattr(cfg, "activation", cfg)).__name__,
+    return {"kind": kind, "format": FORMAT, "cfg": dataclasses.asdict(cfg), "config_type": type(getattr(cfg, "activation", cfg)).__name__,
             "model": model_identity, "data": data_identity}
+
+
+def _cached_module(kind: str, cfg, model_identity: dict, data_identity: dict, train: Callable, make: Callable):
+    """Train (on a cache miss) and load a feature extractor; its weights and training curve are the entry."""
+    def build(folder: Path):
+        module, curve = train()
+        torch.save(module.state_dict(), folder / "weights.pt")
+        curve.to_csv(folder / "curve.csv", index=False)
+
+    folder = cache.cached(kind, _key(kind, cfg, model_identity, data_identity), build)
+    module = make()
+    module.load_state_dict(torch.load(folder / "weights.pt", weights_only=True))
+    return module.eval()
 
 
 def sae_features(x: torch.Tensor, y: torch.Tensor, cfg: sae.SAEConfig, model_identity: dict, data_identity: dict,
                  progress: bool = True) -> tuple[FeatureSet, "sae.SparseAutoencoder"]:
     """An SAE trained on both modalities' unit embeddings together (cached)."""
     x, y = gap.normalize(x).float(), gap.normalize(y).float()
-
-    def build(folder: Path):
-        model, curve = sae.train_sae(torch.cat([x, y]), cfg, progress=progress)
-        torch.save(model.state_dict(), folder / "sae.pt")
-        curve.to_csv(folder / "curve.csv", index=False)
-
-    folder = cache.cached("sae", _key("sae", cfg, model_identity, data_identity), build)
-    model = sae.SparseAutoencoder(x.shape[1], cfg)
-    model.load_state_dict(torch.load(folder / "sae.pt", weights_only=True))
-    model.eval()
+    model = _cached_module("sae", cfg, model_identity, data_identity,
+                           lambda: sae.train_sae(torch.cat([x, y]), cfg, progress=progress),
+                           lambda: sae.SparseAutoencoder(x.shape[1], cfg))
     return FeatureSet(f"SAE {sae.describe(cfg)}", cfg.n_latents, lambda e: model.encode(gap.normalize(e).float())), model
 
 
 def ncl_features(x: torch.Tensor, y: torch.Tensor, cfg: ncl.NCLConfig, model_identity: dict, data_identity: dict,
                  progress: bool = True) -> tuple[FeatureSet, "ncl.NCLHead"]:
     """An NCL head trained with the CLIP loss on the pairs (cached)."""
-    def build(folder: Path):
-        head, curve = ncl.train_ncl(x.float(), y.float(), cfg, progress=progress)
-        torch.save(head.state_dict(), folder / "ncl.pt")
-        curve.to_csv(folder / "curve.csv", index=False)
-
-    folder = cache.cached("ncl", _key("ncl", cfg, model_identity, data_identity), build)
-    head = ncl.NCLHead(x.shape[1], cfg)
-    head.load_state_dict(torch.load(folder / "ncl.pt", weights_only=True))
-    head.eval()
+    head = _cached_module("ncl", cfg, model_identity, data_identity,
+                          lambda: ncl.train_ncl(x.float(), y.float(), cfg, progress=progress),
+                          lambda: ncl.NCLHead(x.shape[1], cfg))
     return FeatureSet(f"NCL, {cfg.n_features} features", cfg.n_features, head), head
