@@ -1,0 +1,84 @@
+"""Automatic interpretability scores of features: EmbSim and WinRate on each feature's top-m samples.
+
+Yan et al. (2026) name both metrics but publish neither formula; the book uses these readings:
+
+- the **top-m set** of a feature is the m samples, images and captions pooled, on which it fires most;
+- **EmbSim** is the mean cosine similarity between the CLIP embeddings of the top-m set (pairs of
+  distinct members): a feature whose top samples look alike in the model's own space scores high;
+- **WinRate** is the share of random sets that the feature's top-m set beats on EmbSim, where each random
+  set has the same number of images and captions as the top-m set. Matching the composition matters:
+  within-modality cosines are high (the cone effect) and cross-modal ones low (the gap), so without it
+  any feature that fires on one modality would look coherent.
+
+Top-m sets are found in one streaming pass over activation batches, so memory is O(m * features).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def top_m(batches: Iterable[torch.Tensor], m: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, indices), each (m, F): the m largest activations of every feature over all batches.
+
+    Indices count rows across the batches in order. Ties keep the earlier row.
+    """
+    best_v = best_i = None
+    offset = 0
+    for a in batches:
+        idx = torch.arange(offset, offset + len(a))[:, None].expand_as(a)
+        offset += len(a)
+        v = a if best_v is None else torch.cat([best_v, a])
+        i = idx if best_i is None else torch.cat([best_i, idx])
+        k = min(m, len(v))
+        top_v, pos = v.topk(k, dim=0, sorted=True)
+        best_v, best_i = top_v, torch.gather(i, 0, pos)
+    if best_v is None or offset < m:
+        raise ValueError(f"top_m needs at least m={m} rows, got {offset}.")
+    return best_v, best_i
+
+
+def set_similarity(emb: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Mean pairwise cosine among the rows idx[:, j] of emb, for every column j: (m, S) -> (S,)."""
+    e = F.normalize(emb.float(), dim=-1)[idx.T]  # (S, m, d)
+    m = e.shape[1]
+    s = e.sum(1)
+    return ((s * s).sum(1) - m) / (m * (m - 1))
+
+
+def emb_sim(emb: torch.Tensor, top_idx: torch.Tensor) -> torch.Tensor:
+    """EmbSim of each feature: mean pairwise cosine of the embeddings of its top-m set."""
+    return set_similarity(emb, top_idx)
+
+
+def win_rate(emb: torch.Tensor, top_idx: torch.Tensor, n_image: int, n_random: int = 200, seed: int = 0) -> torch.Tensor:
+    """WinRate of each feature: share of composition-matched random sets with lower EmbSim (ties count half).
+
+    Rows [0, n_image) of emb are images, the rest captions; a random set for a feature draws as many of each
+    as its top-m set holds.
+    """
+    g = torch.Generator().manual_seed(seed)
+    m, n_feat = top_idx.shape
+    n_text = len(emb) - n_image
+    sims = emb_sim(emb, top_idx)
+    out = torch.empty(n_feat)
+    for j in range(n_feat):
+        k_img = int((top_idx[:, j] < n_image).sum())
+        imgs = torch.randint(0, n_image, (k_img, n_random), generator=g)
+        txts = n_image + torch.randint(0, n_text, (m - k_img, n_random), generator=g)
+        base = set_similarity(emb, torch.cat([imgs, txts]))
+        out[j] = ((base < sims[j]).float() + 0.5 * (base == sims[j]).float()).mean()
+    return out
+
+
+def score_features(fs, x: torch.Tensor, y: torch.Tensor, m: int = 20, n_random: int = 200, seed: int = 0,
+                   firing: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """EmbSim, WinRate and the image share of the top-m set, per feature of a FeatureSet on paired embeddings."""
+    emb = torch.cat([x, y])
+    values, idx = top_m(fs.batches(emb), m)
+    alive = (values > 0).all(0)  # a top set padded with silent samples says nothing about the feature
+    return {"EmbSim": emb_sim(emb, idx).numpy(), "WinRate": win_rate(emb, idx, len(x), n_random, seed).numpy(),
+            "image share": (idx < len(x)).float().mean(0).numpy(), "scorable": alive.numpy()}
