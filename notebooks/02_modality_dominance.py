@@ -226,13 +226,17 @@ glue("ncl_one_sided", float(((scores["NCL"] < 0.05) | (scores["NCL"] > 0.95))[st
 # %% [markdown]
 # ## Examples
 #
-# For one NCL feature of each class, the images and the captions on which it fires most.
+# For one NCL feature of each class, the images and the captions on which it fires most (a side on which
+# the feature never fires is said so rather than shown).
 
 # %%
 def top_examples(fs, d, m=6):
-    ax_all = np.concatenate([a[:, d].numpy() for a in fs.batches(x)])
-    ay_all = np.concatenate([a[:, d].numpy() for a in fs.batches(y)])
-    return np.argsort(-ax_all)[:m], np.argsort(-ay_all)[:m]
+    """Indices of the m images and the m captions with the largest activation of feature d (None if silent)."""
+    out = []
+    for e in (x, y):
+        a = np.concatenate([b[:, d].numpy() for b in fs.batches(e)])
+        out.append(np.argsort(-a)[:m] if a.max() > 0 else None)
+    return out
 
 
 lab, s = labels["NCL"], scores["NCL"]
@@ -240,11 +244,18 @@ examples = {}
 for cls in dominance.CLASSES:
     idx = np.flatnonzero(lab == cls)
     if len(idx):
-        examples[cls] = idx[np.argmax(np.abs(s[idx] - 0.5))] if cls != dominance.CMD else idx[np.argmin(np.abs(s[idx] - 0.5))]
+        distance = np.abs(s[idx] - 0.5)
+        examples[cls] = idx[np.argmin(distance) if cls == dominance.CMD else np.argmax(distance)]
 for cls, d in examples.items():
     top_img, top_txt = top_examples(sets["NCL"], d)
-    images = pairs.images[top_img] if S.on_world else pairs.load_images(top_img)
-    plots.image_grid(images, [pairs.captions[i] for i in top_img], ncols=6, size=1.5)
-    plt.suptitle(f"NCL feature {d}: {cls}, MDS {s[d]:.2f}", y=1.02)
-    plt.show()
-    print("top captions:", *[pairs.captions[i] for i in top_txt], sep="\n  ")
+    title = f"NCL feature {d}: {cls}, MDS {s[d]:.2f}"
+    if top_img is None:
+        print(title, "| fires on no image")
+    else:
+        images = pairs.images[top_img] if S.on_world else pairs.load_images(top_img)
+        plots.image_grid(images, [pairs.captions[i] for i in top_img], ncols=6, size=1.5, title=title)
+        plt.show()
+    if top_txt is None:
+        print("fires on no caption")
+    else:
+        print("top captions:", *[pairs.captions[i] for i in top_txt], sep="\n  ")
