@@ -5,7 +5,6 @@ Pairs are either the world's (`world.Pairs`, images as arrays) or a CSV dataset'
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -59,5 +58,5 @@ def embed_pairs(clip: Clip, pairs, source: dict | None = None, batch_size: int =
 
 def world_pairs(cfg: world.WorldConfig, n: int, seed: int, split: str) -> tuple[world.Pairs, dict]:
     """Generate world pairs together with the source record that keys their embeddings in the cache."""
-    return world.generate(cfg, n, seed=seed, split=split), {"world": dataclasses.asdict(cfg), "n": n,
+    return world.generate(cfg, n, seed=seed, split=split), {"world": cfg.to_dict(), "n": n,
                                                              "seed": seed, "split": split}
