@@ -196,7 +196,7 @@ def _background(texture: np.ndarray, R: int, contrast: float, rng: np.random.Gen
     dot = ((xx % period) - period / 2) ** 2 + ((yy % period) - period / 2) ** 2 <= (period / 4) ** 2 + 0.5
     dots = np.where(dot, 135 - 1.5 * a, 135 + 0.3 * a)
     plain = np.full((R, R), 135.0)
-    bank = np.stack([plain, stripes, checks, dots])  # order follows FACTORS["texture"].values
+    bank = np.stack([plain, stripes, checks, dots]).astype(np.float32)  # order follows FACTORS["texture"].values
     shift = rng.integers(0, period, size=(len(texture), 2))
     bg = bank[texture]
     # Random phase so a texture is a pattern, not a fixed pixel template.
