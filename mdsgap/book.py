@@ -47,14 +47,13 @@ def check_profile_types(stem: str, params: dict, declared: dict) -> None:
     if unknown:
         raise BuildError(f"{stem}: the profile sets unknown parameter(s) {unknown}; the notebook declares "
                          f"{sorted(declared)}")
+    from mdsgap.params import matches
+
     for name, value in params.items():
         default = declared[name]
         if default is None or value is None:
             continue
-        ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int))
-        if isinstance(default, int) and isinstance(value, bool) != isinstance(default, bool):
-            ok = False
-        if not ok:
+        if not matches(value, type(default)):
             raise BuildError(f"{stem}: parameter {name!r} must be {type(default).__name__} like its default "
                              f"{default!r}, but the profile gives {type(value).__name__} {value!r}")
 
