@@ -42,15 +42,25 @@ def zero_shot_predict(image_emb: torch.Tensor, classes: torch.Tensor) -> np.ndar
     return (F.normalize(image_emb.float(), dim=-1) @ classes.float().T).argmax(1).numpy()
 
 
-def zero_shot(clip: Clip, image_emb: torch.Tensor, factors: pd.DataFrame) -> pd.DataFrame:
-    """Zero-shot accuracy on every shared factor, with chance (1 / number of values) beside it."""
+def zero_shot_classes(clip: Clip) -> dict[str, torch.Tensor]:
+    """Class embeddings of every shared factor, {factor: (n_values, d)}."""
+    return {name: class_embeddings(clip, name) for name in world.SHARED}
+
+
+def zero_shot_scores(image_emb: torch.Tensor, classes: dict[str, torch.Tensor], factors: pd.DataFrame) -> pd.DataFrame:
+    """Zero-shot accuracy per factor from precomputed class embeddings, with chance beside it."""
     rows = []
-    for name in world.SHARED:
-        pred = zero_shot_predict(image_emb, class_embeddings(clip, name))
+    for name, cls in classes.items():
+        pred = zero_shot_predict(image_emb, cls)
         truth = factors[name].cat.codes.to_numpy()
         rows.append({"factor": name, "accuracy": float((pred == truth).mean()),
                      "chance": 1 / len(world.FACTOR_BY_NAME[name].values)})
     return pd.DataFrame(rows)
+
+
+def zero_shot(clip: Clip, image_emb: torch.Tensor, factors: pd.DataFrame) -> pd.DataFrame:
+    """Zero-shot accuracy on every shared factor, with chance (1 / number of values) beside it."""
+    return zero_shot_scores(image_emb, zero_shot_classes(clip), factors)
 
 
 def recall_at_k(query: torch.Tensor, keys: torch.Tensor, ks=(1, 5, 10)) -> dict[int, float]:

@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 import torch
 
 from mdsgap import cache, gap, ncl, sae
+from mdsgap.params import check_fields
 
 
 @dataclass
@@ -76,3 +77,53 @@ def ncl_features(x: torch.Tensor, y: torch.Tensor, cfg: ncl.NCLConfig, model_ide
                           lambda: ncl.train_ncl(x.float(), y.float(), cfg, progress=progress),
                           lambda: ncl.NCLHead(x.shape[1], cfg))
     return FeatureSet(f"NCL, {cfg.n_features} features", cfg.n_features, head), head
+
+
+@dataclass(frozen=True)
+class Extractors:
+    """Notebook parameters of the feature sets every MDS chapter compares."""
+
+    sae_latents: int = 256
+    sae_k: int = 8
+    """Active latents per sample (TopK, BatchTopK)."""
+    sae_l1: float = 0.003
+    """L1 coefficient of the ReLU SAE."""
+    sae_steps: int = 1500
+    ncl_features: int = 256
+    ncl_steps: int = 1000
+
+    def __post_init__(self):
+        check_fields(self)
+
+    @classmethod
+    def from_params(cls, namespace: dict) -> "Extractors":
+        return cls(**{f.name: namespace[f.name] for f in dataclasses.fields(cls) if f.name in namespace})
+
+    def sae_configs(self, seed: int) -> dict[str, "sae.SAEConfig"]:
+        acts = {"TopK": sae.TopK(self.sae_k), "BatchTopK": sae.BatchTopK(self.sae_k), "ReLU": sae.ReLU(self.sae_l1)}
+        return {name: sae.SAEConfig(n_latents=self.sae_latents, activation=a, steps=self.sae_steps, seed=seed)
+                for name, a in acts.items()}
+
+    def ncl_config(self, seed: int) -> ncl.NCLConfig:
+        return ncl.NCLConfig(n_features=self.ncl_features, steps=self.ncl_steps, seed=seed)
+
+
+TOOLS = ("raw", "TopK", "BatchTopK", "ReLU", "NCL")
+
+
+def build_sets(x: torch.Tensor, y: torch.Tensor, ex: Extractors, seed: int, model_identity: dict, data_identity: dict,
+               tools=TOOLS, progress: bool = True) -> tuple[dict[str, FeatureSet], dict[str, "sae.SparseAutoencoder"]]:
+    """The named feature sets ({tool: FeatureSet}) and the trained SAEs among them ({tool: SAE}), all cached."""
+    unknown = sorted(set(tools) - set(TOOLS))
+    if unknown:
+        raise ValueError(f"Unknown feature tool(s) {unknown}. Available: {list(TOOLS)}")
+    sets, saes = {}, {}
+    cfgs = ex.sae_configs(seed)
+    for tool in tools:
+        if tool == "raw":
+            sets[tool] = raw_features(x.shape[1])
+        elif tool == "NCL":
+            sets[tool], _ = ncl_features(x, y, ex.ncl_config(seed), model_identity, data_identity, progress)
+        else:
+            sets[tool], saes[tool] = sae_features(x, y, cfgs[tool], model_identity, data_identity, progress)
+    return sets, saes

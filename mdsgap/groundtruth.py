@@ -4,10 +4,14 @@ In the world every factor's modality is known, so every feature that encodes a f
 class: a shared factor (visible and named) should give a cross-modal feature (CMD), a vision-only factor
 a vision-dominant one (ImgD), a language-only factor a language-dominant one (TxtD).
 
-A feature is assigned the factor value it separates best: the largest AUROC of its activation for
-"this sample has value v", over every value of every factor, read on the side where the factor can be
-seen (images for vision-only factors, captions for language-only ones, both for shared ones, taking
-the better side). Features whose best AUROC is below a floor encode no factor and are left out.
+A feature is assigned the factor that explains most of its activation, read on the side where the factor
+can be seen (images for vision-only factors, captions for language-only ones, the better side for shared
+ones). The default score is the correlation ratio eta^2 (the share of the activation's variance explained
+by the factor's value), which suits sparse features that encode a conjunction as well as dense ones; the
+best one-vs-rest AUROC over factor values is the alternative. Features below a floor encode no factor and
+get no expected class.
+
+The mention probability gives a continuous ground truth too: `ideal_mds`.
 """
 from __future__ import annotations
 
@@ -37,6 +41,57 @@ def auroc_matrix(acts: np.ndarray, positive: np.ndarray) -> np.ndarray:
     return auc
 
 
+def eta_squared(acts: np.ndarray, values: np.ndarray, min_support: int = 20) -> np.ndarray:
+    """Correlation ratio of every feature (columns of acts, (n, F)) with a categorical variable (n,).
+
+    eta^2 = sum_v n_v (mean_v - mean)^2 / sum_i (a_i - mean)^2, in [0, 1]. NaN for a feature that fires
+    (activation > 0) on fewer than `min_support` samples, where the ratio would be noise.
+    """
+    acts = np.asarray(acts, dtype=np.float64)
+    mean = acts.mean(0)
+    total = ((acts - mean) ** 2).sum(0)
+    between = np.zeros(acts.shape[1])
+    for v in np.unique(values):
+        rows = values == v
+        between += rows.sum() * (acts[rows].mean(0) - mean) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = between / total
+    out[((acts > 0).sum(0) < min_support) | (total == 0)] = np.nan
+    return out
+
+
+def ideal_mds(p: float | np.ndarray, ratio: float = 0.5) -> float | np.ndarray:
+    """Default (ratio) MDS of an ideal feature for a shared factor value named with probability p.
+
+    Such a feature fires on every image showing the value and on every caption naming it, and on nothing
+    else. On the pairs where it fires, the caption names the value with probability p (per-pair score
+    `ratio`, 1/2 for equal strength on both sides) and otherwise stays silent (score 1), so MDS = 1 - p (1 - ratio).
+    """
+    return 1 - np.asarray(p) * (1 - ratio)
+
+
+def factor_embedding(factors: pd.DataFrame) -> np.ndarray:
+    """Ground-truth embedding of the images (first n rows) and the captions (next n): one-hot factor values.
+
+    An image carries its shared and vision-only factors; a caption its language-only factors and the shared
+    factors it names. The cosine of two rows is the share of factor values they have in common, an
+    independent space in which to judge whether a feature's top samples are alike.
+    """
+    blocks_img, blocks_txt = [], []
+    for f in world.FACTORS:
+        onehot = np.stack([(factors[f.name].astype(str) == v).to_numpy() for v in f.values], 1).astype(np.float32)
+        if f.modality == "shared":
+            blocks_img.append(onehot)
+            blocks_txt.append(onehot * factors[f"mentioned_{f.name}"].to_numpy(dtype=bool)[:, None])
+        elif f.modality == "vision":
+            blocks_img.append(onehot)
+            blocks_txt.append(np.zeros_like(onehot))
+        else:
+            blocks_img.append(np.zeros_like(onehot))
+            blocks_txt.append(onehot)
+    return np.concatenate([np.concatenate(blocks_img, 1), np.concatenate(blocks_txt, 1)])
+
+
 def _targets(factors: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, str]]]:
     cols, names = [], []
     for f in world.FACTORS:
@@ -46,29 +101,45 @@ def _targets(factors: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, str]]]:
     return np.stack(cols, 1), names
 
 
-def assign_factors(acts_x: np.ndarray, acts_y: np.ndarray, factors: pd.DataFrame, floor: float = 0.75) -> pd.DataFrame:
-    """For every feature: the factor value it encodes best, the side it was read on, its AUROC and the
-    expected MDS class (None when the best AUROC is below `floor`)."""
-    targets, names = _targets(factors)
-    by_side = {"image": auroc_matrix(acts_x, targets), "text": auroc_matrix(acts_y, targets)}
-    modality = np.array([world.FACTOR_BY_NAME[f].modality for f, _ in names])
-    # a factor can only be read where it exists
-    by_side["image"][:, modality == "language"] = np.nan
-    by_side["text"][:, modality == "vision"] = np.nan
-    img = np.nan_to_num(by_side["image"], nan=-np.inf)
-    txt = np.nan_to_num(by_side["text"], nan=-np.inf)
-    combined = np.maximum(img, txt)  # (F, T): the better side of each target
-    best_t = combined.argmax(1)
-    best_auc = combined[np.arange(len(combined)), best_t]
-    side = (txt[np.arange(len(txt)), best_t] > img[np.arange(len(img)), best_t]).astype(int)
+def _side_scores(acts: np.ndarray, factors: pd.DataFrame, score: str, min_support: int) -> np.ndarray:
+    """(F, n_factors) score of each feature for each factor, on one side; the best value for AUROC."""
+    if score == "eta2":
+        return np.stack([eta_squared(acts, factors[f.name].astype(str).to_numpy(), min_support) for f in world.FACTORS], 1)
+    if score == "auroc":
+        targets, names = _targets(factors)
+        auc = np.nan_to_num(auroc_matrix(acts, targets), nan=-np.inf)
+        owner = np.array([f for f, _ in names])
+        out = np.stack([auc[:, owner == f.name].max(1) for f in world.FACTORS], 1)
+        out[~np.isfinite(out)] = np.nan
+        out[(acts > 0).sum(0) < min_support] = np.nan
+        return out
+    raise ValueError(f"Unknown factor score {score!r}; use 'eta2' or 'auroc'.")
+
+
+FLOORS = {"eta2": 0.3, "auroc": 0.75}
+
+
+def assign_factors(acts_x: np.ndarray, acts_y: np.ndarray, factors: pd.DataFrame, score: str = "eta2",
+                   floor: float | None = None, min_support: int = 20) -> pd.DataFrame:
+    """For every feature: the factor it encodes best, the side it was read on, the score and the expected
+    MDS class (None when the best score is below `floor`, by default FLOORS[score])."""
+    floor = FLOORS.get(score) if floor is None else floor
+    img = _side_scores(acts_x, factors, score, min_support)
+    txt = _side_scores(acts_y, factors, score, min_support)
+    modality = np.array([f.modality for f in world.FACTORS])
+    img[:, modality == "language"] = np.nan  # a factor can only be read where it exists
+    txt[:, modality == "vision"] = np.nan
+    img, txt = np.nan_to_num(img, nan=-np.inf), np.nan_to_num(txt, nan=-np.inf)
+    combined = np.maximum(img, txt)
+    best = combined.argmax(1)
     rows = []
-    for d in range(acts_x.shape[1]):
-        f, v = names[best_t[d]]
-        ok = best_auc[d] >= floor
-        rows.append({"feature": d, "factor": f, "value": v, "side": ("image", "text")[side[d]],
-                     "AUROC": float(best_auc[d]) if np.isfinite(best_auc[d]) else np.nan,
-                     "modality": world.FACTOR_BY_NAME[f].modality,
-                     "expected": EXPECTED[world.FACTOR_BY_NAME[f].modality] if ok else None})
+    for d, j in enumerate(best):
+        f, value = world.FACTORS[j], combined[d, j]
+        ok = np.isfinite(value) and value >= floor
+        rows.append({"feature": d, "factor": f.name if np.isfinite(value) else None,
+                     "side": ("image", "text")[int(txt[d, j] > img[d, j])] if np.isfinite(value) else None,
+                     "score": float(value) if np.isfinite(value) else np.nan, "modality": f.modality,
+                     "expected": EXPECTED[f.modality] if ok else None})
     return pd.DataFrame(rows).set_index("feature")
 
 
@@ -87,8 +158,16 @@ def accuracy(predicted: np.ndarray, expected: np.ndarray) -> float:
 
 def random_partition_accuracy(predicted: np.ndarray, expected: np.ndarray, n_perm: int = 1000,
                               seed: int = 0) -> np.ndarray:
-    """Control: accuracies of random relabellings with the same class sizes as `predicted`."""
-    keep = pd.notna(expected) & np.isin(predicted, dominance.CLASSES)
-    p, e = predicted[keep], expected[keep]
+    """Control: accuracies after shuffling the MDS classes among all classified features (same class sizes).
+
+    Shuffling over every classified feature, not only those with an expected class, asks whether MDS puts
+    the factor-encoding features in the right class more often than it would by chance.
+    """
+    classified = np.isin(predicted, dominance.CLASSES)
+    p = predicted[classified]
+    e = expected[classified]
+    keep = pd.notna(e)
+    if not keep.any():
+        return np.full(n_perm, np.nan)
     rng = np.random.default_rng(seed)
-    return np.array([(rng.permutation(p) == e).mean() for _ in range(n_perm)])
+    return np.array([(rng.permutation(p)[keep] == e[keep]).mean() for _ in range(n_perm)])

@@ -10,6 +10,11 @@ Yan et al. (2026) name both metrics but publish neither formula; the book uses t
   within-modality cosines are high (the cone effect) and cross-modal ones low (the gap), so without it
   any feature that fires on one modality would look coherent.
 
+Measured in the model's own embedding space, both scores are partly circular: the top samples of *any*
+direction, even a random one, lie close together there. The similarities can therefore be measured in a
+reference space that the features were not built from; on the world, the ground-truth factor space
+(`groundtruth.factor_embedding`).
+
 Top-m sets are found in one streaming pass over activation batches, so memory is O(m * features).
 """
 from __future__ import annotations
@@ -75,10 +80,30 @@ def win_rate(emb: torch.Tensor, top_idx: torch.Tensor, n_image: int, n_random: i
 
 
 def score_features(fs, x: torch.Tensor, y: torch.Tensor, m: int = 20, n_random: int = 200, seed: int = 0,
-                   firing: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """EmbSim, WinRate and the image share of the top-m set, per feature of a FeatureSet on paired embeddings."""
+                   reference: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+    """EmbSim, WinRate and the image share of the top-m set, per feature of a FeatureSet on paired embeddings.
+
+    Top-m sets are found from the features of x and y; similarities are measured in `reference`, rows
+    aligned with torch.cat([x, y]) (default: those embeddings themselves).
+    """
     emb = torch.cat([x, y])
     values, idx = top_m(fs.batches(emb), m)
     alive = (values > 0).all(0)  # a top set padded with silent samples says nothing about the feature
-    return {"EmbSim": emb_sim(emb, idx).numpy(), "WinRate": win_rate(emb, idx, len(x), n_random, seed).numpy(),
+    ref = emb if reference is None else reference
+    if len(ref) != len(emb):
+        raise ValueError(f"reference needs one row per image and caption ({len(emb)}), got {len(ref)}.")
+    return {"EmbSim": emb_sim(ref, idx).numpy(), "WinRate": win_rate(ref, idx, len(x), n_random, seed).numpy(),
             "image share": (idx < len(x)).float().mean(0).numpy(), "scorable": alive.numpy()}
+
+
+def beats(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For every score in a: the share of scores in b it exceeds (ties count half).
+
+    The mean over a is the probability that a random member of a beats a random member of b (the
+    Mann-Whitney AUC); with b the scores of an untrained dictionary, it is a WinRate against a control.
+    """
+    b = np.sort(np.asarray(b, dtype=np.float64))
+    a = np.asarray(a, dtype=np.float64)
+    below = np.searchsorted(b, a, side="left")
+    not_above = np.searchsorted(b, a, side="right")
+    return (below + 0.5 * (not_above - below)) / len(b)

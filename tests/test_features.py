@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from mdsgap import features, ncl, sae
@@ -37,3 +38,15 @@ def test_trained_extractors_are_cached_by_config():
     assert "BatchTopK" in fs3.name
     nfs, head = features.ncl_features(x, y, ncl.NCLConfig(n_features=12, steps=10, batch_size=64), *ident, progress=False)
     assert (nfs.encode(x) >= 0).all() and nfs.n_features == 12
+
+
+def test_build_sets_names_every_tool_and_rejects_unknown_ones():
+    x, y = pairs()
+    ex = features.Extractors(sae_latents=8, sae_k=2, sae_steps=5, ncl_features=6, ncl_steps=3)
+    sets, saes = features.build_sets(x, y, ex, 0, {"model": "m"}, {"data": "d"}, progress=False)
+    assert list(sets) == list(features.TOOLS) and set(saes) == {"TopK", "BatchTopK", "ReLU"}
+    assert sets["NCL"].n_features == 6 and sets["raw"].n_features == 16
+    with pytest.raises(ValueError, match="Available"):
+        features.build_sets(x, y, ex, 0, {}, {}, tools=("PCA",))
+    with pytest.raises(TypeError, match="sae_k"):
+        features.Extractors(sae_k=2.5)

@@ -22,23 +22,46 @@ def test_auroc_is_nan_without_positives():
     assert np.isnan(G.auroc_matrix(np.random.rand(10, 1), np.zeros((10, 1), bool))).all()
 
 
-def test_assign_factors_finds_planted_features():
+@pytest.mark.parametrize("score", ["eta2", "auroc"])
+def test_assign_factors_finds_planted_features(score):
     p = world.generate(world.WorldConfig(), 600, seed=0)
     f = p.factors
     n = len(f)
-    ax, ay = np.zeros((n, 4)), np.zeros((n, 4))
+    ax, ay = np.zeros((n, 5)), np.zeros((n, 5))
     red = (f.colour == "red").to_numpy()
-    stripes = (f.texture == "stripes").to_numpy()
+    dark = (f.outline == "dark").to_numpy()
     lovely = (f.tone == "lovely").to_numpy()
     ax[:, 0], ay[:, 0] = red, red * f.mentioned_colour.to_numpy()   # shared: fires on both sides
-    ax[:, 1] = stripes                                                # vision-only
+    ax[:, 1] = dark                                                   # vision-only
     ay[:, 2] = lovely                                                 # language-only
     ax[:, 3] = np.random.default_rng(0).random(n)                     # noise
-    out = G.assign_factors(ax, ay, f, floor=0.75)
-    assert tuple(out.loc[0, ["factor", "value", "expected"]]) == ("colour", "red", D.CMD)
-    assert tuple(out.loc[1, ["factor", "value", "side", "expected"]]) == ("texture", "stripes", "image", D.IMGD)
-    assert tuple(out.loc[2, ["factor", "value", "side", "expected"]]) == ("tone", "lovely", "text", D.TXTD)
+    ax[:3, 4] = 1.0                                                   # fires too rarely to say
+    out = G.assign_factors(ax, ay, f, score=score)
+    assert tuple(out.loc[0, ["factor", "expected"]]) == ("colour", D.CMD)
+    assert tuple(out.loc[1, ["factor", "side", "expected"]]) == ("outline", "image", D.IMGD)
+    assert tuple(out.loc[2, ["factor", "side", "expected"]]) == ("tone", "text", D.TXTD)
     assert pd.isna(out.loc[3, "expected"])
+    assert pd.isna(out.loc[4, "expected"]) and pd.isna(out.loc[4, "score"])
+
+
+def test_eta_squared_on_constructed_cases():
+    values = np.array(["a", "a", "b", "b"] * 10)
+    acts = np.stack([(values == "a") * 2.0,                 # a function of the value: 1
+                     np.tile([1.0, 0.0], 20),              # independent of the value: 0
+                     np.zeros(40)], 1)                     # silent: NaN
+    got = G.eta_squared(acts, values, min_support=5)
+    assert got[0] == pytest.approx(1.0) and got[1] == pytest.approx(0.0) and np.isnan(got[2])
+
+
+def test_ideal_mds():
+    assert G.ideal_mds(1.0) == pytest.approx(0.5) and G.ideal_mds(0.0) == pytest.approx(1.0)
+    assert G.ideal_mds(0.5, ratio=0.25) == pytest.approx(0.625)
+
+
+def test_unknown_score_is_named():
+    f = world.generate(world.WorldConfig(), 50, seed=0).factors
+    with pytest.raises(ValueError, match="eta2"):
+        G.assign_factors(np.zeros((50, 1)), np.zeros((50, 1)), f, score="mi")
 
 
 def test_confusion_accuracy_and_random_control():
@@ -47,5 +70,20 @@ def test_confusion_accuracy_and_random_control():
     m = G.confusion(pred, exp)
     assert m.loc[D.CMD, D.CMD] == 1 and m.loc[D.CMD, D.TXTD] == 1 and m.values.sum() == 4
     assert G.accuracy(pred, exp) == pytest.approx(2 / 4)
-    ctrl = G.random_partition_accuracy(pred, exp, n_perm=500)
-    assert 0.2 < ctrl.mean() < 0.5
+    ctrl = G.random_partition_accuracy(pred, exp, n_perm=2000)
+    # 5 classified features (2 ImgD, 2 CMD, 1 TxtD) shuffled; 4 of them have an expected class
+    # (CMD, ImgD, CMD, TxtD): expected accuracy = (2 * 2/5 + 2/5 + 1/5) / 4 = 0.35
+    assert ctrl.mean() == pytest.approx(0.35, abs=0.02)
+
+
+def test_factor_embedding_cosines_count_shared_values():
+    f = world.generate(world.WorldConfig(mention={"shape": 1.0}), 40, seed=0).factors
+    e = G.factor_embedding(f)
+    n = len(f)
+    assert e.shape[0] == 2 * n
+    n_img = len(world.SHARED) + len(world.VISION_ONLY)
+    assert (e[:n].sum(1) == n_img).all()                             # one value per visible factor
+    assert (e[n:].sum(1) == 1 + len(world.LANGUAGE_ONLY)).all()      # the shape and the language factors
+    # an image and its own caption share exactly the shape
+    dots = (e[:n] * e[n:]).sum(1)
+    assert (dots == 1).all()

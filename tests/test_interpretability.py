@@ -67,3 +67,23 @@ def test_score_features_on_a_feature_set():
     x, y = torch.randn(100, 8, generator=g), torch.randn(100, 8, generator=g)
     out = I.score_features(features.raw_features(8), x, y, m=10, n_random=20)
     assert set(out) == {"EmbSim", "WinRate", "image share", "scorable"} and len(out["EmbSim"]) == 16
+
+
+def test_score_features_measures_in_the_reference_space():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(60, 4, generator=g), torch.randn(60, 4, generator=g)
+    fs = features.raw_features(4)
+    ref = torch.ones(120, 3)  # every sample identical in the reference space
+    out = I.score_features(fs, x, y, m=5, n_random=10, reference=ref)
+    assert np.allclose(out["EmbSim"], 1.0) and np.allclose(out["WinRate"], 0.5)
+    with pytest.raises(ValueError, match="one row per image and caption"):
+        I.score_features(fs, x, y, m=5, reference=ref[:10])
+
+
+def test_beats_is_the_mann_whitney_auc():
+    from sklearn.metrics import roc_auc_score
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 5, 40).astype(float), rng.integers(0, 5, 30).astype(float)  # many ties
+    auc = roc_auc_score(np.r_[np.ones(40), np.zeros(30)], np.r_[a, b])
+    assert I.beats(a, b).mean() == pytest.approx(auc)
+    assert np.allclose(I.beats(np.array([1.0, 3.0]), np.array([1.0, 2.0])), [0.25, 1.0])

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+import torch
+
+from mdsgap import dominance as D
+from mdsgap import editing, evaluation, sae, world
+
+
+def _sae(d=8, n=16):
+    torch.manual_seed(0)
+    return sae.SparseAutoencoder(d, sae.SAEConfig(n_latents=n, activation=sae.TopK(3)))
+
+
+def test_removing_nothing_is_the_reconstruction_and_removing_all_leaves_the_bias():
+    m, e = _sae(), torch.randn(20, 8)
+    _, recon = m(torch.nn.functional.normalize(e, dim=-1))
+    assert torch.allclose(editing.without_latents(m, e), recon)
+    assert torch.allclose(editing.without_latents(m, e, range(16)), m.b_pre.expand(20, 8))
+
+
+def test_removed_latents_do_not_contribute():
+    m, e = _sae(), torch.randn(20, 8)
+    z = m.encode(torch.nn.functional.normalize(e, dim=-1))
+    drop = [int(z[0].argmax())]
+    edited = editing.without_latents(m, e, drop)
+    z[:, drop] = 0
+    assert torch.allclose(edited, m.decode(z))
+
+
+def test_class_removal_rows_and_random_controls():
+    p = world.generate(world.WorldConfig(), 60, seed=0)
+    m = _sae(d=6)
+    x, y = torch.randn(60, 6), torch.randn(60, 6)
+    classes = {name: torch.randn(len(world.FACTOR_BY_NAME[name].values), 6) for name in world.SHARED}
+    labels = np.array([D.IMGD] * 4 + [D.TXTD] * 3 + [D.CMD] * 2 + [D.DEAD] * 7, dtype=object)
+    out = editing.class_removal(m, x, y, classes, p.factors, labels, n_random=5)
+    assert list(out[out.kind == "class"].removed) == [D.IMGD, D.TXTD, D.CMD]
+    assert (out[out.kind == "random"].groupby("removed").size() == 5).all()
+    assert set(out[out.kind == "random"]["size"]) == {4, 3, 2}
+    assert out[["zero-shot", "recall@1", "consistent@1"]].apply(lambda c: c.between(0, 1)).all().all()
+
+
+def test_zero_shot_split_matches_the_whole():
+    class FakeClip:
+        def encode_texts(self, texts):
+            g = torch.Generator().manual_seed(len(texts))
+            return torch.randn(len(texts), 4, generator=g)
+    p = world.generate(world.WorldConfig(), 30, seed=0)
+    img = torch.randn(30, 4)
+    a = evaluation.zero_shot(FakeClip(), img, p.factors)
+    b = evaluation.zero_shot_scores(img, evaluation.zero_shot_classes(FakeClip()), p.factors)
+    assert a.equals(b)
