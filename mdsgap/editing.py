@@ -54,3 +54,24 @@ def class_removal(model: SparseAutoencoder, x: torch.Tensor, y: torch.Tensor, cl
             pick = rng.choice(classified, len(members), replace=False)
             rows.append({"removed": f"random, {cls}-sized", "kind": "random", "size": len(members), **run(pick)})
     return pd.DataFrame(rows)
+
+
+METRICS = ("zero-shot", "recall@1", "consistent@1")
+
+
+def against_random(removal: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
+    """Per class and metric: the drop from the plain reconstruction when the class is removed, beside the
+    drops of its same-size random sets (mean, 95% range, and the share of random sets that hurt less)."""
+    base = removal[removal.kind == "none"].iloc[0]
+    rows = []
+    for cls in dominance.CLASSES:
+        c = removal[(removal.kind == "class") & (removal.removed == cls)]
+        if c.empty:
+            continue
+        r = removal[removal.removed == f"random, {cls}-sized"]
+        for metric in metrics:
+            drop, rand = base[metric] - c[metric].iloc[0], base[metric] - r[metric]
+            rows.append({"class": cls, "size": int(c["size"].iloc[0]), "metric": metric, "drop, class": drop,
+                         "drop, random (mean)": rand.mean(), "random 2.5%": rand.quantile(0.025),
+                         "random 97.5%": rand.quantile(0.975), "share of random sets hurting less": (rand < drop).mean()})
+    return pd.DataFrame(rows)

@@ -50,3 +50,17 @@ def test_zero_shot_split_matches_the_whole():
     a = evaluation.zero_shot(FakeClip(), img, p.factors)
     b = evaluation.zero_shot_scores(img, evaluation.zero_shot_classes(FakeClip()), p.factors)
     assert a.equals(b)
+
+
+def test_against_random_reports_drops_from_the_reconstruction():
+    import pandas as pd
+    removal = pd.DataFrame([
+        {"removed": "nothing", "kind": "none", "size": 0, "zero-shot": 0.9, "recall@1": 0.5, "consistent@1": 0.8},
+        {"removed": D.CMD, "kind": "class", "size": 2, "zero-shot": 0.8, "recall@1": 0.5, "consistent@1": 0.8},
+        {"removed": "random, CMD-sized", "kind": "random", "size": 2, "zero-shot": 0.7, "recall@1": 0.4, "consistent@1": 0.8},
+        {"removed": "random, CMD-sized", "kind": "random", "size": 2, "zero-shot": 0.5, "recall@1": 0.4, "consistent@1": 0.8}])
+    t = editing.against_random(removal).set_index("metric")
+    assert t.loc["zero-shot", "drop, class"] == pytest.approx(0.1)
+    assert t.loc["zero-shot", "drop, random (mean)"] == pytest.approx(0.3)
+    assert t.loc["zero-shot", "share of random sets hurting less"] == 0.0
+    assert t.loc["recall@1", "share of random sets hurting less"] == 0.0 and t.loc["recall@1", "drop, class"] == 0.0
