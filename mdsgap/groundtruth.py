@@ -15,8 +15,11 @@ The mention probability gives a continuous ground truth too: `ideal_mds`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+import torch
 from scipy.stats import rankdata
 
 from mdsgap import dominance, world
@@ -171,3 +174,78 @@ def random_partition_accuracy(predicted: np.ndarray, expected: np.ndarray, n_per
         return np.full(n_perm, np.nan)
     rng = np.random.default_rng(seed)
     return np.array([(rng.permutation(p)[keep] == e[keep]).mean() for _ in range(n_perm)])
+
+
+RULES = ("mean ± k std", "interval")
+
+
+def mds_labels(stats: dominance.DominanceStats, k_std: float = 1.0, band: float = 0.1, min_pairs: int = 5) -> dict[str, np.ndarray]:
+    """MDS classes of every feature under both rules: thresholds at mean +- k std, and bootstrap interval."""
+    s, firing = stats.scores(), stats.firing()
+    labels = {RULES[0]: dominance.classify(s, firing, dominance.std_thresholds(s, k_std, firing >= min_pairs), min_pairs)}
+    if stats.n_boot >= 2:
+        labels[RULES[1]] = dominance.classify_ci(stats.boot_scores(), firing, band, min_pairs=min_pairs)[0]
+    return labels
+
+
+@dataclass
+class Check:
+    """The ground-truth check of one feature set: what each feature encodes and its MDS classes, with the
+    pairs as they are and with the captions shuffled across pairs (a control)."""
+
+    assignment: pd.DataFrame
+    scores: np.ndarray
+    labels: dict[str, np.ndarray]
+    shuffled_scores: np.ndarray
+    shuffled: dict[str, np.ndarray]
+
+    def correct(self, rule: str, condition: str = "MDS", n_perm: int = 1000, seed: int = 0) -> np.ndarray:
+        """Per feature with an expected class and an MDS class: 1 if they agree (under the random-partition
+        condition, the probability that they agree)."""
+        expected = self.assignment["expected"].to_numpy(dtype=object)
+        pred = {"MDS": self.labels, "random partition": self.labels, "shuffled pairing": self.shuffled}[condition][rule]
+        keep = pd.notna(expected) & np.isin(pred, dominance.CLASSES)
+        if condition != "random partition":
+            return (pred[keep] == expected[keep]).astype(float)
+        classified = np.isin(pred, dominance.CLASSES)
+        rng = np.random.default_rng(seed)
+        hits = np.zeros(int(keep.sum()))
+        for _ in range(n_perm):
+            shuffled = pred.copy()
+            shuffled[classified] = rng.permutation(pred[classified])
+            hits += shuffled[keep] == expected[keep]
+        return hits / n_perm
+
+
+def check_features(fs, x, y, factors: pd.DataFrame, k_std: float = 1.0, band: float = 0.1, min_pairs: int = 5,
+                   n_boot: int = 100, score: str = "eta2", floor: float | None = None, seed: int = 0) -> Check:
+    """Assign every feature of a FeatureSet to a factor and classify it by MDS, on true and shuffled pairs."""
+    acts_x = torch.cat(list(fs.batches(x))).numpy()
+    acts_y = torch.cat(list(fs.batches(y))).numpy()
+    assignment = assign_factors(acts_x, acts_y, factors, score=score, floor=floor)
+    perm = torch.as_tensor(np.random.default_rng(seed).permutation(len(y)))
+    true = dominance.dominance_stats(zip(fs.batches(x), fs.batches(y)), fs.n_features, n_boot=n_boot, seed=seed)
+    shuf = dominance.dominance_stats(zip(fs.batches(x), fs.batches(y[perm])), fs.n_features, n_boot=n_boot, seed=seed)
+    return Check(assignment, true.scores(), mds_labels(true, k_std, band, min_pairs), shuf.scores(),
+                 mds_labels(shuf, k_std, band, min_pairs))
+
+
+def probe_factors(x, y, factors: pd.DataFrame, test_frac: float = 0.3, seed: int = 0) -> pd.DataFrame:
+    """Held-out accuracy of a logistic-regression probe for every factor, from image and from text embeddings,
+    with the majority-class rate beside it: what each modality's embedding carries at all."""
+    from sklearn.linear_model import LogisticRegression
+
+    n = len(factors)
+    perm = np.random.default_rng(seed).permutation(n)
+    test, train = perm[: int(test_frac * n)], perm[int(test_frac * n):]
+    rows = []
+    for f in world.FACTORS:
+        labels = factors[f.name].astype(str).to_numpy()
+        majority = pd.Series(labels[test]).value_counts(normalize=True).iloc[0]
+        for side, e in (("image", x), ("text", y)):
+            e = np.asarray(e, dtype=np.float64)
+            e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+            clf = LogisticRegression(max_iter=1000).fit(e[train], labels[train])
+            rows.append({"factor": f.name, "modality": f.modality, "side": side,
+                         "accuracy": float(clf.score(e[test], labels[test])), "majority": float(majority)})
+    return pd.DataFrame(rows)

@@ -87,3 +87,38 @@ def test_factor_embedding_cosines_count_shared_values():
     # an image and its own caption share exactly the shape
     dots = (e[:n] * e[n:]).sum(1)
     assert (dots == 1).all()
+
+
+def _planted_world(n=800):
+    """Feature 0 fires on red images and on captions naming red (shared); 1 on dark-rimmed images
+    (vision-only); 2 on 'lovely' captions (language-only)."""
+    import torch
+    from mdsgap import features
+    f = world.generate(world.WorldConfig(mention={"shape": 1.0, "colour": 1.0}), n, seed=0).factors
+    red = torch.tensor((f.colour == "red").to_numpy(), dtype=torch.float32)
+    dark = torch.tensor((f.outline == "dark").to_numpy(), dtype=torch.float32)
+    lovely = torch.tensor((f.tone == "lovely").to_numpy(), dtype=torch.float32)
+    zero = torch.zeros(n)
+    # embeddings carry a modality flag in column 3; the "feature set" reads the planted columns on their side
+    x = torch.stack([red, dark, zero, torch.ones(n)], 1)
+    y = torch.stack([red, zero, lovely, torch.zeros(n)], 1)
+    return features.FeatureSet("planted", 3, lambda e: e[:, :3]), x, y, f
+
+
+def test_check_features_recovers_planted_classes_and_controls_differ():
+    fs, x, y, f = _planted_world()
+    chk = G.check_features(fs, x, y, f, k_std=0.5, n_boot=20, min_pairs=5)
+    assert list(chk.assignment["expected"]) == [D.CMD, D.IMGD, D.TXTD]
+    assert list(chk.labels["interval"]) == [D.CMD, D.IMGD, D.TXTD]
+    assert chk.correct("interval").mean() == 1.0
+    # shuffled captions: the red feature now fires on one side of most pairs, but image-only and text-only
+    # pairs balance, so the default (ratio) MDS stays near 1/2: it does not need the pairing
+    assert chk.shuffled_scores[0] == pytest.approx(0.5, abs=0.1) and chk.shuffled["interval"][1] == D.IMGD
+    assert chk.correct("interval", "random partition", n_perm=300).mean() == pytest.approx(1 / 3, abs=0.05)
+
+
+def test_probe_factors_finds_what_each_side_carries():
+    _, x, y, f = _planted_world()
+    t = G.probe_factors(x, y, f).set_index(["factor", "side"])
+    assert t.loc[("outline", "image"), "accuracy"] == 1.0
+    assert t.loc[("outline", "text"), "accuracy"] <= t.loc[("outline", "text"), "majority"] + 0.05
