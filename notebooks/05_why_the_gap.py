@@ -1,0 +1,322 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# (why-the-gap)=
+# # Why the gap exists
+#
+# Three causes of the modality gap have been shown on real CLIPs, and each can be switched on and off in the
+# world:
+#
+# 1. **the cone effect**: a network at random initialisation already maps its inputs into a narrow cone, a
+#    different one for every initialisation, so two separately initialised towers start apart
+#    {cite}`liang2022mind`;
+# 2. **the temperature**: contrastive training with a low temperature keeps the cones apart
+#    {cite}`liang2022mind`;
+# 3. **information imbalance**: captions that carry less than the image leave a larger gap
+#    {cite}`schrodi2025two`.
+#
+# Each section measures one of them, over several seeds, beside the published numbers.
+
+# %% tags=["parameters"]
+profile = "ci"  # the profile that set these values (for the record)
+seed = 0  # first seed; every sweep point is repeated for seed, seed + 1, ...
+n_seeds = 3  # seeds per sweep point
+device = "auto"  # "auto", "cpu" or "cuda"
+cone_depths = [1, 2, 4, 8, 12]  # depths of the random MLPs
+cone_width = 256  # width of the random MLPs
+n_cone_inputs = 1_000  # inputs fed to the random networks
+tower_models = ["mdsgap-small", "mdsgap-tiny"]  # open_clip architectures measured at random initialisation
+n_tower_pairs = 256  # world pairs embedded by each random tower
+sweep_model = "mdsgap-tiny"  # architecture of the small CLIPs of the sweeps
+sweep_steps = 300  # optimiser steps of each sweep CLIP
+sweep_batch = 128  # pairs per step
+sweep_pairs = 10_000  # training pairs of each sweep CLIP
+temperatures = [1.0, 0.1, 0.03, 0.01]  # fixed temperatures of the temperature sweep
+learned_temperature = True  # also train with open_clip's learned temperature (from 0.07)
+mention_levels = [1.0, 0.5, 0.25]  # probability that captions name colour, size and position (shape: always)
+sweep_temperature = 0.01  # temperature of the information-imbalance sweep
+n_eval = 1_000  # held-out pairs per sweep CLIP
+n_boot = 1000  # bootstrap replicates of the confidence intervals
+
+# %%
+import dataclasses
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+from mdsgap import cones, embeddings, evaluation, gap, models, stats, training, world
+from mdsgap.book import glue
+from mdsgap.params import check_params
+
+check_params(dict(seed=seed, n_seeds=n_seeds, device=device, cone_depths=cone_depths, cone_width=cone_width,
+                  n_cone_inputs=n_cone_inputs, tower_models=tower_models, n_tower_pairs=n_tower_pairs,
+                  sweep_model=sweep_model, sweep_steps=sweep_steps, sweep_batch=sweep_batch, sweep_pairs=sweep_pairs,
+                  temperatures=temperatures, learned_temperature=learned_temperature, mention_levels=mention_levels, sweep_temperature=sweep_temperature,
+                  n_eval=n_eval, n_boot=n_boot),
+             dict(seed=int, n_seeds=int, device=str, cone_depths=list, cone_width=int, n_cone_inputs=int,
+                  tower_models=list, n_tower_pairs=int, sweep_model=str, sweep_steps=int, sweep_batch=int,
+                  sweep_pairs=int, temperatures=list, learned_temperature=bool, mention_levels=list, sweep_temperature=float, n_eval=int,
+                  n_boot=int))
+seeds = [seed + i for i in range(n_seeds)]
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def ci(values):
+    """(mean, low, high) over seeds: a bootstrap over the seed values."""
+    return stats.mean_ci([np.asarray(v) for v in np.asarray(values)[:, None]], n_boot=n_boot, seed=seed)
+
+
+# %% [markdown]
+# ## 1. The cone effect at random initialisation
+#
+# We feed the world's images (flattened pixels, {glue:text}`n_cone_inputs` of them) through random MLPs of
+# growing depth, with and without a ReLU after each layer, and measure the cone: the mean cosine similarity
+# between two different outputs.
+
+# %%
+inputs = torch.as_tensor(world.generate(world.WorldConfig(), n_cone_inputs, seed=seed, split="cones").images,
+                         dtype=torch.float32).flatten(1) / 255
+inputs = inputs - inputs.mean(0)  # centred pixels: the input cone is near 0
+rows = []
+for depth in cone_depths:
+    for nonlinear in (True, False):
+        values = [cones.mlp_cone(inputs, cone_width, depth, nonlinear, seed=s) for s in seeds]
+        mean, lo, hi = ci(values)
+        rows.append({"depth": depth, "layers": "Linear + ReLU" if nonlinear else "Linear only",
+                     "cone": mean, "low": lo, "high": hi})
+mlp = pd.DataFrame(rows)
+glue("n_cone_inputs", n_cone_inputs)
+glue("input_cone", gap.cone(inputs))
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.6))
+for layers, d in mlp.groupby("layers"):
+    ax.errorbar(d.depth, d.cone, yerr=[d.cone - d.low, d.high - d.cone], marker="o", capsize=3, label=layers)
+ax.axhline(gap.cone(inputs), color="grey", ls=":", label="the inputs")
+ax.set(xlabel="depth (layers)", ylabel="cone: mean pairwise cosine", ylim=(-0.05, 1.05))
+ax.legend()
+plt.show()
+
+# %%
+relu_deep = mlp[(mlp.layers == "Linear + ReLU") & (mlp.depth == max(cone_depths))].iloc[0]
+lin_deep = mlp[(mlp.layers == "Linear only") & (mlp.depth == max(cone_depths))].iloc[0]
+glue("max_depth", max(cone_depths))
+glue("relu_cone", relu_deep.cone)
+glue("relu_cone_ci", f"[{relu_deep.low:.2f}, {relu_deep.high:.2f}]")
+glue("linear_cone", lin_deep.cone)
+glue("linear_cone_ci", f"[{lin_deep.low:.2f}, {lin_deep.high:.2f}]")
+glue("n_seeds", n_seeds)
+
+# %% [markdown]
+# The centred inputs have a cone of {glue:text}`input_cone:.2f`. After {glue:text}`max_depth` random layers
+# with ReLUs the cone is {glue:text}`relu_cone:.2f` (95% CI over {glue:text}`n_seeds` seeds
+# {glue:text}`relu_cone_ci`); without the nonlinearity it is {glue:text}`linear_cone:.2f`
+# ({glue:text}`linear_cone_ci`). A ReLU keeps only the positive part of each coordinate, so every layer pushes
+# its outputs into the positive orthant, and deeper networks into an ever narrower cone.
+#
+# ### Random towers, distinct cones
+#
+# The same holds for CLIP's own towers. Each architecture below is initialised at random with
+# {glue:text}`n_seeds` seeds and embeds {glue:text}`n_tower_pairs` world pairs; the table gives the cones and
+# the gap between the two random towers, and the figure the cosine between the mean image directions of
+# different seeds: near 0 off the diagonal means every initialisation has its own cone.
+
+# %%
+pairs = world.generate(world.WorldConfig(), n_tower_pairs, seed=seed, split="towers")
+tower_rows, directions = [], {}
+for name in tower_models:
+    outs = []
+    for s in seeds:
+        clip = models.create_clip(name, "", seed=s, device=device)
+        x, y = embeddings.encode_pairs(clip, pairs, progress=False)
+        outs.append(x)
+        tower_rows.append({"architecture": name, "seed": s, "cone (image)": gap.cone(x), "cone (text)": gap.cone(y),
+                           "L2M": gap.l2m(x, y)})
+    directions[name] = cones.cone_directions(outs).numpy()
+towers = pd.DataFrame(tower_rows)
+glue("n_tower_pairs", n_tower_pairs)
+towers.groupby("architecture")[["cone (image)", "cone (text)", "L2M"]].agg(["mean", "min", "max"]).style.format(precision=2)
+
+# %%
+fig, axes = plt.subplots(1, len(directions), figsize=(4 * len(directions), 3.2), squeeze=False)
+for ax, (name, m) in zip(axes[0], directions.items()):
+    sns.heatmap(m, vmin=-1, vmax=1, cmap="vlag", annot=True, fmt=".2f", cbar=False, ax=ax,
+                xticklabels=seeds, yticklabels=seeds)
+    ax.set(title=f"{name}: mean image directions", xlabel="seed", ylabel="seed")
+fig.tight_layout()
+plt.show()
+
+# %%
+parts = []
+for name, m in directions.items():
+    off = m[~np.eye(len(m), dtype=bool)]
+    t = towers[towers.architecture == name]
+    parts.append(f"{name}: image cone {t['cone (image)'].mean():.2f}, text cone {t['cone (text)'].mean():.2f}, "
+                 f"L2M {t['L2M'].mean():.2f}, mean |cosine| between seeds' image directions "
+                 f"{np.abs(off).mean() if len(off) else float('nan'):.2f}")
+glue("tower_summary", "; ".join(parts))
+glue("ref_cone_img_random", gap.REFERENCE["image cone, random init on real data"][0])
+glue("ref_cone_txt_random", gap.REFERENCE["text cone, random init on real data"][0])
+
+# %% [markdown]
+# At random initialisation ({glue:text}`tower_summary`). {cite:t}`liang2022mind` report cones of
+# {glue:text}`ref_cone_img_random:.2f` (images) and {glue:text}`ref_cone_txt_random:.2f` (texts) for a randomly
+# initialised CLIP on real data; {doc}`01_measuring_gap` measures ViT-B-32 at random initialisation on the world.
+# Each initialisation draws its own cone, and two towers initialised separately start in different ones, already
+# apart before any training. Training has to pull them together; the next two sections show what decides how
+# far it gets.
+
+# %% [markdown]
+# ## 2. The temperature
+#
+# The same small CLIP ({glue:text}`sweep_model`, {glue:text}`sweep_steps` steps of {glue:text}`sweep_batch`
+# pairs, a cheaper recipe than chapter 1's so that the sweep fits the book's budget) is trained at fixed
+# temperatures {glue:text}`temperature_list`, each with {glue:text}`n_seeds` seeds.
+# {cite:t}`liang2022mind` fine-tuned CLIP on MSCOCO at fixed temperatures and measured the gap afterwards.
+
+# %%
+base = training.TrainConfig(model=sweep_model, n_pairs=sweep_pairs, steps=sweep_steps, batch_size=sweep_batch)
+eval_cache = {}
+
+
+def measure(cfg: training.TrainConfig) -> dict:
+    """Train (or load) one sweep CLIP and measure its gap and zero-shot accuracy on held-out pairs."""
+    t = training.trained_clip(cfg, progress=False, device=device)
+    p, src = embeddings.world_pairs(cfg.world, n_eval, cfg.seed, "test")
+    x, y = embeddings.embed_pairs(t.clip, p, src, progress=False)
+    zs = evaluation.zero_shot(t.clip, x, p.factors)
+    return {"L2M": gap.l2m(x, y), "cone (image)": gap.cone(x), "cone (text)": gap.cone(y),
+            "zero-shot": float(zs.accuracy.mean())}
+
+
+temp_rows = []
+for T in temperatures:
+    for s in seeds:
+        temp_rows.append({"temperature": T, "seed": s, **measure(dataclasses.replace(base, temperature=T, seed=s))})
+temps = pd.DataFrame(temp_rows)
+learned = pd.DataFrame([{"seed": s, **measure(dataclasses.replace(base, temperature=None, seed=s)),
+                         "final temperature": training.trained_clip(dataclasses.replace(base, temperature=None, seed=s),
+                                                                    progress=False).history.temperature.iloc[-1]}
+                        for s in (seeds if learned_temperature else [])])
+glue("sweep_model", sweep_model)
+glue("sweep_steps", sweep_steps)
+glue("sweep_batch", sweep_batch)
+glue("temperature_list", ", ".join(f"{t:g}" for t in temperatures))
+
+# Liang et al. (2022), fine-tuning CLIP on MSCOCO at fixed temperatures: (temperature, gap after training)
+LIANG_TEMPERATURE = [(1, 0.24), (1 / 10, 0.30), (1 / 20, 0.55), (1 / 30, 0.64), (1 / 50, 0.80), (1 / 100, 1.00)]
+
+# %%
+summary_t = pd.DataFrame([{"temperature": T, **dict(zip(("L2M", "low", "high"), ci(d.L2M))),
+                           "zero-shot": d["zero-shot"].mean()} for T, d in temps.groupby("temperature")])
+fig, ax = plt.subplots(figsize=(6, 3.8))
+ax.errorbar(summary_t.temperature, summary_t.L2M, yerr=[summary_t.L2M - summary_t.low, summary_t.high - summary_t.L2M],
+            marker="o", capsize=3, label=f"small CLIP on the world ({n_seeds} seeds)")
+ax.plot(*zip(*LIANG_TEMPERATURE), marker="s", ls="--", color="grey", label="CLIP on MSCOCO (Liang et al.)")
+if len(learned):
+    m, lo, hi = ci(learned.L2M)
+    ax.errorbar([learned["final temperature"].mean()], [m], yerr=[[m - lo], [hi - m]], marker="*", ms=12,
+                color="crimson", capsize=3, ls="none", label="temperature learned from 0.07 (at its final value)")
+ax.set(xscale="log", xlabel="temperature (fixed during training)", ylabel="gap, L2M")
+ax.legend(fontsize=8)
+plt.show()
+summary_t.style.format(precision=3)
+
+# %%
+lo_T, hi_T = min(temperatures), max(temperatures)
+at = summary_t.set_index("temperature")
+glue("l2m_lowT", at.loc[lo_T, "L2M"])
+glue("l2m_lowT_ci", f"[{at.loc[lo_T, 'low']:.2f}, {at.loc[lo_T, 'high']:.2f}]")
+glue("l2m_highT", at.loc[hi_T, "L2M"])
+glue("l2m_highT_ci", f"[{at.loc[hi_T, 'low']:.2f}, {at.loc[hi_T, 'high']:.2f}]")
+glue("lowT", lo_T)
+glue("highT", hi_T)
+rho = float(pd.Series(temps.temperature).rank().corr(temps.L2M.rank()))
+glue("rho_T", rho)
+glue("zs_lowT", at.loc[lo_T, "zero-shot"])
+glue("zs_highT", at.loc[hi_T, "zero-shot"])
+if len(learned):
+    m, lo, hi = ci(learned.L2M)
+    glue("learned_note", f" With open_clip's default recipe the temperature is learned from 0.07 and ends at "
+                         f"{learned['final temperature'].mean():.3f}; the gap is then {m:.2f} ([{lo:.2f}, {hi:.2f}]), "
+                         f"with mean zero-shot accuracy {learned['zero-shot'].mean():.2f}.")
+else:
+    glue("learned_note", "")
+
+# %% [markdown]
+# At temperature {glue:text}`lowT` the gap is {glue:text}`l2m_lowT:.2f` (95% CI {glue:text}`l2m_lowT_ci`); at
+# {glue:text}`highT` it is {glue:text}`l2m_highT:.2f` ({glue:text}`l2m_highT_ci`). The rank correlation between
+# temperature and gap over all runs is {glue:text}`rho_T:.2f`; Liang et al.'s runs fall from 1.00 to 0.24 over
+# the same range. Mean zero-shot accuracy is {glue:text}`zs_lowT:.2f` and {glue:text}`zs_highT:.2f` at the two
+# ends: a gap that closes is not a model that learned less, or more.{glue:text}`learned_note`
+# A low temperature makes the loss care only about the hardest negatives; once each image is closer to its own
+# caption than to any other, nothing pulls the two cones together.
+
+# %% [markdown]
+# ## 3. Information imbalance
+#
+# Now the temperature stays at {glue:text}`sweep_temperature` and the captions change: colour, size and position
+# are named with probability {glue:text}`mention_list` (the shape always). The x-axis is the share of the
+# image's shared factors the caption names on average.
+# {cite:t}`schrodi2025two` trained CLIPs on full and on shortened captions and found the gap larger when the
+# captions carried less.
+
+# %%
+info_rows = []
+for p_mention in mention_levels:
+    w = world.WorldConfig(mention={"shape": 1.0, "colour": p_mention, "size": p_mention, "position": p_mention})
+    share = float(np.mean(list(w.mention.values())))
+    for s in seeds:
+        cfg = dataclasses.replace(base, temperature=sweep_temperature, world=w, seed=s)
+        info_rows.append({"mention": p_mention, "caption share": share, "seed": s, **measure(cfg)})
+info = pd.DataFrame(info_rows)
+glue("sweep_temperature", sweep_temperature)
+glue("mention_list", ", ".join(f"{m:g}" for m in mention_levels))
+
+# %%
+summary_i = pd.DataFrame([{"caption share": c, **dict(zip(("L2M", "low", "high"), ci(d.L2M))),
+                           "zero-shot": d["zero-shot"].mean()} for c, d in info.groupby("caption share")])
+fig, ax = plt.subplots(figsize=(6, 3.8))
+ax.errorbar(summary_i["caption share"], summary_i.L2M, yerr=[summary_i.L2M - summary_i.low, summary_i.high - summary_i.L2M],
+            marker="o", capsize=3)
+ax.set(xlabel="share of the shared factors a caption names", ylabel="gap, L2M")
+plt.show()
+summary_i.style.format(precision=3)
+
+# %%
+by = summary_i.set_index("caption share")
+lo_c, hi_c = by.index.min(), by.index.max()
+glue("l2m_least_info", by.loc[lo_c, "L2M"])
+glue("l2m_least_info_ci", f"[{by.loc[lo_c, 'low']:.2f}, {by.loc[lo_c, 'high']:.2f}]")
+glue("l2m_most_info", by.loc[hi_c, "L2M"])
+glue("l2m_most_info_ci", f"[{by.loc[hi_c, 'low']:.2f}, {by.loc[hi_c, 'high']:.2f}]")
+glue("least_info", lo_c)
+glue("most_info", hi_c)
+direction = "larger" if by.loc[lo_c, "low"] > by.loc[hi_c, "high"] else \
+    "smaller" if by.loc[lo_c, "high"] < by.loc[hi_c, "low"] else "not clearly different"
+glue("info_direction", direction)
+glue("info_agrees", "the direction Schrodi et al. report" if direction == "larger" else
+     "not the direction Schrodi et al. report" if direction == "smaller" else
+     "too close to call at this many seeds")
+
+# %% [markdown]
+# When captions name {glue:text}`least_info:.2f` of the shared factors the gap is {glue:text}`l2m_least_info:.2f`
+# ({glue:text}`l2m_least_info_ci`); when they name {glue:text}`most_info:.2f`, it is
+# {glue:text}`l2m_most_info:.2f` ({glue:text}`l2m_most_info_ci`). The gap with less informative captions is
+# {glue:text}`info_direction`: {glue:text}`info_agrees`.
+# An image embedding must keep what distinguishes the image from others; a caption embedding can only hold
+# what the caption says. The more the image holds that no caption says, the further apart the two must stay.
