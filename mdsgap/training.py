@@ -47,6 +47,9 @@ class TrainConfig:
     """Keep the 49,408-word token table at its random start: the world uses ~40 words, and updating
     the whole table would cost more than the rest of a training step."""
     seed: int = 0
+    init: dict | None = None
+    """The TrainConfig (as a dict) of a trained model to start from, as fine-tuning does; None starts from
+    a seeded random initialisation."""
     eval_every: int = 50
     """Steps between held-out measurements of loss and gap for the training curve."""
 
@@ -110,6 +113,13 @@ def train_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") ->
     clip = models.create_clip(cfg.model, "", seed=cfg.seed, device=device)
     dev = clip.device()
     model = clip.model
+    if cfg.init is not None:
+        base = TrainConfig(**cfg.init)
+        if base.model != cfg.model:
+            raise ValueError(f"init model {base.model!r} differs from the model being trained, {cfg.model!r}.")
+        model.load_state_dict(trained_clip(base, progress=progress, device=device).clip.model.state_dict())
+        if cfg.temperature is None:  # a learned temperature starts where open_clip starts it
+            model.logit_scale.data.fill_(math.log(1 / 0.07))
     if cfg.temperature is not None:
         model.logit_scale.data.fill_(math.log(1 / cfg.temperature))
         model.logit_scale.requires_grad_(False)

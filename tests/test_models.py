@@ -100,3 +100,19 @@ def test_train_config_validates():
     with pytest.raises(ValueError, match="temperature"):
         training.TrainConfig(temperature=0.0)
     assert training.TrainConfig(world={"resolution": 32}).world.resolution == 32
+
+
+def test_fine_tuning_starts_from_the_base_model():
+    base = training.TrainConfig(model="mdsgap-tiny", n_pairs=64, steps=3, batch_size=8, eval_every=1)
+    trained = training.trained_clip(base, progress=False)
+    # zero learning rate: the fine-tuned weights are the base weights (the temperature is reset, as configured)
+    tuned = training.TrainConfig(model="mdsgap-tiny", n_pairs=64, steps=2, batch_size=8, eval_every=1, lr=0.0,
+                                 temperature=0.5, init=base.to_dict())
+    clip, history = training.train_clip(tuned, progress=False)
+    for (name, a), b in zip(trained.clip.model.state_dict().items(), clip.model.state_dict().values()):
+        if name != "logit_scale":
+            assert torch.equal(a, b), name
+    assert history.temperature.iloc[-1] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="init model"):
+        training.train_clip(training.TrainConfig(model="mdsgap-small", steps=1, batch_size=4, n_pairs=8,
+                                                 init=base.to_dict()), progress=False)
