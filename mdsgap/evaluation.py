@@ -15,36 +15,42 @@ from mdsgap import world
 from mdsgap.models import Clip
 
 
-def prompts(factor: str, value: str) -> list[str]:
-    """Captions that name `value` of a shared factor and nothing else but the shape."""
+def prompts(factor: str, value: str, templates=None) -> list[str]:
+    """Captions that name `value` of a shared factor and nothing else but the shape, in the given caption
+    templates (default: all of the world's)."""
     if factor not in world.SHARED:
         raise ValueError(f"Zero-shot prompts exist for shared factors only: {list(world.SHARED)}, not {factor!r}.")
+    known = world.FACTOR_BY_NAME["template"].values
+    templates = known if templates is None else tuple(templates)
+    unknown = [t for t in templates if t not in known]
+    if unknown:
+        raise ValueError(f"Unknown caption template(s) {unknown}. The world's templates: {list(known)}")
     shapes = [value] if factor == "shape" else world.FACTOR_BY_NAME["shape"].values
     out = []
-    for template in world.FACTOR_BY_NAME["template"].values:
+    for template in templates:
         for shape in shapes:
             values = {"tone": "none", "template": template, "shape": shape, factor: value}
             out.append(world.caption(values, {factor: True, "shape": True}))
     return out
 
 
-def class_embeddings(clip: Clip, factor: str) -> torch.Tensor:
-    """(n_values, d) unit text embeddings, one per value of a shared factor (prompt ensemble)."""
+def class_embeddings(clip: Clip, factor: str, templates=None) -> torch.Tensor:
+    """(n_values, d) unit text embeddings, one per value of a shared factor (prompt ensemble over templates)."""
     rows = []
     for value in world.FACTOR_BY_NAME[factor].values:
-        e = F.normalize(clip.encode_texts(prompts(factor, value)), dim=-1).mean(0)
+        e = F.normalize(clip.encode_texts(prompts(factor, value, templates)), dim=-1).mean(0)
         rows.append(F.normalize(e, dim=0))
     return torch.stack(rows)
 
 
 def zero_shot_predict(image_emb: torch.Tensor, classes: torch.Tensor) -> np.ndarray:
-    """Index of the most similar class for each image embedding."""
-    return (F.normalize(image_emb.float(), dim=-1) @ classes.float().T).argmax(1).numpy()
+    """Index of the most cosine-similar class for each image embedding (both sides normalised, as CLIP does)."""
+    return (F.normalize(image_emb.float(), dim=-1) @ F.normalize(classes.float(), dim=-1).T).argmax(1).numpy()
 
 
-def zero_shot_classes(clip: Clip) -> dict[str, torch.Tensor]:
+def zero_shot_classes(clip: Clip, templates=None) -> dict[str, torch.Tensor]:
     """Class embeddings of every shared factor, {factor: (n_values, d)}."""
-    return {name: class_embeddings(clip, name) for name in world.SHARED}
+    return {name: class_embeddings(clip, name, templates) for name in world.SHARED}
 
 
 def zero_shot_scores(image_emb: torch.Tensor, classes: dict[str, torch.Tensor], factors: pd.DataFrame) -> pd.DataFrame:

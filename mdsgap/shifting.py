@@ -18,12 +18,22 @@ import torch
 from mdsgap.gap import _pair, normalize
 
 
-def liang_shift(x, y, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x', y'): images moved by -lam/2 and texts by +lam/2 along the unit gap direction, renormalised."""
+def gap_direction(x, y) -> torch.Tensor:
+    """u = delta / ||delta||, delta = mean(x) - mean(y) of the unit embeddings."""
     x, y = _pair(x, y)
     delta = x.mean(0) - y.mean(0)
-    u = delta / delta.norm().clamp_min(1e-12)
-    return normalize(x - lam / 2 * u), normalize(y + lam / 2 * u)
+    return delta / delta.norm().clamp_min(1e-12)
+
+
+def shift(e, u: torch.Tensor, amount: float) -> torch.Tensor:
+    """Unit embeddings moved by amount * u and renormalised."""
+    return normalize(normalize(e) + amount * u)
+
+
+def liang_shift(x, y, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x', y'): images moved by -lam/2 and texts by +lam/2 along the unit gap direction, renormalised."""
+    u = gap_direction(x, y)
+    return shift(x, u, -lam / 2), shift(y, u, lam / 2)
 
 
 def gap_dimensions(x, y) -> torch.Tensor:

@@ -46,3 +46,11 @@ def test_retrieval_table_has_chance_beside_each_score():
     t = evaluation.retrieval(x, x.clone())
     assert (t.query("metric == 'recall@1'").value == 1.0).all()
     assert t.query("metric == 'recall@5'").chance.iloc[0] == pytest.approx(5 / 50)
+
+
+def test_prompts_in_chosen_templates_and_unknown_template_named():
+    from mdsgap import evaluation
+    one = evaluation.prompts("colour", "red", templates=["a {}"])
+    assert all(p.startswith("a ") and "red" in p for p in one) and len(one) == 4  # one per shape
+    with pytest.raises(ValueError, match="Unknown caption template"):
+        evaluation.prompts("colour", "red", templates=["photograph of {}"])
