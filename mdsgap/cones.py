@@ -14,13 +14,21 @@ from mdsgap import gap
 
 
 def random_mlp(d_in: int, width: int, depth: int, nonlinear: bool = True, seed: int = 0) -> nn.Sequential:
-    """depth Linear layers (PyTorch's default init, with bias), each followed by a ReLU when nonlinear."""
+    """depth bias-free Linear layers, each followed by a ReLU when nonlinear.
+
+    Weights are Gaussian with the variance that keeps the signal's scale (2/fan_in before a ReLU, 1/fan_in
+    without), so a narrowing cone comes from the nonlinearity, not from a shrinking signal that biases swamp.
+    """
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}.")
-    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
     layers = []
     for i in range(depth):
-        layers.append(nn.Linear(d_in if i == 0 else width, width))
+        layer = nn.Linear(d_in if i == 0 else width, width, bias=False)
+        fan_in = layer.in_features
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * ((2.0 if nonlinear else 1.0) / fan_in) ** 0.5)
+        layers.append(layer)
         if nonlinear:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers).eval()

@@ -89,7 +89,10 @@ def ci(values):
 #
 # We feed the world's images (flattened pixels, {glue:text}`n_cone_inputs` of them) through random MLPs of
 # growing depth, with and without a ReLU after each layer, and measure the cone: the mean cosine similarity
-# between two different outputs.
+# between two different outputs. The layers have no biases and their weights keep the signal's scale (He
+# initialisation before a ReLU, LeCun without), so any narrowing comes from the nonlinearity itself; with
+# PyTorch's default initialisation and biases, the signal shrinks layer by layer until the biases dominate,
+# and even a linear network collapses to a cone.
 
 # %%
 inputs = torch.as_tensor(world.generate(world.WorldConfig(), n_cone_inputs, seed=seed, split="cones").images,

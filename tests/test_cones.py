@@ -9,6 +9,7 @@ def test_cone_narrows_with_depth_under_relu():
     shallow = cones.mlp_cone(z, 64, 1, nonlinear=True)
     deep = cones.mlp_cone(z, 64, 8, nonlinear=True)
     assert gap.cone(z) < 0.1 and deep > shallow and deep > 0.5
+    assert abs(cones.mlp_cone(z, 64, 8, nonlinear=False)) < 0.1  # a linear map keeps the centred inputs' cone
 
 
 def test_random_inits_give_distinct_cones():
