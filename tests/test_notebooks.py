@@ -73,3 +73,16 @@ def test_chapter_one_runs_on_a_real_checkpoint_and_csv(tmp_path):
     text = (tmp_path / "out" / "01_measuring_gap.ipynb").read_text()
     assert f"mdsgap-tiny ({folder / models.WEIGHTS_FILE})" in text  # the subject is the checkpoint
     assert "1 CSV row(s) skipped; the first, row 26: image file not found" in text
+
+
+@pytest.mark.parametrize("profile", ["ci", "full", "tiny"])
+def test_every_profile_type_checks_against_every_notebook(profile):
+    """A profile that is not run here (full needs a big machine) is still checked, block by block."""
+    import jupytext
+
+    from mdsgap.params import profile_blocks
+
+    for stem in book.notebook_stems():
+        declared = book.declared_parameters(jupytext.read(book.NOTEBOOKS / f"{stem}.py"))
+        common, own = profile_blocks(profile, stem)
+        book.check_profile_types(stem, {**{k: v for k, v in common.items() if k in declared}, **own}, declared)
