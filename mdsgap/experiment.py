@@ -6,13 +6,12 @@ world pairs. Setting `clip_model`/`clip_pretrained` swaps in any open_clip model
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 
 from mdsgap import datasets, embeddings, models, training, world
-from mdsgap.params import check_fields
+from mdsgap.params import check_fields, from_namespace
 
 SMALL_MODELS = ("mdsgap-small", "mdsgap-tiny")
 
@@ -52,7 +51,7 @@ class Settings:
     @classmethod
     def from_params(cls, namespace: dict) -> "Settings":
         """Pick this class's fields out of a notebook's globals()."""
-        return cls(**{f.name: namespace[f.name] for f in dataclasses.fields(cls) if f.name in namespace})
+        return from_namespace(cls, namespace)
 
     @property
     def on_world(self) -> bool:
@@ -109,3 +108,14 @@ def test_data(s: Settings, clip: models.Clip, n: int | None = None, progress: bo
     pairs, source = load_pairs(s, n)
     x, y = embeddings.embed_pairs(clip, pairs, source, progress=progress)
     return TestData(pairs, x, y, pairs.factors if s.on_world else None)
+
+
+def feature_pairs(s: Settings, clip: models.Clip, n: int, progress: bool = True):
+    """The pairs the feature chapters share: (pairs, x, y, data identity), split 'features' of the world or
+    the CSV's first n rows, embedded by `clip` (cached)."""
+    if s.on_world:
+        pairs, source = embeddings.world_pairs(world.WorldConfig(), n, s.seed, "features")
+    else:
+        pairs, source = load_pairs(s, n)
+    x, y = embeddings.embed_pairs(clip, pairs, source, progress=progress)
+    return pairs, x, y, embeddings.data_identity(pairs, source)

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import torch
 
 from mdsgap import cache, gap, ncl, sae
-from mdsgap.params import check_fields
+from mdsgap.params import check_fields, from_namespace
 
 
 @dataclass
@@ -97,7 +97,8 @@ class Extractors:
 
     @classmethod
     def from_params(cls, namespace: dict) -> "Extractors":
-        return cls(**{f.name: namespace[f.name] for f in dataclasses.fields(cls) if f.name in namespace})
+        """Pick this class's fields out of a notebook's globals()."""
+        return from_namespace(cls, namespace)
 
     def sae_configs(self, seed: int) -> dict[str, "sae.SAEConfig"]:
         acts = {"TopK": sae.TopK(self.sae_k), "BatchTopK": sae.BatchTopK(self.sae_k), "ReLU": sae.ReLU(self.sae_l1)}

@@ -159,6 +159,16 @@ def accuracy(predicted: np.ndarray, expected: np.ndarray) -> float:
     return float((predicted[keep] == expected[keep]).mean()) if keep.any() else float("nan")
 
 
+def _shuffled_hits(predicted: np.ndarray, expected: np.ndarray, n_perm: int, seed: int) -> np.ndarray:
+    """(n_perm, features with both classes): agreement after shuffling the MDS classes among all classified
+    features, which keeps the class sizes."""
+    classified = np.isin(predicted, dominance.CLASSES)
+    p, e = predicted[classified], expected[classified]
+    keep = pd.notna(e)
+    rng = np.random.default_rng(seed)
+    return np.array([rng.permutation(p)[keep] == e[keep] for _ in range(n_perm)]).reshape(n_perm, int(keep.sum()))
+
+
 def random_partition_accuracy(predicted: np.ndarray, expected: np.ndarray, n_perm: int = 1000,
                               seed: int = 0) -> np.ndarray:
     """Control: accuracies after shuffling the MDS classes among all classified features (same class sizes).
@@ -166,14 +176,8 @@ def random_partition_accuracy(predicted: np.ndarray, expected: np.ndarray, n_per
     Shuffling over every classified feature, not only those with an expected class, asks whether MDS puts
     the factor-encoding features in the right class more often than it would by chance.
     """
-    classified = np.isin(predicted, dominance.CLASSES)
-    p = predicted[classified]
-    e = expected[classified]
-    keep = pd.notna(e)
-    if not keep.any():
-        return np.full(n_perm, np.nan)
-    rng = np.random.default_rng(seed)
-    return np.array([(rng.permutation(p)[keep] == e[keep]).mean() for _ in range(n_perm)])
+    hits = _shuffled_hits(predicted, expected, n_perm, seed)
+    return hits.mean(1) if hits.shape[1] else np.full(n_perm, np.nan)
 
 
 RULES = ("mean ± k std", "interval")
@@ -204,17 +208,10 @@ class Check:
         condition, the probability that they agree)."""
         expected = self.assignment["expected"].to_numpy(dtype=object)
         pred = {"MDS": self.labels, "random partition": self.labels, "shuffled pairing": self.shuffled}[condition][rule]
+        if condition == "random partition":
+            return _shuffled_hits(pred, expected, n_perm, seed).mean(0)
         keep = pd.notna(expected) & np.isin(pred, dominance.CLASSES)
-        if condition != "random partition":
-            return (pred[keep] == expected[keep]).astype(float)
-        classified = np.isin(pred, dominance.CLASSES)
-        rng = np.random.default_rng(seed)
-        hits = np.zeros(int(keep.sum()))
-        for _ in range(n_perm):
-            shuffled = pred.copy()
-            shuffled[classified] = rng.permutation(pred[classified])
-            hits += shuffled[keep] == expected[keep]
-        return hits / n_perm
+        return (pred[keep] == expected[keep]).astype(float)
 
 
 def check_features(fs, x, y, factors: pd.DataFrame, k_std: float = 1.0, band: float = 0.1, min_pairs: int = 5,

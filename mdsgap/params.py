@@ -79,6 +79,16 @@ def check_params(values: dict, expected: dict) -> dict:
     return values
 
 
+def check_declared(namespace: dict, expected: dict) -> dict:
+    """`check_params` on the named parameters as a notebook's globals() holds them (no name written twice)."""
+    return check_params({name: namespace[name] for name in expected}, expected)
+
+
+def from_namespace(cls, namespace: dict):
+    """An instance of a parameters dataclass from the fields a notebook's globals() defines."""
+    return cls(**{f.name: namespace[f.name] for f in dataclasses.fields(cls) if f.name in namespace})
+
+
 def list_profiles(profile_dir: Path = PROFILE_DIR) -> list[str]:
     return sorted(p.stem for p in Path(profile_dir).glob("*.yml"))
 

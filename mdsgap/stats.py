@@ -26,3 +26,8 @@ def mean_ci(groups: Sequence[np.ndarray], n_boot: int = 1000, level: float = 0.9
         reps[b] = np.mean([groups[i][rng.integers(0, len(groups[i]), len(groups[i]))].mean() for i in drawn])
     lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
     return float(np.mean([g.mean() for g in groups])), float(lo), float(hi)
+
+
+def seeds_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, low, high) of one number per seed: `mean_ci` with each seed its own group."""
+    return mean_ci([np.atleast_1d(v) for v in np.asarray(values, dtype=np.float64)], n_boot, level, seed)

@@ -8,7 +8,6 @@ chapter "Measuring the modality gap" shows this.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +63,30 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SweepRecipe:
+    """The cheap recipe of the sweeps (Liang et al.'s protocol): a base CLIP trained from scratch per seed,
+    then fine-tuned at a fixed (or learned, None) temperature, optionally on a world with another mention
+    probability. Chapters that share a recipe share its cached models."""
+
+    model: str = "mdsgap-tiny"
+    n_pairs: int = 10_000
+    base_steps: int = 300
+    base_temperature: float = 0.1
+    finetune_steps: int = 100
+    batch_size: int = 128
+
+    def base(self, seed: int) -> TrainConfig:
+        return TrainConfig(model=self.model, n_pairs=self.n_pairs, steps=self.base_steps, batch_size=self.batch_size,
+                           temperature=self.base_temperature, seed=seed)
+
+    def finetune(self, seed: int, temperature: float | None, mention: float | None = None) -> TrainConfig:
+        base = self.base(seed)
+        w = world.WorldConfig() if mention is None else world.mention_world(mention)
+        return dataclasses.replace(base, steps=self.finetune_steps, temperature=temperature, world=w,
+                                   init=base.to_dict())
 
 
 @dataclass

@@ -117,6 +117,11 @@ class WorldConfig:
         return dataclasses.asdict(self)
 
 
+def mention_world(p: float, **kwargs) -> WorldConfig:
+    """The default world with colour, size and position named with probability p (the shape always)."""
+    return WorldConfig(mention={"shape": 1.0, "colour": p, "size": p, "position": p}, **kwargs)
+
+
 @dataclass
 class Pairs:
     """Images, captions and each sample's true factor values (one row per pair)."""

@@ -52,11 +52,10 @@ import seaborn as sns
 
 from mdsgap import evaluation, experiment, gap, models, plots, training, world
 from mdsgap.book import glue
-from mdsgap.params import check_params
+from mdsgap.params import check_declared
 
 S = experiment.Settings.from_params(globals())
-check_params({"reference_model": reference_model, "n_reference": n_reference, "n_boot": n_boot, "n_seeds": n_seeds},
-             {"reference_model": str, "n_reference": int, "n_boot": int, "n_seeds": int})
+check_declared(globals(), dict(reference_model=str, n_reference=int, n_boot=int, n_seeds=int))
 sns.set_theme(style="whitegrid", context="notebook")
 print(S)
 

@@ -62,14 +62,13 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from mdsgap import embeddings, experiment, features, gap, groundtruth, interpretability, sae, stats, world
+from mdsgap import experiment, features, gap, groundtruth, interpretability, sae, stats
 from mdsgap.book import glue
-from mdsgap.params import check_params
+from mdsgap.params import check_declared
 
 S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())
-check_params(dict(n_feature_pairs=n_feature_pairs, n_seeds=n_seeds, m_values=m_values, n_random=n_random,
-                  n_boot=n_boot), dict(n_feature_pairs=int, n_seeds=int, m_values=list, n_random=int, n_boot=int))
+check_declared(globals(), dict(n_feature_pairs=int, n_seeds=int, m_values=list, n_random=int, n_boot=int))
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
@@ -93,12 +92,7 @@ sns.set_theme(style="whitegrid", context="notebook")
 
 # %%
 subject = experiment.subject(S)
-if S.on_world:
-    pairs, source = embeddings.world_pairs(world.WorldConfig(), n_feature_pairs, S.seed, "features")
-else:
-    pairs, source = experiment.load_pairs(S, n_feature_pairs)
-x, y = embeddings.embed_pairs(subject.clip, pairs, source)
-data_id = embeddings.data_identity(pairs, source)
+pairs, x, y, data_id = experiment.feature_pairs(S, subject.clip, n_feature_pairs)
 glue("n_pairs", len(x))
 
 seeds = [S.seed + i for i in range(n_seeds)]

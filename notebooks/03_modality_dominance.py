@@ -59,17 +59,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-
-from mdsgap import dominance, editing, embeddings, evaluation, experiment, features, plots, world
-from mdsgap.book import glue
-from mdsgap.params import check_params
 from IPython.display import display
+
+from mdsgap import dominance, editing, evaluation, experiment, features, plots
+from mdsgap.book import glue
+from mdsgap.params import check_declared
 
 S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())
-check_params(dict(n_feature_pairs=n_feature_pairs, k_std=k_std, min_pairs=min_pairs, n_boot=n_boot, band=band,
-                  n_random_sets=n_random_sets),
-             dict(n_feature_pairs=int, k_std=float, min_pairs=int, n_boot=int, band=float, n_random_sets=int))
+check_declared(globals(), dict(n_feature_pairs=int, k_std=float, min_pairs=int, n_boot=int, band=float,
+                               n_random_sets=int))
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
@@ -79,12 +78,7 @@ sns.set_theme(style="whitegrid", context="notebook")
 
 # %%
 subject = experiment.subject(S)
-if S.on_world:
-    pairs, source = embeddings.world_pairs(world.WorldConfig(), n_feature_pairs, S.seed, "features")
-else:
-    pairs, source = experiment.load_pairs(S, n_feature_pairs)
-x, y = embeddings.embed_pairs(subject.clip, pairs, source)
-data_id = embeddings.data_identity(pairs, source)
+pairs, x, y, data_id = experiment.feature_pairs(S, subject.clip, n_feature_pairs)
 glue("n_pairs", len(x))
 print(subject.label, "|", len(x), "pairs")
 

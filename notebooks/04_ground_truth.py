@@ -64,24 +64,19 @@ from IPython.display import display
 
 from mdsgap import dominance, embeddings, experiment, features, groundtruth, stats, world
 from mdsgap.book import glue
-from mdsgap.params import check_params
+from mdsgap.params import check_declared
 
 S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())
-check_params(dict(n_feature_pairs=n_feature_pairs, n_seeds=n_seeds, k_std=k_std, band=band, min_pairs=min_pairs,
-                  n_boot=n_boot, factor_floor=factor_floor, n_perm=n_perm, mention_values=mention_values,
-                  n_sweep_pairs=n_sweep_pairs, n_ci_boot=n_ci_boot),
-             dict(n_feature_pairs=int, n_seeds=int, k_std=float, band=float, min_pairs=int, n_boot=int,
-                  factor_floor=float, n_perm=int, mention_values=list, n_sweep_pairs=int, n_ci_boot=int))
+check_declared(globals(), dict(n_feature_pairs=int, n_seeds=int, k_std=float, band=float, min_pairs=int, n_boot=int,
+                               factor_floor=float, n_perm=int, mention_values=list, n_sweep_pairs=int, n_ci_boot=int))
 if not S.on_world:
     raise ValueError("This chapter needs the world's ground truth; it cannot run on a CSV dataset (dataset_csv).")
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %%
 subject = experiment.subject(S)
-pairs, source = embeddings.world_pairs(world.WorldConfig(), n_feature_pairs, S.seed, "features")
-x, y = embeddings.embed_pairs(subject.clip, pairs, source)
-data_id = embeddings.data_identity(pairs, source)
+pairs, x, y, data_id = experiment.feature_pairs(S, subject.clip, n_feature_pairs)
 seeds = [S.seed + i for i in range(n_seeds)]
 sets = {("raw", S.seed): features.raw_features(x.shape[1])}
 for s in seeds:
@@ -265,7 +260,7 @@ glue("mention_list", ", ".join(f"{v:g}" for v in mention_values))
 sweep_tools = {tool: sets[(tool, S.seed)] for tool in ("raw", "TopK", "NCL")}
 sweep_stats = {}
 for p_mention in mention_values:
-    cfg = world.WorldConfig(mention={"shape": 1.0, "colour": p_mention, "size": p_mention, "position": p_mention})
+    cfg = world.mention_world(p_mention)
     sp, ssrc = embeddings.world_pairs(cfg, n_sweep_pairs, S.seed, "sweep")
     sx, sy = embeddings.embed_pairs(subject.clip, sp, ssrc, progress=False)
     for tool, fs in sweep_tools.items():

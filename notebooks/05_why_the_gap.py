@@ -52,7 +52,6 @@ n_eval = 1_000  # held-out pairs per sweep CLIP
 n_boot = 1000  # bootstrap replicates of the confidence intervals
 
 # %%
-import dataclasses
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -62,26 +61,26 @@ import torch
 
 from mdsgap import cones, embeddings, evaluation, gap, models, stats, training, world
 from mdsgap.book import glue
-from mdsgap.params import check_params
+from mdsgap.params import check_declared
 
-check_params(dict(seed=seed, n_seeds=n_seeds, device=device, cone_depths=cone_depths, cone_width=cone_width,
-                  n_cone_inputs=n_cone_inputs, tower_models=tower_models, n_tower_pairs=n_tower_pairs,
-                  sweep_model=sweep_model, sweep_steps=sweep_steps, base_temperature=base_temperature,
-                  finetune_steps=finetune_steps, sweep_batch=sweep_batch, sweep_pairs=sweep_pairs,
-                  temperatures=temperatures, learned_temperature=learned_temperature, mention_levels=mention_levels, sweep_temperature=sweep_temperature,
-                  n_eval=n_eval, n_boot=n_boot),
-             dict(seed=int, n_seeds=int, device=str, cone_depths=list, cone_width=int, n_cone_inputs=int,
-                  tower_models=list, n_tower_pairs=int, sweep_model=str, sweep_steps=int, base_temperature=float,
-                  finetune_steps=int, sweep_batch=int,
-                  sweep_pairs=int, temperatures=list, learned_temperature=bool, mention_levels=list, sweep_temperature=float, n_eval=int,
-                  n_boot=int))
+check_declared(globals(), dict(seed=int, n_seeds=int, device=str, cone_depths=list, cone_width=int, n_cone_inputs=int,
+                               tower_models=list, n_tower_pairs=int, sweep_model=str, sweep_steps=int,
+                               base_temperature=float, finetune_steps=int, sweep_batch=int, sweep_pairs=int,
+                               temperatures=list, learned_temperature=bool, mention_levels=list,
+                               sweep_temperature=float, n_eval=int, n_boot=int))
 seeds = [seed + i for i in range(n_seeds)]
 sns.set_theme(style="whitegrid", context="notebook")
 
 
 def ci(values):
     """(mean, low, high) over seeds: a bootstrap over the seed values."""
-    return stats.mean_ci([np.asarray(v) for v in np.asarray(values)[:, None]], n_boot=n_boot, seed=seed)
+    return stats.seeds_ci(values, n_boot=n_boot, seed=seed)
+
+
+def by_seed(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Per value of `key`: mean L2M with its interval over seeds, and mean zero-shot accuracy."""
+    return pd.DataFrame([{key: v, **dict(zip(("L2M", "low", "high"), ci(d.L2M))), "zero-shot": d["zero-shot"].mean()}
+                         for v, d in df.groupby(key)])
 
 
 # %% [markdown]
@@ -201,16 +200,8 @@ glue("ref_cone_txt_random", gap.REFERENCE["text cone, random init on real data"]
 # initialised with.
 
 # %%
-def base_config(s: int) -> training.TrainConfig:
-    return training.TrainConfig(model=sweep_model, n_pairs=sweep_pairs, steps=sweep_steps, batch_size=sweep_batch,
-                                temperature=base_temperature, seed=s)
-
-
-def finetune_config(s: int, temperature, mention: float | None = None) -> training.TrainConfig:
-    base = base_config(s)
-    w = world.WorldConfig() if mention is None else world.WorldConfig(
-        mention={"shape": 1.0, "colour": mention, "size": mention, "position": mention})
-    return dataclasses.replace(base, steps=finetune_steps, temperature=temperature, world=w, init=base.to_dict())
+recipe = training.SweepRecipe(model=sweep_model, n_pairs=sweep_pairs, base_steps=sweep_steps,
+                              base_temperature=base_temperature, finetune_steps=finetune_steps, batch_size=sweep_batch)
 
 
 def measure(cfg: training.TrainConfig) -> dict:
@@ -223,10 +214,10 @@ def measure(cfg: training.TrainConfig) -> dict:
             "zero-shot": float(zs.accuracy.mean()), "final temperature": float(t.history.temperature.iloc[-1])}
 
 
-bases = pd.DataFrame([{"seed": s, **measure(base_config(s))} for s in seeds])
-temps = pd.DataFrame([{"temperature": T, "seed": s, **measure(finetune_config(s, T))}
+bases = pd.DataFrame([{"seed": s, **measure(recipe.base(s))} for s in seeds])
+temps = pd.DataFrame([{"temperature": T, "seed": s, **measure(recipe.finetune(s, T))}
                       for T in temperatures for s in seeds])
-learned = pd.DataFrame([{"seed": s, **measure(finetune_config(s, None))} for s in (seeds if learned_temperature else [])])
+learned = pd.DataFrame([{"seed": s, **measure(recipe.finetune(s, None))} for s in (seeds if learned_temperature else [])])
 glue("sweep_model", sweep_model)
 glue("sweep_steps", sweep_steps)
 glue("sweep_batch", sweep_batch)
@@ -240,8 +231,7 @@ glue("base_zs", float(bases["zero-shot"].mean()))
 LIANG_TEMPERATURE = [(1, 0.24), (1 / 10, 0.30), (1 / 20, 0.55), (1 / 30, 0.64), (1 / 50, 0.80), (1 / 100, 1.00)]
 
 # %%
-summary_t = pd.DataFrame([{"temperature": T, **dict(zip(("L2M", "low", "high"), ci(d.L2M))),
-                           "zero-shot": d["zero-shot"].mean()} for T, d in temps.groupby("temperature")])
+summary_t = by_seed(temps, "temperature")
 fig, ax = plt.subplots(figsize=(6, 3.8))
 ax.errorbar(summary_t.temperature, summary_t.L2M, yerr=[summary_t.L2M - summary_t.low, summary_t.high - summary_t.L2M],
             marker="o", capsize=3, label=f"small CLIP on the world ({n_seeds} seeds)")
@@ -298,18 +288,16 @@ else:
 # %%
 info_rows = []
 for p_mention in mention_levels:
-    w = world.WorldConfig(mention={"shape": 1.0, "colour": p_mention, "size": p_mention, "position": p_mention})
-    share = float(np.mean(list(w.mention.values())))
+    share = float(np.mean(list(world.mention_world(p_mention).mention.values())))
     for s in seeds:
         info_rows.append({"mention": p_mention, "caption share": share, "seed": s,
-                          **measure(finetune_config(s, sweep_temperature, p_mention))})
+                          **measure(recipe.finetune(s, sweep_temperature, p_mention))})
 info = pd.DataFrame(info_rows)
 glue("sweep_temperature", sweep_temperature)
 glue("mention_list", ", ".join(f"{m:g}" for m in mention_levels))
 
 # %%
-summary_i = pd.DataFrame([{"caption share": c, **dict(zip(("L2M", "low", "high"), ci(d.L2M))),
-                           "zero-shot": d["zero-shot"].mean()} for c, d in info.groupby("caption share")])
+summary_i = by_seed(info, "caption share")
 fig, ax = plt.subplots(figsize=(6, 3.8))
 ax.errorbar(summary_i["caption share"], summary_i.L2M, yerr=[summary_i.L2M - summary_i.low, summary_i.high - summary_i.L2M],
             marker="o", capsize=3)

@@ -57,7 +57,6 @@ n_noise = 20  # noise draws per setting
 n_boot = 1000  # bootstrap replicates of the confidence intervals
 
 # %%
-import dataclasses
 import itertools
 
 import matplotlib.pyplot as plt
@@ -68,16 +67,13 @@ import torch
 
 from mdsgap import evaluation, experiment, gap, robustness, shifting, stats, training, world
 from mdsgap.book import glue
-from mdsgap.params import check_params
+from mdsgap.params import check_declared
 
 S = experiment.Settings.from_params(globals())
-check_params(dict(n_seeds=n_seeds, sweep_model=sweep_model, sweep_steps=sweep_steps, base_temperature=base_temperature,
-                  finetune_steps=finetune_steps, sweep_batch=sweep_batch, sweep_pairs=sweep_pairs,
-                  sweep_temperature=sweep_temperature, shift_fractions=shift_fractions, n_drop=n_drop, alphas=alphas,
-                  k_fractions=k_fractions, variances=variances, bins=bins, n_noise=n_noise, n_boot=n_boot),
-             dict(n_seeds=int, sweep_model=str, sweep_steps=int, base_temperature=float, finetune_steps=int,
-                  sweep_batch=int, sweep_pairs=int, sweep_temperature=float, shift_fractions=list, n_drop=int,
-                  alphas=list, k_fractions=list, variances=list, bins=list, n_noise=int, n_boot=int))
+check_declared(globals(), dict(n_seeds=int, sweep_model=str, sweep_steps=int, base_temperature=float,
+                               finetune_steps=int, sweep_batch=int, sweep_pairs=int, sweep_temperature=float,
+                               shift_fractions=list, n_drop=int, alphas=list, k_fractions=list, variances=list,
+                               bins=list, n_noise=int, n_boot=int))
 if not S.on_world:
     raise ValueError("This chapter scores zero-shot accuracy on the world's factors; it cannot run on a CSV dataset.")
 sns.set_theme(style="whitegrid", context="notebook")
@@ -91,11 +87,12 @@ sns.set_theme(style="whitegrid", context="notebook")
 # pairs of the default world.
 
 # %%
+recipe = training.SweepRecipe(model=sweep_model, n_pairs=sweep_pairs, base_steps=sweep_steps,
+                              base_temperature=base_temperature, finetune_steps=finetune_steps, batch_size=sweep_batch)
+
+
 def sweep_clip(s: int):
-    base = training.TrainConfig(model=sweep_model, n_pairs=sweep_pairs, steps=sweep_steps, batch_size=sweep_batch,
-                                temperature=base_temperature, seed=s)
-    cfg = dataclasses.replace(base, steps=finetune_steps, temperature=sweep_temperature, init=base.to_dict())
-    return training.trained_clip(cfg, progress=False, device=S.device).clip
+    return training.trained_clip(recipe.finetune(s, sweep_temperature), progress=False, device=S.device).clip
 
 
 seeds = [seed + i for i in range(n_seeds)]
@@ -135,8 +132,7 @@ def summarise(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
     rows = []
     for key, g in df.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        seeds_ = g[g.model.isin(SEEDS)][value].to_numpy()
-        mean, lo, hi = stats.mean_ci([seeds_[i:i + 1] for i in range(len(seeds_))], n_boot=n_boot, seed=seed)
+        mean, lo, hi = stats.seeds_ci(g[g.model.isin(SEEDS)][value], n_boot=n_boot, seed=seed)
         main = g[g.model == main_label][value]
         rows.append({**dict(zip(by, key)), "mean": mean, "low": lo, "high": hi,
                      main_label: float(main.iloc[0]) if len(main) else np.nan})

@@ -116,3 +116,11 @@ def test_fine_tuning_starts_from_the_base_model():
     with pytest.raises(ValueError, match="init model"):
         training.train_clip(training.TrainConfig(model="mdsgap-small", steps=1, batch_size=4, n_pairs=8,
                                                  init=base.to_dict()), progress=False)
+
+
+def test_sweep_recipe_fine_tunes_its_own_base():
+    r = training.SweepRecipe(base_steps=5, finetune_steps=2)
+    ft = r.finetune(1, 0.01, mention=0.25)
+    assert ft.init == r.base(1).to_dict() and ft.steps == 2 and ft.temperature == 0.01 and ft.seed == 1
+    assert ft.world == world.mention_world(0.25) and ft.world.mention["shape"] == 1.0
+    assert r.finetune(1, None).world == world.WorldConfig()

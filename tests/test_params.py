@@ -37,3 +37,16 @@ def test_book_checks_profile_types_against_notebook_defaults():
     with pytest.raises(book.BuildError, match="unknown parameter"):
         book.check_profile_types("nb", {"n_tset": 3}, {"n_test": 10})
     book.check_profile_types("nb", {"temperature": 1}, {"temperature": 0.5})
+
+
+def test_check_declared_reads_the_namespace_and_names_the_bad_one():
+    ns = {"n_seeds": 3, "band": "wide"}
+    assert params.check_declared(ns, {"n_seeds": int}) == {"n_seeds": 3}
+    with pytest.raises(TypeError, match="'band' must be float"):
+        params.check_declared(ns, {"n_seeds": int, "band": float})
+
+
+def test_from_namespace_picks_only_the_fields():
+    from mdsgap import features
+    ex = params.from_namespace(features.Extractors, {"sae_k": 4, "unrelated": 1})
+    assert ex.sae_k == 4 and ex.sae_latents == features.Extractors().sae_latents

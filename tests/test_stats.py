@@ -19,3 +19,8 @@ def test_mean_ci_single_group_is_the_plain_bootstrap_and_nan_safe():
     m, lo, hi = stats.mean_ci([g], n_boot=2000)
     assert m == pytest.approx(0.5) and lo == pytest.approx(0.4, abs=0.03) and hi == pytest.approx(0.6, abs=0.03)
     assert all(np.isnan(v) for v in stats.mean_ci([np.array([np.nan])]))
+
+
+def test_seeds_ci_is_mean_ci_with_one_group_per_seed():
+    vals = [0.2, 0.5, 0.8]
+    assert stats.seeds_ci(vals) == stats.mean_ci([np.array([v]) for v in vals])
