@@ -312,10 +312,11 @@ glue("sweep_verdict", "None of the tools comes close to the ideal" if far else
 # {glue:text}`sweep_NCL_p1:.2f` when always named), {glue:text}`slope_raw:.2f` for the raw dimensions and
 # {glue:text}`slope_TopK:.2f` for the TopK SAE ({glue:text}`closest_tool` is closest).
 # {glue:text}`sweep_verdict`. The ideal assumes a feature that is silent on captions that leave its value
-# out and equally strong on both sides; learned features are neither. A caption that names no colour still
-# lands near every colour's text direction, and the text side of a pair is systematically stronger or
-# weaker than the image side (the gap again), so MDS moves little as language carries more or less of the
-# concept. As a measure of *how much of a concept language carries*, MDS is weak on every tool here.
+# out and equally strong on both sides; learned features need be neither. Two likely reasons, not tested
+# here: a caption that names no colour may still land near every colour's text direction, and the text side
+# of a pair may be systematically stronger or weaker than the image side (the gap again). Either would keep
+# MDS from moving as language carries more or less of the concept. As a measure of *how much of a concept
+# language carries*, MDS is weak on every tool here.
 
 # %% [markdown]
 # ## Does the conclusion depend on how factors are assigned?
