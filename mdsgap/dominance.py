@@ -10,7 +10,11 @@ variants below let a chapter show whether a conclusion depends on the choice:
 
 - "ratio": the mean per-pair share above (each firing pair counts once);
 - "mass": total image activation over total activation, sum_i a(x_i) / sum_i (a(x_i) + a(y_i));
-- "frequency": how often it fires on images relative to texts, p_x / (p_x + p_y).
+- "frequency": how often it fires on images relative to texts, p_x / (p_x + p_y);
+- "energy": the share of squared activation, E_img[a^2] / (E_img[a^2] + E_txt[a^2]), the modality score
+  mu of Dhimoïla et al. (ICLR 2026, arXiv 2602.06218); `attribution` turns it into their bimodal rule.
+
+Negative activations count as 0 in every variant (SAE and NCL features are non-negative anyway).
 
 Features are classed as ImgD (vision-dominant), TxtD (language-dominant) or CMD (cross-modal);
 features that never fire are DEAD and those that fire on too few pairs are RARE, never NaN.
@@ -30,8 +34,8 @@ import torch
 IMGD, TXTD, CMD = "ImgD", "TxtD", "CMD"
 DEAD, RARE, UNCERTAIN = "dead", "rare", "uncertain"
 CLASSES = (IMGD, TXTD, CMD)
-VARIANTS = ("ratio", "mass", "frequency")
-Variant = Literal["ratio", "mass", "frequency"]
+VARIANTS = ("ratio", "mass", "frequency", "energy")
+Variant = Literal["ratio", "mass", "frequency", "energy"]
 
 
 @dataclass
@@ -53,14 +57,15 @@ class DominanceStats:
     _gen: torch.Generator = field(init=False, repr=False)
 
     def __post_init__(self):
-        # rows: sum of ratios over firing pairs, firing pairs, image mass, text mass, image fires, text fires
-        self._sums = torch.zeros(6, self.n_features, dtype=torch.float64)
-        self._boot = torch.zeros(self.n_boot, 6, self.n_features, dtype=torch.float64) if self.n_boot else None
+        # rows: sum of ratios over firing pairs, firing pairs, image mass, text mass, image fires, text fires,
+        # image energy (sum of ax^2), text energy (sum of ay^2)
+        self._sums = torch.zeros(8, self.n_features, dtype=torch.float64)
+        self._boot = torch.zeros(self.n_boot, 8, self.n_features, dtype=torch.float64) if self.n_boot else None
         self._gen = torch.Generator().manual_seed(self.seed)
 
     @staticmethod
     def _terms(ax: torch.Tensor, ay: torch.Tensor, eps: float):
-        """The six per-pair contributions, each (B, F), one at a time so a batch never holds six copies."""
+        """The eight per-pair contributions, each (B, F), one at a time so a batch never holds eight copies."""
         ax, ay = ax.double().clamp_min(0), ay.double().clamp_min(0)
         total = ax + ay
         fires = total > eps
@@ -70,6 +75,8 @@ class DominanceStats:
         yield ay
         yield (ax > eps).double()
         yield (ay > eps).double()
+        yield ax.square()
+        yield ay.square()
 
     def update(self, ax: torch.Tensor, ay: torch.Tensor) -> "DominanceStats":
         """Add a batch: activations of the same features on images (B, F) and on their captions (B, F)."""
@@ -90,6 +97,12 @@ class DominanceStats:
         """Number of pairs on which each feature fires (on either side)."""
         return self._sums[1].numpy().copy()
 
+    def mean_squares(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature energies (E_img[a^2], E_txt[a^2]) over the pairs seen, the terms of the "energy" score."""
+        if self.n_pairs == 0:
+            raise ValueError("No pairs yet: call `update` with activation batches first.")
+        return (self._sums[6] / self.n_pairs).numpy(), (self._sums[7] / self.n_pairs).numpy()
+
     def scores(self, variant: Variant = "ratio") -> np.ndarray:
         """MDS per feature; NaN only for features that never fire (use `classify` for labels)."""
         return _score(self._sums, variant)
@@ -102,7 +115,7 @@ class DominanceStats:
 
 
 def _score(sums: torch.Tensor, variant: str) -> np.ndarray:
-    ratio_sum, fires, mass_x, mass_y, fire_x, fire_y = sums
+    ratio_sum, fires, mass_x, mass_y, fire_x, fire_y, energy_x, energy_y = sums
     with np.errstate(invalid="ignore", divide="ignore"):
         if variant == "ratio":
             s = ratio_sum / fires
@@ -110,6 +123,8 @@ def _score(sums: torch.Tensor, variant: str) -> np.ndarray:
             s = mass_x / (mass_x + mass_y)
         elif variant == "frequency":
             s = fire_x / (fire_x + fire_y)
+        elif variant == "energy":
+            s = energy_x / (energy_x + energy_y)
         else:
             raise ValueError(f"Unknown MDS variant {variant!r}. Available: {list(VARIANTS)}")
     s = s.numpy()

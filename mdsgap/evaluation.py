@@ -1,8 +1,8 @@
 """What a CLIP can do with its embeddings: zero-shot factor classification and retrieval.
 
-Zero-shot on the world: each value of a shared factor becomes a class whose text embedding is the
-mean over prompts that name only that value (and the shape, the caption's noun), in every caption
-template, as CLIP's prompt ensembling does. Retrieval scores matched pairs by cosine similarity.
+Zero-shot on the world: each value of a factor that every image shows and some captions name
+(`world.ZERO_SHOT`) becomes a class whose text embedding is the mean over prompts that name only that
+value (and the shape, the caption's noun), in every caption template, as CLIP's prompt ensembling does. Retrieval scores matched pairs by cosine similarity.
 """
 from __future__ import annotations
 
@@ -16,26 +16,31 @@ from mdsgap.models import Clip
 
 
 def prompts(factor: str, value: str, templates=None) -> list[str]:
-    """Captions that name `value` of a shared factor and nothing else but the shape, in the given caption
-    templates (default: all of the world's)."""
-    if factor not in world.SHARED:
-        raise ValueError(f"Zero-shot prompts exist for shared factors only: {list(world.SHARED)}, not {factor!r}.")
+    """Captions that name `value` of a factor and the shape, and nothing else the image shows, in the given
+    caption templates (default: all of the world's), with every tone word and time phrase: the default
+    world's captions always carry those two, so a prompt without them would be out of distribution."""
+    if factor not in world.ZERO_SHOT:
+        raise ValueError(f"Zero-shot prompts exist for factors every image shows and captions can name: "
+                         f"{list(world.ZERO_SHOT)}, not {factor!r}.")
     known = world.FACTOR_BY_NAME["template"].values
     templates = known if templates is None else tuple(templates)
     unknown = [t for t in templates if t not in known]
     if unknown:
         raise ValueError(f"Unknown caption template(s) {unknown}. The world's templates: {list(known)}")
     shapes = [value] if factor == "shape" else world.FACTOR_BY_NAME["shape"].values
+    named = {factor: True, "shape": True, "tone": True, "time": True}
     out = []
     for template in templates:
         for shape in shapes:
-            values = {"tone": "none", "template": template, "shape": shape, factor: value}
-            out.append(world.caption(values, {factor: True, "shape": True}))
+            for tone in world.FACTOR_BY_NAME["tone"].values:
+                for time in world.FACTOR_BY_NAME["time"].values:
+                    values = {"template": template, "shape": shape, "tone": tone, "time": time, factor: value}
+                    out.append(world.caption(values, named))
     return out
 
 
 def class_embeddings(clip: Clip, factor: str, templates=None) -> torch.Tensor:
-    """(n_values, d) unit text embeddings, one per value of a shared factor (prompt ensemble over templates)."""
+    """(n_values, d) unit text embeddings, one per value of a zero-shot factor (prompt ensemble over templates)."""
     rows = []
     for value in world.FACTOR_BY_NAME[factor].values:
         e = F.normalize(clip.encode_texts(prompts(factor, value, templates)), dim=-1).mean(0)
@@ -49,8 +54,8 @@ def zero_shot_predict(image_emb: torch.Tensor, classes: torch.Tensor) -> np.ndar
 
 
 def zero_shot_classes(clip: Clip, templates=None) -> dict[str, torch.Tensor]:
-    """Class embeddings of every shared factor, {factor: (n_values, d)}."""
-    return {name: class_embeddings(clip, name, templates) for name in world.SHARED}
+    """Class embeddings of every zero-shot factor (`world.ZERO_SHOT`), {factor: (n_values, d)}."""
+    return {name: class_embeddings(clip, name, templates) for name in world.ZERO_SHOT}
 
 
 def zero_shot_scores(image_emb: torch.Tensor, classes: dict[str, torch.Tensor], factors: pd.DataFrame) -> pd.DataFrame:
@@ -65,7 +70,7 @@ def zero_shot_scores(image_emb: torch.Tensor, classes: dict[str, torch.Tensor], 
 
 
 def zero_shot(clip: Clip, image_emb: torch.Tensor, factors: pd.DataFrame) -> pd.DataFrame:
-    """Zero-shot accuracy on every shared factor, with chance (1 / number of values) beside it."""
+    """Zero-shot accuracy on every zero-shot factor, with chance (1 / number of values) beside it."""
     return zero_shot_scores(image_emb, zero_shot_classes(clip), factors)
 
 
@@ -77,12 +82,14 @@ def recall_at_k(query: torch.Tensor, keys: torch.Tensor, ks=(1, 5, 10)) -> dict[
 
 
 def consistent(factors: pd.DataFrame, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Whether caption j is true of image i: every shared factor it names matches image i's value."""
+    """Whether caption j is true of image i: every factor it names that image i shows has image i's value
+    (a named tone or time is true of an image that does not show it)."""
     ok = np.ones(len(i), dtype=bool)
-    for name in world.SHARED:
+    for name in world.NAMEABLE:
+        shown = factors[f"shown_{name}"].to_numpy()[i]
         named = factors[f"mentioned_{name}"].to_numpy()[j]
         vals = factors[name].cat.codes.to_numpy()
-        ok &= ~named | (vals[j] == vals[i])
+        ok &= ~named | ~shown | (vals[j] == vals[i])
     return ok
 
 

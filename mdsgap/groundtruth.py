@@ -1,12 +1,12 @@
-"""Checking MDS classes against the world's ground truth.
+"""Checking modality classes against the world's ground truth.
 
-In the world every factor's modality is known, so every feature that encodes a factor has an expected
-class: a shared factor (visible and named) should give a cross-modal feature (CMD), a vision-only factor
-a vision-dominant one (ImgD), a language-only factor a language-dominant one (TxtD).
+In the world every factor's presence in each modality is known (shown with probability q, named with
+probability p), so every feature that encodes a factor has an expected class: a cross-modal factor should
+give a cross-modal feature (CMD), a vision-dominant or vision-only one a vision-dominant feature (ImgD), a
+language-dominant or language-only one a language-dominant feature (TxtD).
 
-A feature is assigned the factor that explains most of its activation, read on the side where the factor
-can be seen (images for vision-only factors, captions for language-only ones, the better side for shared
-ones). The default score is the correlation ratio eta^2 (the share of the activation's variance explained
+A feature is assigned the factor that explains most of its activation, read on a side where the factor is
+present (images that show it, captions that name it; the better side when both can). The default score is the correlation ratio eta^2 (the share of the activation's variance explained
 by the factor's value), which suits sparse features that encode a conjunction as well as dense ones; the
 best one-vs-rest AUROC over factor values is the alternative. Features below a floor encode no factor and
 get no expected class.
@@ -24,7 +24,9 @@ from scipy.stats import rankdata
 
 from mdsgap import dominance, world
 
-EXPECTED = {"shared": dominance.CMD, "vision": dominance.IMGD, "language": dominance.TXTD}
+EXPECTED = {"cross-modal": dominance.CMD, "vision-dominant": dominance.IMGD, "vision-only": dominance.IMGD,
+            "language-dominant": dominance.TXTD, "language-only": dominance.TXTD}
+SIDES = {"image": "shown", "text": "mentioned"}
 
 
 def auroc_matrix(acts: np.ndarray, positive: np.ndarray) -> np.ndarray:
@@ -76,73 +78,67 @@ def ideal_mds(p: float | np.ndarray, ratio: float = 0.5) -> float | np.ndarray:
 def factor_embedding(factors: pd.DataFrame) -> np.ndarray:
     """Ground-truth embedding of the images (first n rows) and the captions (next n): one-hot factor values.
 
-    An image carries its shared and vision-only factors; a caption its language-only factors and the shared
-    factors it names. The cosine of two rows is the share of factor values they have in common, an
-    independent space in which to judge whether a feature's top samples are alike.
+    An image carries the factors it shows; a caption the factors it names. The cosine of two rows is the
+    share of factor values they have in common, an independent space in which to judge whether a feature's
+    top samples are alike.
     """
     blocks_img, blocks_txt = [], []
     for f in world.FACTORS:
         onehot = np.stack([(factors[f.name].astype(str) == v).to_numpy() for v in f.values], 1).astype(np.float32)
-        if f.modality == "shared":
-            blocks_img.append(onehot)
-            blocks_txt.append(onehot * factors[f"mentioned_{f.name}"].to_numpy(dtype=bool)[:, None])
-        elif f.modality == "vision":
-            blocks_img.append(onehot)
-            blocks_txt.append(np.zeros_like(onehot))
-        else:
-            blocks_img.append(np.zeros_like(onehot))
-            blocks_txt.append(onehot)
+        blocks_img.append(onehot * factors[f"shown_{f.name}"].to_numpy(dtype=bool)[:, None])
+        blocks_txt.append(onehot * factors[f"mentioned_{f.name}"].to_numpy(dtype=bool)[:, None])
     return np.concatenate([np.concatenate(blocks_img, 1), np.concatenate(blocks_txt, 1)])
 
 
-def _targets(factors: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    cols, names = [], []
-    for f in world.FACTORS:
-        for v in f.values:
-            cols.append((factors[f.name].astype(str) == v).to_numpy())
-            names.append((f.name, v))
-    return np.stack(cols, 1), names
-
-
-def _side_scores(acts: np.ndarray, factors: pd.DataFrame, score: str, min_support: int) -> np.ndarray:
-    """(F, n_factors) score of each feature for each factor, on one side; the best value for AUROC."""
-    if score == "eta2":
-        return np.stack([eta_squared(acts, factors[f.name].astype(str).to_numpy(), min_support) for f in world.FACTORS], 1)
-    if score == "auroc":
-        targets, names = _targets(factors)
-        auc = np.nan_to_num(auroc_matrix(acts, targets), nan=-np.inf)
-        owner = np.array([f for f, _ in names])
-        out = np.stack([auc[:, owner == f.name].max(1) for f in world.FACTORS], 1)
-        out[~np.isfinite(out)] = np.nan
-        out[(acts > 0).sum(0) < min_support] = np.nan
-        return out
-    raise ValueError(f"Unknown factor score {score!r}; use 'eta2' or 'auroc'.")
+def _side_scores(acts: np.ndarray, factors: pd.DataFrame, side: str, score: str, min_support: int) -> np.ndarray:
+    """(F, n_factors) score of each feature for each factor on one side, read only on the samples where
+    that side carries the factor (NaN where it never does); the best value for AUROC."""
+    present = {f.name: factors[f"{SIDES[side]}_{f.name}"].to_numpy(dtype=bool) for f in world.FACTORS}
+    out = np.full((acts.shape[1], len(world.FACTORS)), np.nan)
+    for j, f in enumerate(world.FACTORS):
+        rows = present[f.name]
+        if rows.sum() < 2:
+            continue
+        values = factors[f.name].astype(str).to_numpy()[rows]
+        a = acts[rows]
+        if score == "eta2":
+            out[:, j] = eta_squared(a, values, min_support)
+        elif score == "auroc":
+            targets = np.stack([values == v for v in f.values], 1)
+            auc = np.nan_to_num(auroc_matrix(a, targets), nan=-np.inf).max(1)
+            auc[~np.isfinite(auc) | ((a > 0).sum(0) < min_support)] = np.nan
+            out[:, j] = auc
+        else:
+            raise ValueError(f"Unknown factor score {score!r}; use 'eta2' or 'auroc'.")
+    return out
 
 
 FLOORS = {"eta2": 0.3, "auroc": 0.75}
 
 
 def assign_factors(acts_x: np.ndarray, acts_y: np.ndarray, factors: pd.DataFrame, score: str = "eta2",
-                   floor: float | None = None, min_support: int = 20) -> pd.DataFrame:
-    """For every feature: the factor it encodes best, the side it was read on, the score and the expected
-    MDS class (None when the best score is below `floor`, by default FLOORS[score])."""
+                   floor: float | None = None, min_support: int = 20,
+                   cfg: world.WorldConfig | None = None, factors_y: pd.DataFrame | None = None) -> pd.DataFrame:
+    """For every feature: the factor it encodes best, the side it was read on, the score, the factor's kind in
+    the world `cfg` (default: the default world) and the expected class (None when the best score is below
+    `floor`, by default FLOORS[score]). `factors_y` describes the captions when they are not the images' own
+    (shuffled pairs); by default both sides are described by `factors`."""
     floor = FLOORS.get(score) if floor is None else floor
-    img = _side_scores(acts_x, factors, score, min_support)
-    txt = _side_scores(acts_y, factors, score, min_support)
-    modality = np.array([f.modality for f in world.FACTORS])
-    img[:, modality == "language"] = np.nan  # a factor can only be read where it exists
-    txt[:, modality == "vision"] = np.nan
-    img, txt = np.nan_to_num(img, nan=-np.inf), np.nan_to_num(txt, nan=-np.inf)
+    cfg = cfg or world.WorldConfig()
+    img = np.nan_to_num(_side_scores(acts_x, factors, "image", score, min_support), nan=-np.inf)
+    txt = np.nan_to_num(_side_scores(acts_y, factors if factors_y is None else factors_y, "text", score, min_support),
+                        nan=-np.inf)
     combined = np.maximum(img, txt)
     best = combined.argmax(1)
     rows = []
     for d, j in enumerate(best):
         f, value = world.FACTORS[j], combined[d, j]
         ok = np.isfinite(value) and value >= floor
+        kind = cfg.kind(f.name)
         rows.append({"feature": d, "factor": f.name if np.isfinite(value) else None,
                      "side": ("image", "text")[int(txt[d, j] > img[d, j])] if np.isfinite(value) else None,
-                     "score": float(value) if np.isfinite(value) else np.nan, "modality": f.modality,
-                     "expected": EXPECTED[f.modality] if ok else None})
+                     "score": float(value) if np.isfinite(value) else np.nan, "kind": kind,
+                     "expected": EXPECTED[kind] if ok else None})
     return pd.DataFrame(rows).set_index("feature")
 
 
@@ -227,22 +223,52 @@ def check_features(fs, x, y, factors: pd.DataFrame, k_std: float = 1.0, band: fl
                  mds_labels(shuf, k_std, band, min_pairs))
 
 
-def probe_factors(x, y, factors: pd.DataFrame, test_frac: float = 0.3, seed: int = 0) -> pd.DataFrame:
+def probe_factors(x, y, factors: pd.DataFrame, test_frac: float = 0.3, seed: int = 0,
+                  cfg: world.WorldConfig | None = None) -> pd.DataFrame:
     """Held-out accuracy of a logistic-regression probe for every factor, from image and from text embeddings,
-    with the majority-class rate beside it: what each modality's embedding carries at all."""
+    each read on the samples where that side carries the factor, with the majority-class rate beside it:
+    what each modality's embedding carries at all."""
     from sklearn.linear_model import LogisticRegression
 
+    cfg = cfg or world.WorldConfig()
     n = len(factors)
     perm = np.random.default_rng(seed).permutation(n)
-    test, train = perm[: int(test_frac * n)], perm[int(test_frac * n):]
+    is_test = np.zeros(n, dtype=bool)
+    is_test[perm[: int(test_frac * n)]] = True
     rows = []
     for f in world.FACTORS:
         labels = factors[f.name].astype(str).to_numpy()
-        majority = pd.Series(labels[test]).value_counts(normalize=True).iloc[0]
         for side, e in (("image", x), ("text", y)):
+            present = factors[f"{SIDES[side]}_{f.name}"].to_numpy(dtype=bool)
+            train, test = present & ~is_test, present & is_test
+            if test.sum() < 10 or len(np.unique(labels[train])) < 2:
+                continue
             e = np.asarray(e, dtype=np.float64)
             e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
             clf = LogisticRegression(max_iter=1000).fit(e[train], labels[train])
-            rows.append({"factor": f.name, "modality": f.modality, "side": side,
-                         "accuracy": float(clf.score(e[test], labels[test])), "majority": float(majority)})
+            rows.append({"factor": f.name, "kind": cfg.kind(f.name), "side": side, "samples": int(test.sum()),
+                         "accuracy": float(clf.score(e[test], labels[test])),
+                         "majority": float(pd.Series(labels[test]).value_counts(normalize=True).iloc[0])})
     return pd.DataFrame(rows)
+
+
+def pair_examples(concepts: pd.DataFrame, zx: np.ndarray, zy: np.ndarray, factors: pd.DataFrame,
+                  n: int = 8) -> pd.DataFrame:
+    """The paired concepts with the highest pairing scores, each side with the factor value it detects best
+    (best one-vs-rest AUROC on its own side); `attrs["same value share"]` is the share of all pairs whose two
+    sides detect the same value."""
+    pairs = concepts[concepts.kind == "pair"].sort_values("score", ascending=False)
+    names = [(f.name, v) for f in world.FACTORS for v in f.values]
+    targets = np.stack([(factors[f].astype(str) == v).to_numpy() for f, v in names], 1)
+
+    def best(acts, latents):
+        auc = np.nan_to_num(auroc_matrix(acts[:, latents], targets), nan=0.0)
+        return [f"{names[k][0]} = {names[k][1]}" for k in auc.argmax(1)], auc.max(1)
+
+    img, img_auc = best(np.asarray(zx), pairs.image_latent.to_numpy())
+    txt, txt_auc = best(np.asarray(zy), pairs.text_latent.to_numpy())
+    out = pd.DataFrame({"image latent": pairs.image_latent.to_numpy(), "detects (image)": img,
+                        "AUROC (image)": img_auc, "caption latent": pairs.text_latent.to_numpy(),
+                        "detects (caption)": txt, "AUROC (caption)": txt_auc, "pairing score": pairs.score.to_numpy()})
+    out.attrs["same value share"] = float(np.mean([a == b for a, b in zip(img, txt)])) if len(out) else float("nan")
+    return out.head(n).reset_index(drop=True)

@@ -74,3 +74,51 @@ def cone_histograms(embedded: dict, seed: int = 0):
     axes.flat[0].legend()
     fig.tight_layout()
     return fig
+
+
+def accuracy_heatmaps(acc, condition: str = "method", classes=("ImgD", "TxtD", "CMD")):
+    """One heatmap per expected class: accuracy of every (method, tool), from `comparison.accuracy_table`."""
+    import seaborn as sns
+
+    d = acc[acc.condition == condition]
+    fig, axes = plt.subplots(1, len(classes), figsize=(4.2 * len(classes), 3.8), sharey=True)
+    for ax, cls in zip(np.atleast_1d(axes), classes):
+        grid = d[d.expected == cls].pivot_table(index="method", columns="tool", values="accuracy", sort=False)
+        sns.heatmap(grid, vmin=0, vmax=1, annot=True, fmt=".2f", cmap="RdYlGn", cbar=False, ax=ax)
+        ax.set(title=f"expected {cls}", xlabel="", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_with_controls(acc, tool: str, classes=("ImgD", "TxtD", "CMD")):
+    """Accuracy per expected class of every method for one tool, with the random-partition and shuffled-pairing
+    controls beside it and 95% intervals."""
+    colors = {"method": "crimson", "random partition": "grey", "shuffled pairing": "steelblue"}
+    d = acc[acc.tool == tool]
+    methods = list(dict.fromkeys(d.method))
+    fig, axes = plt.subplots(1, len(classes), figsize=(4.6 * len(classes), 3.6), sharey=True)
+    for ax, cls in zip(np.atleast_1d(axes), classes):
+        for j, (cond, c) in enumerate(colors.items()):
+            t = d[(d.expected == cls) & (d.condition == cond)].set_index("method").reindex(methods)
+            xs = np.arange(len(methods)) + (j - 1) * 0.22
+            ax.errorbar(xs, t.accuracy, yerr=[t.accuracy - t.low, t.high - t.accuracy], fmt="o", color=c,
+                        capsize=3, label=cond, ms=4)
+        ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right", fontsize=8)
+        ax.set(title=f"{tool}: expected {cls}", ylim=(-0.05, 1.05))
+    np.atleast_1d(axes)[0].set_ylabel("accuracy")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_against_ideal(rows, title: str, ax=None):
+    """Mean measured dominance against the ideal value, one line per (tool, method), with the diagonal."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([0, 1], [0, 1], color="black", ls="--", lw=1, label="ideal")
+    for (tool, method), d in rows.groupby(["tool", "method"], sort=False):
+        m = d.groupby("ideal").measured.mean()
+        ax.plot(m.index, m.to_numpy(), marker="o", ms=3, label=f"{tool}: {method}")
+    ax.set(xlabel="ideal dominance", ylabel="measured dominance (mean over units)", title=title,
+           xlim=(-0.03, 1.03), ylim=(-0.03, 1.03))
+    return ax

@@ -1,15 +1,20 @@
 """The synthetic image-caption world: procedurally drawn pairs with known ground-truth factors.
 
-Every pair is an image of one coloured shape on a textured background and a caption that names
-some of what the image shows. Each factor is declared once, in `FACTORS`, with its modality:
+Every pair is an image of one coloured shape on a textured background and a caption. Each factor is
+declared once, in `FACTORS`, with two presence probabilities: how often the image *shows* it (q) and how
+often the caption *names* it (p). Together they say which modality a factor belongs to:
 
-- shared factors are visible in the image and named in the caption (each with a mention probability,
-  so how much of the image the caption carries can be dialled);
-- vision-only factors are visible but never named;
-- language-only factors are in the caption but not in the image.
+- cross-modal factors are always shown and always named (q = p = 1): shape, colour;
+- vision-dominant factors are always shown and named now and then (q = 1, p small): size, position, the
+  background texture, as real captions mention a texture only sometimes;
+- language-dominant factors are always named and shown now and then (p = 1, q small): an evaluative tone
+  word and the time of day, whose visual cues (a bar along the top or bottom edge) appear only sometimes;
+- the pure extremes: the shape's outline is shown but never named (p = 0), the caption's sentence frame
+  (template) is named but never shown (q = 0).
 
-`generate` returns the images, the captions and a table of every sample's true factor values, so
-later chapters can check what a feature encodes against ground truth.
+`WorldConfig.mention` and `WorldConfig.shown` override p and q, so a sweep of either is a continuous
+ground truth. `generate` returns the images, the captions and a table of every sample's true factor
+values with whether each was shown and named, so later chapters can check what a feature encodes.
 """
 from __future__ import annotations
 
@@ -24,38 +29,77 @@ import pandas as pd
 
 from mdsgap.params import check_fields
 
-Modality = Literal["shared", "vision", "language"]
+Kind = Literal["cross-modal", "vision-dominant", "language-dominant", "vision-only", "language-only"]
+KINDS: tuple[str, ...] = ("cross-modal", "vision-dominant", "language-dominant", "vision-only", "language-only")
 
 
 @dataclass(frozen=True)
 class Factor:
-    """One generative factor of the world and the modality it lives in."""
+    """One generative factor of the world: its values and how often each modality carries it."""
 
     name: str
     values: tuple[str, ...]
-    modality: Modality
+    shown: float
+    """Default probability q that the image shows the factor."""
+    named: float
+    """Default probability p that the caption names the factor."""
     doc: str
 
 
 FACTORS: tuple[Factor, ...] = (
-    Factor("shape", ("circle", "square", "triangle", "cross"), "shared", "the object's shape; the caption's noun"),
-    Factor("colour", ("red", "green", "blue", "yellow", "purple", "orange"), "shared", "the object's fill colour"),
-    Factor("size", ("small", "large"), "shared", "the object's radius"),
-    Factor("position", ("top left", "top right", "bottom left", "bottom right"), "shared", "the quadrant the object sits in"),
-    Factor("texture", ("plain", "stripes", "checks", "dots"), "vision", "the background pattern; never named"),
-    Factor("outline", ("dark", "light"), "vision", "the colour of the object's rim; never named"),
-    Factor("tone", ("none", "lovely", "boring", "strange"), "language", "an evaluative word in the caption; not in the image"),
-    Factor("template", ("a {}", "a picture of a {}", "there is a {} here", "my drawing of a {}"), "language",
-           "the caption's sentence frame; not in the image"),
+    Factor("shape", ("circle", "square", "triangle", "cross"), 1.0, 1.0, "the object's shape; the caption's noun"),
+    Factor("colour", ("red", "green", "blue", "yellow", "purple", "orange"), 1.0, 1.0, "the object's fill colour"),
+    Factor("size", ("small", "large"), 1.0, 0.25, "the object's radius"),
+    Factor("position", ("top left", "top right", "bottom left", "bottom right"), 1.0, 0.25,
+           "the quadrant the object sits in"),
+    Factor("texture", ("plain", "striped", "checked", "dotted"), 1.0, 0.25,
+           "the background pattern ('on a striped background')"),
+    Factor("outline", ("dark", "light"), 1.0, 0.0, "the colour of the object's rim; never named"),
+    Factor("tone", ("lovely", "boring", "strange", "calm"), 0.25, 1.0,
+           "an evaluative word; the image shows it only as a bar pattern along its top edge"),
+    Factor("time", ("day", "night"), 0.25, 1.0,
+           "'by day' or 'at night'; the image shows it only as a light or dark bar along its bottom edge"),
+    Factor("template", ("a {}", "a picture of a {}", "there is a {} here", "my drawing of a {}"), 0.0, 1.0,
+           "the caption's sentence frame; never in the image"),
 )
 FACTOR_BY_NAME = {f.name: f for f in FACTORS}
-SHARED = tuple(f.name for f in FACTORS if f.modality == "shared")
-VISION_ONLY = tuple(f.name for f in FACTORS if f.modality == "vision")
-LANGUAGE_ONLY = tuple(f.name for f in FACTORS if f.modality == "language")
+CUES = ("tone", "time")
+"""Factors whose visual cue is optional, so their shown probability q can be set; every other factor is
+always shown (q = 1) except the template, never shown (q = 0)."""
+NAMEABLE = tuple(f.name for f in FACTORS if f.name != "template")
+"""Factors whose naming probability p can be set (the template frames every caption: p = 1)."""
+VISIBLE = tuple(f.name for f in FACTORS if f.shown == 1.0 and f.name not in CUES)
+"""Factors every image shows; zero-shot classification is defined for those a caption can name."""
+ZERO_SHOT = tuple(f.name for f in FACTORS if f.shown == 1.0 and f.name != "outline")
+"""Factors read by zero-shot classification: always shown and named by at least some captions."""
+ALWAYS_NAMED = tuple(f.name for f in FACTORS if f.shown == 1.0 and f.named == 1.0)
+"""Factors shown and named in every pair of the default world (the cross-modal ones)."""
 
-# Mention probabilities of the default world: the shape is always named, the rest only sometimes, so
-# captions carry less than the image does (the information imbalance of Schrodi et al., 2025).
-DEFAULT_MENTION = {"shape": 1.0, "colour": 0.5, "size": 0.5, "position": 0.5}
+TEXTURE_WORDS = {"plain": "plain", "striped": "striped", "checked": "checked", "dotted": "dotted"}
+TIME_WORDS = {"day": "by day", "night": "at night"}
+
+
+def ideal_share(q: float | np.ndarray, p: float | np.ndarray) -> float | np.ndarray:
+    """The image's share of a factor, q / (q + p): of the times either modality carries it, how often the
+    image does. 1 for vision-only, 0 for language-only, 1/2 for cross-modal (NaN when q = p = 0)."""
+    q, p = np.asarray(q, dtype=float), np.asarray(p, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(q + p > 0, q / (q + p), np.nan)
+    return out if out.ndim else float(out)
+
+
+def kind_of(q: float, p: float) -> str:
+    """The factor's kind from its image share q / (q + p): only (1 or 0), dominant (beyond 2/3 or 1/3) or
+    cross-modal (between 1/3 and 2/3, inclusive)."""
+    s = ideal_share(q, p)
+    if not np.isfinite(s):
+        raise ValueError("A factor neither shown nor named (q = p = 0) belongs to no modality.")
+    if s == 1.0:
+        return "vision-only"
+    if s == 0.0:
+        return "language-only"
+    return "vision-dominant" if s > 2 / 3 else "language-dominant" if s < 1 / 3 else "cross-modal"
+
 
 RGB = {
     "red": (220, 40, 40), "green": (40, 170, 60), "blue": (50, 80, 225),
@@ -91,9 +135,11 @@ class WorldConfig:
 
     resolution: int = 32
     """Image side in pixels; shapes and textures scale with it."""
-    mention: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MENTION))
-    """Probability that the caption names each shared factor; missing shared factors are never named
-    (an unnamed shape reads "shape")."""
+    mention: dict[str, float] = field(default_factory=dict)
+    """Probability p that the caption names each factor; factors left out keep their declared default
+    (after construction the dict holds every nameable factor). An unnamed shape reads "shape"."""
+    shown: dict[str, float] = field(default_factory=dict)
+    """Probability q that the image shows each optional cue (tone, time); left out: the declared default."""
     correlations: tuple[Correlation, ...] = ()
     """Optional dependencies between factors, applied in order after independent sampling."""
     noise: float = 4.0
@@ -105,21 +151,36 @@ class WorldConfig:
         check_fields(self)
         if self.resolution < 16:
             raise ValueError(f"resolution must be at least 16 pixels, got {self.resolution}.")
-        for name, p in self.mention.items():
-            if name not in SHARED:
-                raise ValueError(f"mention names {name!r}, which is not a shared factor. Shared factors: {list(SHARED)}")
-            if not 0.0 <= float(p) <= 1.0:
-                raise ValueError(f"mention probability of {name!r} must be in [0, 1], got {p}.")
+        for what, given, allowed in (("mention", self.mention, NAMEABLE), ("shown", self.shown, CUES)):
+            for name, prob in given.items():
+                if name not in allowed:
+                    raise ValueError(f"{what} names {name!r}, which cannot be set here. Settable: {list(allowed)}")
+                if not 0.0 <= float(prob) <= 1.0:
+                    raise ValueError(f"{what} probability of {name!r} must be in [0, 1], got {prob}.")
+        object.__setattr__(self, "mention", {n: float(self.mention.get(n, FACTOR_BY_NAME[n].named)) for n in NAMEABLE})
+        object.__setattr__(self, "shown", {n: float(self.shown.get(n, FACTOR_BY_NAME[n].shown)) for n in CUES})
         object.__setattr__(self, "correlations", tuple(
             c if isinstance(c, Correlation) else Correlation(**c) for c in self.correlations))
+
+    def q(self, name: str) -> float:
+        """Probability that the image shows factor `name`."""
+        return self.shown.get(name, FACTOR_BY_NAME[name].shown)
+
+    def p(self, name: str) -> float:
+        """Probability that the caption names factor `name`."""
+        return self.mention.get(name, FACTOR_BY_NAME[name].named)
+
+    def kind(self, name: str) -> str:
+        """The factor's kind in this world (see `kind_of`)."""
+        return kind_of(self.q(name), self.p(name))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 def mention_world(p: float, **kwargs) -> WorldConfig:
-    """The default world with colour, size and position named with probability p (the shape always)."""
-    return WorldConfig(mention={"shape": 1.0, "colour": p, "size": p, "position": p}, **kwargs)
+    """The default world with colour, size and position named with probability p (the rest as declared)."""
+    return WorldConfig(mention={"colour": p, "size": p, "position": p}, **kwargs)
 
 
 @dataclass
@@ -128,7 +189,7 @@ class Pairs:
 
     images: np.ndarray  # (n, R, R, 3) uint8
     captions: list[str]
-    factors: pd.DataFrame  # one column per factor, plus mentioned_<f> for shared factors
+    factors: pd.DataFrame  # one column per factor, plus shown_<f> and mentioned_<f> for every factor
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -154,20 +215,25 @@ def sample_factors(cfg: WorldConfig, n: int, rng: np.random.Generator) -> dict[s
 
 
 def caption(values: dict[str, str], mentioned: dict[str, bool]) -> str:
-    """Compose one caption from factor values; unmentioned shared factors are left out.
+    """Compose one caption from factor values, naming the factors flagged in `mentioned`.
 
-    An unmentioned shape becomes the generic noun "shape", so every caption stays a noun phrase.
+    Order: [tone] [size] [colour] shape [in the position] [on a texture background] [with a outline rim]
+    [by day | at night], inside the template (default "a {}"). An unnamed shape becomes the generic noun
+    "shape", so every caption stays a noun phrase.
     """
-    words = []
-    if values["tone"] != "none":
-        words.append(values["tone"])
-    for name in ("size", "colour"):
-        if mentioned.get(name):
-            words.append(values[name])
-    words.append(values["shape"] if mentioned.get("shape") else "shape")
-    if mentioned.get("position"):
+    said = lambda name: bool(mentioned.get(name)) and name in values
+    words = [values["tone"]] if said("tone") else []
+    words += [values[name] for name in ("size", "colour") if said(name)]
+    words.append(values["shape"] if said("shape") else "shape")
+    if said("position"):
         words += ["in the", values["position"]]
-    return re.sub(r"\ba (?=[aeiou])", "an ", values["template"].format(" ".join(words)))
+    if said("texture"):
+        words += ["on a", TEXTURE_WORDS[values["texture"]], "background"]
+    if said("outline"):
+        words += ["with a", values["outline"], "rim"]
+    if said("time"):
+        words.append(TIME_WORDS[values["time"]])
+    return re.sub(r"\ba (?=[aeiou])", "an ", values.get("template", "a {}").format(" ".join(words)))
 
 
 def _shape_sdf(shape: np.ndarray, dx: np.ndarray, dy: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -210,8 +276,27 @@ def _background(texture: np.ndarray, R: int, contrast: float, rng: np.random.Gen
     return bg[np.arange(len(texture))[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-def render(codes: dict[str, np.ndarray], R: int, noise: float, contrast: float, rng: np.random.Generator) -> np.ndarray:
-    """Draw images for factor codes: (n, R, R, 3) uint8, vectorised over the batch."""
+def _cue_bars(img: np.ndarray, codes: dict[str, np.ndarray], shown: dict[str, np.ndarray], R: int) -> None:
+    """Paint the optional cues in place: tone as a bar pattern along the top edge, time as a light (day) or
+    dark (night) bar along the bottom edge, on the samples where they are shown."""
+    h = max(2, round(3 * R / 32))
+    xx = np.arange(R)
+    period = max(4, R // 8)
+    tone_rows = np.stack([np.full(R, 235.0), np.full(R, 20.0),  # order follows FACTORS["tone"].values
+                          np.where((xx // 2) % 2 == 0, 235.0, 20.0), np.where((xx // period) % 2 == 0, 235.0, 20.0)])
+    if "tone" in shown:
+        i = np.flatnonzero(shown["tone"])
+        img[i, :h] = tone_rows[codes["tone"][i]][:, None, :, None]
+    if "time" in shown:
+        i = np.flatnonzero(shown["time"])
+        rgb = np.array([(240.0, 225.0, 140.0), (25.0, 25.0, 70.0)], dtype=np.float32)  # day, night
+        img[i, R - h:] = rgb[codes["time"][i]][:, None, None, :]
+
+
+def render(codes: dict[str, np.ndarray], R: int, noise: float, contrast: float, rng: np.random.Generator,
+           shown: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Draw images for factor codes: (n, R, R, 3) uint8, vectorised over the batch; `shown` flags, per cue
+    factor, the samples whose image shows it (none by default). Cues draw no random numbers."""
     n = len(codes["shape"])
     s = R / 32.0
     radius = np.where(codes["size"] == 0, 6.0, 10.0) * s * rng.uniform(0.92, 1.08, n)
@@ -230,6 +315,7 @@ def render(codes: dict[str, np.ndarray], R: int, noise: float, contrast: float, 
     rim_level = np.where(codes["outline"] == 0, 20.0, 245.0).astype(np.float32)[:, None, None, None]
     fill = np.where(rim[..., None], rim_level, rgb[:, None, None, :])
     img = np.where((sdf <= 0)[..., None], fill, bg[..., None])
+    _cue_bars(img, codes, shown or {}, R)
     if noise > 0:
         img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(noise)
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -241,20 +327,25 @@ def generate(cfg: WorldConfig, n: int, seed: int = 0, split: str = "train", chun
         raise ValueError(f"n must be a positive integer, got {n!r}.")
     rng = np.random.default_rng(_split_seed(seed, split))
     codes = sample_factors(cfg, n, rng)
-    mentioned = {name: rng.random(n) < cfg.mention.get(name, 0.0) for name in SHARED}
+    mentioned = {name: rng.random(n) < cfg.p(name) for name in NAMEABLE}
+    shown = {name: rng.random(n) < cfg.q(name) for name in CUES}
     images = np.concatenate([
-        render({k: v[i:i + chunk] for k, v in codes.items()}, cfg.resolution, cfg.noise, cfg.texture_contrast, rng)
+        render({k: v[i:i + chunk] for k, v in codes.items()}, cfg.resolution, cfg.noise, cfg.texture_contrast, rng,
+               {k: v[i:i + chunk] for k, v in shown.items()})
         for i in range(0, n, chunk)])
     table = pd.DataFrame({f.name: pd.Categorical.from_codes(codes[f.name], categories=list(f.values)) for f in FACTORS})
-    for name in SHARED:
-        table[f"mentioned_{name}"] = mentioned[name]
+    for f in FACTORS:
+        table[f"shown_{f.name}"] = shown[f.name] if f.name in CUES else np.full(n, f.shown == 1.0)
+        table[f"mentioned_{f.name}"] = mentioned[f.name] if f.name in NAMEABLE else np.ones(n, dtype=bool)
     names = {f.name: np.asarray(f.values, dtype=object)[codes[f.name]] for f in FACTORS}
-    captions = [caption({k: names[k][i] for k in names}, {k: mentioned[k][i] for k in SHARED}) for i in range(n)]
+    captions = [caption({k: names[k][i] for k in names}, {k: mentioned[k][i] for k in NAMEABLE}) for i in range(n)]
     table["caption"] = captions
     return Pairs(images, captions, table)
 
 
-def factor_table() -> pd.DataFrame:
-    """The declared factors as a table, for the book."""
-    return pd.DataFrame([{"factor": f.name, "modality": f.modality, "values": ", ".join(f.values), "what": f.doc}
-                         for f in FACTORS])
+def factor_table(cfg: WorldConfig | None = None) -> pd.DataFrame:
+    """The declared factors as a table for the book: values, q, p, the image share q/(q+p) and the kind."""
+    cfg = cfg or WorldConfig()
+    return pd.DataFrame([{"factor": f.name, "values": ", ".join(f.values), "shown (q)": cfg.q(f.name),
+                          "named (p)": cfg.p(f.name), "image share": ideal_share(cfg.q(f.name), cfg.p(f.name)),
+                          "kind": cfg.kind(f.name), "what": f.doc} for f in FACTORS])

@@ -154,8 +154,7 @@ plt.show()
 # *Which* embedding the similarities are measured in matters more. In the CLIP space the features were
 # built from, the top samples of any direction lie close together, so the scores are partly circular; the
 # random SAE shows how much. The world offers an independent space: each sample's ground-truth factor values
-# as a one-hot vector (an image carries its shared and vision-only factors, a caption its language-only
-# factors and the shared ones it names), where a cosine is the share of factor values two samples have in
+# as a one-hot vector (an image carries the factors it shows, a caption the factors it names), where a cosine is the share of factor values two samples have in
 # common. Every score is computed in both spaces, and, because the paper does not fix $m$, at
 # $m \in$ {glue:text}`m_values`.
 

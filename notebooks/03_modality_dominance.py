@@ -242,7 +242,7 @@ for cls, d in examples.items():
 # removing the cross-modal class hurts least. A class's effect is only meaningful beside the effect of
 # removing the same number of latents at random, so each class is compared with {glue:text}`n_random_sets`
 # random sets of classified TopK latents of the same size.
-# Zero-shot accuracy (mean over the shared factors) and retrieval are measured on held-out pairs whose image
+# Zero-shot accuracy (mean over the zero-shot factors) and retrieval are measured on held-out pairs whose image
 # embeddings, caption embeddings and zero-shot class embeddings all go through the same edit.
 
 # %%

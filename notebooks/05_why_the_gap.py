@@ -280,15 +280,16 @@ else:
 # ## 3. Information imbalance
 #
 # Now the base models are fine-tuned at temperature {glue:text}`sweep_temperature` on worlds whose captions name
-# colour, size and position with probability {glue:text}`mention_list` (the shape always). The x-axis is the share of the
-# image's shared factors the caption names on average.
+# colour, size and position with probability {glue:text}`mention_list` (the shape always, the texture in a quarter of
+# captions, the outline never). The x-axis is the share of the factors every image shows that the caption names on
+# average.
 # {cite:t}`schrodi2025two` trained CLIPs on full and on shortened captions and found the gap larger when the
 # captions carried less.
 
 # %%
 info_rows = []
 for p_mention in mention_levels:
-    share = float(np.mean(list(world.mention_world(p_mention).mention.values())))
+    share = float(np.mean([world.mention_world(p_mention).p(f) for f in world.VISIBLE]))
     for s in seeds:
         info_rows.append({"mention": p_mention, "caption share": share, "seed": s,
                           **measure(recipe.finetune(s, sweep_temperature, p_mention))})
@@ -301,7 +302,7 @@ summary_i = by_seed(info, "caption share")
 fig, ax = plt.subplots(figsize=(6, 3.8))
 ax.errorbar(summary_i["caption share"], summary_i.L2M, yerr=[summary_i.L2M - summary_i.low, summary_i.high - summary_i.L2M],
             marker="o", capsize=3)
-ax.set(xlabel="share of the shared factors a caption names", ylabel="gap, L2M")
+ax.set(xlabel="share of the visible factors a caption names", ylabel="gap, L2M")
 plt.show()
 summary_i.style.format(precision=3)
 
@@ -322,7 +323,7 @@ glue("info_agrees", "the direction Schrodi et al. report" if direction == "large
      "too close to call at this many seeds")
 
 # %% [markdown]
-# When captions name {glue:text}`least_info:.2f` of the shared factors the gap is {glue:text}`l2m_least_info:.2f`
+# When captions name {glue:text}`least_info:.2f` of the visible factors the gap is {glue:text}`l2m_least_info:.2f`
 # ({glue:text}`l2m_least_info_ci`); when they name {glue:text}`most_info:.2f`, it is
 # {glue:text}`l2m_most_info:.2f` ({glue:text}`l2m_most_info_ci`). The gap with less informative captions is
 # {glue:text}`info_direction`: {glue:text}`info_agrees`.

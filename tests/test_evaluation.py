@@ -11,8 +11,9 @@ def test_prompts_name_only_the_factor_and_the_shape():
     assert len(ps) == 16 and all("red" in p for p in ps)
     assert {"a red circle", "there is a red cross here"} <= set(ps)
     assert evaluation.prompts("position", "top left")[0] == "a circle in the top left"
-    with pytest.raises(ValueError, match="shared factors only"):
-        evaluation.prompts("texture", "dots")
+    assert evaluation.prompts("texture", "striped")[0] == "a circle on a striped background"
+    with pytest.raises(ValueError, match="every image shows"):
+        evaluation.prompts("tone", "lovely")
 
 
 def test_recall_at_k_on_constructed_ranks():
@@ -37,7 +38,8 @@ def test_consistency_checks_only_named_factors():
     j = np.roll(i, 1)
     ok = evaluation.consistent(f, i, j)
     for a, b, k in zip(i, j, ok):
-        expect = all(not f[f"mentioned_{n}"][b] or f[n][b] == f[n][a] for n in world.SHARED)
+        expect = all(not f[f"mentioned_{n}"][b] or not f[f"shown_{n}"][a] or f[n][b] == f[n][a]
+                     for n in world.NAMEABLE)
         assert k == expect
 
 

@@ -30,16 +30,16 @@ def test_assign_factors_finds_planted_features(score):
     ax, ay = np.zeros((n, 5)), np.zeros((n, 5))
     red = (f.colour == "red").to_numpy()
     dark = (f.outline == "dark").to_numpy()
-    lovely = (f.tone == "lovely").to_numpy()
-    ax[:, 0], ay[:, 0] = red, red * f.mentioned_colour.to_numpy()   # shared: fires on both sides
+    nice = (f.template == "a {}").to_numpy()
+    ax[:, 0], ay[:, 0] = red, red * f.mentioned_colour.to_numpy()   # cross-modal: fires on both sides
     ax[:, 1] = dark                                                   # vision-only
-    ay[:, 2] = lovely                                                 # language-only
+    ay[:, 2] = nice                                                   # language-only
     ax[:, 3] = np.random.default_rng(0).random(n)                     # noise
     ax[:3, 4] = 1.0                                                   # fires too rarely to say
     out = G.assign_factors(ax, ay, f, score=score)
     assert tuple(out.loc[0, ["factor", "expected"]]) == ("colour", D.CMD)
     assert tuple(out.loc[1, ["factor", "side", "expected"]]) == ("outline", "image", D.IMGD)
-    assert tuple(out.loc[2, ["factor", "side", "expected"]]) == ("tone", "text", D.TXTD)
+    assert tuple(out.loc[2, ["factor", "side", "expected"]]) == ("template", "text", D.TXTD)
     assert pd.isna(out.loc[3, "expected"])
     assert pd.isna(out.loc[4, "expected"]) and pd.isna(out.loc[4, "score"])
 
@@ -77,27 +77,28 @@ def test_confusion_accuracy_and_random_control():
 
 
 def test_factor_embedding_cosines_count_shared_values():
-    f = world.generate(world.WorldConfig(mention={"shape": 1.0}), 40, seed=0).factors
+    none_named = {name: 0.0 for name in world.NAMEABLE}
+    cfg = world.WorldConfig(mention={**none_named, "shape": 1.0, "tone": 1.0}, shown={"tone": 0.0, "time": 0.0})
+    f = world.generate(cfg, 40, seed=0).factors
     e = G.factor_embedding(f)
     n = len(f)
     assert e.shape[0] == 2 * n
-    n_img = len(world.SHARED) + len(world.VISION_ONLY)
-    assert (e[:n].sum(1) == n_img).all()                             # one value per visible factor
-    assert (e[n:].sum(1) == 1 + len(world.LANGUAGE_ONLY)).all()      # the shape and the language factors
+    assert (e[:n].sum(1) == len(world.VISIBLE)).all()               # one value per always-shown factor
+    assert (e[n:].sum(1) == 3).all()                                 # the shape, the tone and the template
     # an image and its own caption share exactly the shape
     dots = (e[:n] * e[n:]).sum(1)
     assert (dots == 1).all()
 
 
 def _planted_world(n=800):
-    """Feature 0 fires on red images and on captions naming red (shared); 1 on dark-rimmed images
-    (vision-only); 2 on 'lovely' captions (language-only)."""
+    """Feature 0 fires on red images and on captions naming red (cross-modal); 1 on dark-rimmed images
+    (vision-only); 2 on captions in the template "a {}" (language-only)."""
     import torch
     from mdsgap import features
-    f = world.generate(world.WorldConfig(mention={"shape": 1.0, "colour": 1.0}), n, seed=0).factors
+    f = world.generate(world.WorldConfig(), n, seed=0).factors
     red = torch.tensor((f.colour == "red").to_numpy(), dtype=torch.float32)
     dark = torch.tensor((f.outline == "dark").to_numpy(), dtype=torch.float32)
-    lovely = torch.tensor((f.tone == "lovely").to_numpy(), dtype=torch.float32)
+    lovely = torch.tensor((f.template == "a {}").to_numpy(), dtype=torch.float32)
     zero = torch.zeros(n)
     # embeddings carry a modality flag in column 3; the "feature set" reads the planted columns on their side
     x = torch.stack([red, dark, zero, torch.ones(n)], 1)
@@ -121,4 +122,6 @@ def test_probe_factors_finds_what_each_side_carries():
     _, x, y, f = _planted_world()
     t = G.probe_factors(x, y, f).set_index(["factor", "side"])
     assert t.loc[("outline", "image"), "accuracy"] == 1.0
-    assert t.loc[("outline", "text"), "accuracy"] <= t.loc[("outline", "text"), "majority"] + 0.05
+    assert ("outline", "text") not in t.index                       # never named: no text probe
+    assert t.loc[("colour", "text"), "accuracy"] < 0.5                # the planted text columns carry no colour
+                                                                      # beyond red

@@ -20,16 +20,33 @@ def test_shapes_and_table():
     assert list(p.factors.caption) == p.captions
 
 
-def test_captions_name_exactly_the_mentioned_shared_factors():
+def test_captions_name_exactly_the_mentioned_factors():
     p = world.generate(world.WorldConfig(), 300, seed=1)
     for i, cap in enumerate(p.captions):
         row = p.factors.iloc[i]
-        assert row["shape"] in cap  # the default world always names the shape
-        for name in ("colour", "size"):
+        assert row["shape"] in cap and row["colour"] in cap.split()  # the default world always names them
+        for name in ("size", "tone", "time", "outline"):
             assert (row[name] in cap.split()) == bool(row[f"mentioned_{name}"])
         assert (row["position"] in cap) == bool(row["mentioned_position"])
-        if row["tone"] != "none":
-            assert row["tone"] in cap
+        assert (f"{row['texture']} background" in cap) == bool(row["mentioned_texture"])
+
+
+def test_default_world_has_every_kind():
+    kinds = world.factor_table().groupby("kind").factor.apply(list)
+    assert set(kinds.index) == set(world.KINDS)
+    for k in ("cross-modal", "vision-dominant", "language-dominant"):
+        assert len(kinds[k]) >= 2
+    assert world.kind_of(1, 0.25) == "vision-dominant" and world.kind_of(0.25, 1) == "language-dominant"
+    assert world.ideal_share(1, 0.25) == pytest.approx(0.8) and np.isnan(world.ideal_share(0, 0))
+    with pytest.raises(ValueError, match="q = p = 0"):
+        world.kind_of(0, 0)
+
+
+def test_default_captions_fit_the_context():
+    import open_clip
+    tok = open_clip.get_tokenizer("ViT-B-32")
+    p = world.generate(world.WorldConfig(), 2000, seed=0)
+    assert max(len(tok.encode(c)) for c in p.captions) + 2 <= 24  # the small models' context_length
 
 
 def test_unnamed_shape_reads_shape():
@@ -38,36 +55,42 @@ def test_unnamed_shape_reads_shape():
     assert not p.factors.mentioned_shape.any()
 
 
-def test_vision_only_factors_never_in_captions():
+def test_never_named_factors_stay_out_of_captions():
     p = world.generate(world.WorldConfig(), 300, seed=2)
     words = set(" ".join(p.captions).split())
-    for name in world.VISION_ONLY:
-        assert not (set(world.FACTOR_BY_NAME[name].values) - {"none"}) & words
+    assert not {"dark", "light", "rim"} & words  # the outline: p = 0
 
 
-def test_language_only_factors_do_not_change_the_image():
-    """Two samples that differ only in tone and template render identically (same seeds and codes)."""
+def test_hidden_cues_and_the_template_do_not_change_the_image():
+    """Samples that differ only in template, and in tone and time where those are not shown, render
+    identically (same seeds and codes)."""
     rng = lambda: np.random.default_rng(0)
     codes = world.sample_factors(world.WorldConfig(), 10, np.random.default_rng(1))
-    other = dict(codes, tone=(codes["tone"] + 1) % 4, template=(codes["template"] + 1) % 4)
-    a = world.render(codes, 32, 4.0, 0.5, rng())
-    b = world.render(other, 32, 4.0, 0.5, rng())
-    assert np.array_equal(a, b)
+    other = dict(codes, tone=(codes["tone"] + 1) % 4, time=(codes["time"] + 1) % 2, template=(codes["template"] + 1) % 4)
+    hidden = {"tone": np.zeros(10, bool), "time": np.zeros(10, bool)}
+    assert np.array_equal(world.render(codes, 32, 4.0, 0.5, rng(), hidden), world.render(other, 32, 4.0, 0.5, rng()))
+    shown = {"tone": np.ones(10, bool), "time": np.ones(10, bool)}
+    assert not np.array_equal(world.render(codes, 32, 4.0, 0.5, rng(), shown),
+                              world.render(other, 32, 4.0, 0.5, rng(), shown))
 
 
-def test_vision_only_factors_change_the_image():
+def test_visible_factors_change_the_image():
     rng = lambda: np.random.default_rng(0)
     codes = world.sample_factors(world.WorldConfig(), 10, np.random.default_rng(1))
-    for name in world.VISION_ONLY:
+    for name in world.VISIBLE:
         k = len(world.FACTOR_BY_NAME[name].values)
         other = dict(codes, **{name: (codes[name] + 1) % k})
         assert not np.array_equal(world.render(codes, 32, 0.0, 0.5, rng()), world.render(other, 32, 0.0, 0.5, rng()))
 
 
-def test_mention_probability_is_respected():
-    p = world.generate(world.WorldConfig(mention={"shape": 1.0, "colour": 0.25, "size": 0.0, "position": 1.0}), 4000)
+def test_mention_and_shown_probabilities_are_respected():
+    cfg = world.WorldConfig(mention={"colour": 0.25, "size": 0.0, "position": 1.0}, shown={"tone": 0.5})
+    p = world.generate(cfg, 4000)
     assert abs(p.factors.mentioned_colour.mean() - 0.25) < 0.03
     assert not p.factors.mentioned_size.any() and p.factors.mentioned_position.all()
+    assert abs(p.factors.shown_tone.mean() - 0.5) < 0.03 and abs(p.factors.shown_time.mean() - 0.25) < 0.03
+    assert p.factors.shown_shape.all() and not p.factors.shown_template.any()
+    assert cfg.mention["texture"] == 0.25 and cfg.kind("colour") == "vision-dominant"
 
 
 def test_correlation_is_applied():
@@ -82,8 +105,10 @@ def test_correlation_is_applied():
 
 
 def test_bad_config_errors_name_the_problem():
-    with pytest.raises(ValueError, match="not a shared factor"):
-        world.WorldConfig(mention={"texture": 0.5})
+    with pytest.raises(ValueError, match="cannot be set here"):
+        world.WorldConfig(mention={"template": 0.5})
+    with pytest.raises(ValueError, match="cannot be set here"):
+        world.WorldConfig(shown={"shape": 0.5})
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         world.WorldConfig(mention={"colour": 1.5})
     with pytest.raises(ValueError, match="unknown value"):
@@ -93,5 +118,5 @@ def test_bad_config_errors_name_the_problem():
 
 
 def test_articles_agree():
-    assert world.caption({"tone": "none", "template": "a {}", "shape": "circle", "colour": "orange"},
+    assert world.caption({"template": "a {}", "shape": "circle", "colour": "orange"},
                          {"colour": True, "shape": True}) == "an orange circle"

@@ -1,0 +1,344 @@
+"""Modality-attribution methods, head to head on the same features and pairs, against the world's ground truth.
+
+A *method* turns the codes of one feature set on paired images and captions into *units* (latents, or
+concepts made of an image-side and a caption-side latent), a dominance score per unit and a class per unit
+(ImgD, TxtD, CMD; dead or rare units get no class). `attribute` runs one method; `check` reads what every
+unit encodes (`groundtruth.assign_factors`), derives its expected class from the world's (q, p), and scores
+the method with its two controls:
+
+- random partition: the method's classes shuffled among its classified units (the class sizes kept);
+- shuffled pairing: the method rerun after shuffling the captions across pairs. A score that reads whether
+  a unit fires on *both sides of the same pair* must lose its cross-modal units; one that only reads how
+  activation splits between the modalities keeps them.
+
+Scores that estimate the image share q / (q + p) are classed with the cut points that define the world's
+kinds (`world.kind_of`: CMD between 1/3 and 2/3); the paper's MDS keeps its own rules (chapter 3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mdsgap import attribution, dominance, groundtruth, world
+
+METHODS = ("MDS, interval", "MDS, mean ± k std", "energy, bimodal rule", "energy, share cuts", "bridge μ_B",
+           "concept, co-activation", "concept, bridge")
+"""Every method, in the order the book shows them."""
+NEEDS_DECODER = ("bridge μ_B", "concept, bridge")
+SHARE_CUTS = (1 / 3, 2 / 3)
+"""Class boundaries on an image-share score: TxtD below 1/3, ImgD above 2/3 (the world's kinds)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """The choices every method needs, with the book's defaults."""
+
+    band: float = 0.1
+    """Cross-modal band of the paper's interval rule (chapter 3)."""
+    k_std: float = 1.0
+    n_boot: int = 100
+    min_pairs: int = 5
+    """A unit firing on fewer pairs is rare and gets no class."""
+    bimodal_low: float = 0.05
+    bimodal_high: float = 0.95
+    pair_floor: float = 0.1
+    """A pair of latents joins into one concept when its pairing score exceeds this."""
+    weighting: attribution.Weighting = "normalised energy"
+    """How a concept's image share weighs its latents (`attribution.concept_scores`)."""
+    seed: int = 0
+
+
+@dataclass
+class Attribution:
+    """One method's reading of one feature set: per unit, its activations (for factor assignment), its score
+    and its class; `concepts` is the pairing table for concept methods (None for latent methods)."""
+
+    method: str
+    acts_x: np.ndarray
+    acts_y: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    concepts: pd.DataFrame | None = None
+
+
+def share_classes(scores: np.ndarray, firing: np.ndarray, min_pairs: int) -> np.ndarray:
+    """ImgD / TxtD / CMD by the share cuts (1/3, 2/3); rare below min_pairs firing pairs, dead if never."""
+    labels = np.full(len(scores), dominance.CMD, dtype=object)
+    with np.errstate(invalid="ignore"):
+        labels[scores > SHARE_CUTS[1]] = dominance.IMGD
+        labels[scores < SHARE_CUTS[0]] = dominance.TXTD
+    labels[firing < min_pairs] = dominance.RARE
+    labels[(firing == 0) | ~np.isfinite(scores)] = dominance.DEAD
+    return labels
+
+
+def concept_acts(z: np.ndarray, concepts: pd.DataFrame) -> np.ndarray:
+    """(n, concepts) activations of concepts: the sum of their latents' activations (one side's latent is
+    silent on the other side, so this reads the image latent on images and the caption latent on captions)."""
+    out = np.zeros((len(z), len(concepts)), dtype=np.float64)
+    for col in ("image_latent", "text_latent"):
+        idx = concepts[col].to_numpy(dtype=int)
+        own = (idx >= 0) & ~((col == "text_latent") & (idx == concepts["image_latent"].to_numpy(dtype=int)))
+        out[:, own] += z[:, idx[own]]
+    return out
+
+
+def _firing(ax: np.ndarray, ay: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+    return ((ax > eps) | (ay > eps)).sum(0)
+
+
+def attribute(method: str, zx, zy, decoder=None, opts: Options = Options()) -> Attribution:
+    """Run one method on codes zx, zy (n, F) of n pairs; `decoder` (F, d) for the bridge methods."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown attribution method {method!r}. Available: {list(METHODS)}")
+    if method in NEEDS_DECODER and decoder is None:
+        raise ValueError(f"{method!r} needs the feature set's decoder (F, d), e.g. sae.W_dec; this feature set has "
+                         f"none, so leave the method out for it.")
+    zx = torch.as_tensor(zx).double().clamp_min(0)
+    zy = torch.as_tensor(zy).double().clamp_min(0)
+    ax, ay = zx.numpy(), zy.numpy()
+    firing = _firing(ax, ay)
+    if method.startswith("MDS"):
+        stats = dominance.DominanceStats(zx.shape[1], n_boot=opts.n_boot, seed=opts.seed).update(zx, zy)
+        rule = groundtruth.RULES[1] if method == "MDS, interval" else groundtruth.RULES[0]
+        labels = groundtruth.mds_labels(stats, opts.k_std, opts.band, opts.min_pairs)[rule]
+        return Attribution(method, ax, ay, stats.scores(), labels)
+    if method.startswith("energy"):
+        mu = dominance.mds(zx, zy, "energy")
+        if method == "energy, share cuts":
+            return Attribution(method, ax, ay, mu, share_classes(mu, firing, opts.min_pairs))
+        labels = attribution.energy_classes(mu, opts.bimodal_low, opts.bimodal_high)
+        labels[(firing < opts.min_pairs) & (firing > 0)] = dominance.RARE
+        return Attribution(method, ax, ay, mu, labels)
+    if method == "bridge μ_B":
+        w = attribution.CrossCovariance(zx.shape[1]).update(zx, zy).matrix()
+        mu_b = attribution.bridge_modality_score(attribution.bridge(w, decoder))
+        return Attribution(method, ax, ay, mu_b, share_classes(mu_b, firing, opts.min_pairs))
+    pairing = "coactivation" if method == "concept, co-activation" else "bridge"
+    mu = dominance.mds(zx, zy, "energy")
+    classes = attribution.energy_classes(mu, opts.bimodal_low, opts.bimodal_high)
+    classes[firing < opts.min_pairs] = dominance.RARE
+    concepts = attribution.pair_latents(ax, ay, pairing, decoder=decoder, floor=opts.pair_floor, classes=classes)
+    cx, cy = concept_acts(ax, concepts), concept_acts(ay, concepts)
+    scores = attribution.concept_scores(ax, ay, concepts, opts.weighting)
+    return Attribution(method, cx, cy, scores, share_classes(scores, _firing(cx, cy), opts.min_pairs), concepts)
+
+
+@dataclass
+class Result:
+    """One method on one feature set: each unit's assignment, its class on true pairs and on shuffled pairs."""
+
+    method: str
+    units: pd.DataFrame
+    """Per unit: factor, side, score (of the assignment), kind, expected, predicted, dominance."""
+    shuffled: pd.DataFrame
+    """The same for the units found after shuffling the captions across pairs."""
+    attribution: Attribution
+    """The method's reading of the true pairs (units, scores, concept pairings), for sweeps."""
+
+    def hits(self, condition: str = "method", n_perm: int = 1000, seed: int = 0) -> pd.DataFrame:
+        """Per unit with an expected class and a predicted class: its expected class and whether they agree
+        (for "random partition", the probability that they agree with the classes shuffled)."""
+        table = self.shuffled if condition == "shuffled pairing" else self.units
+        pred, exp = table["predicted"].to_numpy(dtype=object), table["expected"].to_numpy(dtype=object)
+        keep = pd.notna(exp) & np.isin(pred, dominance.CLASSES)
+        if condition == "random partition":
+            hit = groundtruth._shuffled_hits(pred, exp, n_perm, seed).mean(0)
+        elif condition in ("method", "shuffled pairing"):
+            hit = (pred[keep] == exp[keep]).astype(float)
+        else:
+            raise ValueError(f"Unknown condition {condition!r}; use 'method', 'random partition' or "
+                             "'shuffled pairing'.")
+        return pd.DataFrame({"expected": exp[keep], "hit": hit})
+
+
+def _units(att: Attribution, factors_x: pd.DataFrame, factors_y: pd.DataFrame, cfg: world.WorldConfig,
+           floor: float | None, score: str) -> pd.DataFrame:
+    units = groundtruth.assign_factors(att.acts_x, att.acts_y, factors_x, score=score, floor=floor, cfg=cfg,
+                                       factors_y=factors_y)
+    units["predicted"] = att.labels
+    units["dominance"] = att.scores
+    return units
+
+
+def check(method: str, zx, zy, factors: pd.DataFrame, decoder=None, opts: Options = Options(),
+          cfg: world.WorldConfig | None = None, floor: float | None = None, score: str = "eta2") -> Result:
+    """Run `method` on true and on shuffled pairs and read what each unit encodes (see the module docstring);
+    `score` and `floor` choose how (`groundtruth.assign_factors`)."""
+    cfg = cfg or world.WorldConfig()
+    zx, zy = np.asarray(zx, dtype=np.float64), np.asarray(zy, dtype=np.float64)
+    perm = np.random.default_rng(opts.seed).permutation(len(zy))
+    true = attribute(method, zx, zy, decoder, opts)
+    shuf = attribute(method, zx, zy[perm], decoder, opts)
+    shuffled_factors = factors.iloc[perm].reset_index(drop=True)
+    return Result(method, _units(true, factors, factors, cfg, floor, score),
+                  _units(shuf, factors, shuffled_factors, cfg, floor, score), true)
+
+
+def accuracy_table(results: dict[tuple, Result], n_perm: int = 1000, n_boot: int = 1000,
+                   seed: int = 0) -> pd.DataFrame:
+    """Accuracy per (tool, method, condition, expected class) with 95% intervals over seeds and units.
+
+    `results` maps (tool, method, seed) to a Result; seeds of one (tool, method) are the bootstrap's groups.
+    """
+    from mdsgap import stats
+
+    groups: dict[tuple, list] = {}
+    for (tool, method, s), r in results.items():
+        for condition in ("method", "random partition", "shuffled pairing"):
+            h = r.hits(condition, n_perm=n_perm, seed=seed)
+            for cls in dominance.CLASSES + ("all",):
+                sel = h.hit.to_numpy() if cls == "all" else h.hit[h.expected == cls].to_numpy()
+                groups.setdefault((tool, method, condition, cls), []).append(sel)
+    rows = []
+    for (tool, method, condition, cls), g in groups.items():
+        mean, lo, hi = stats.mean_ci(g, n_boot=n_boot, seed=seed)
+        rows.append({"tool": tool, "method": method, "condition": condition, "expected": cls, "accuracy": mean,
+                     "low": lo, "high": hi, "units": float(np.mean([len(x) for x in g])), "seeds": len(g)})
+    return pd.DataFrame(rows)
+
+
+SWEEPABLE = ("MDS, interval", "MDS, mean ± k std", "energy, bimodal rule", "energy, share cuts",
+             "concept, co-activation", "concept, bridge")
+"""Methods whose score estimates a share that (q, p) predicts; μ_B reads a latent's role in a bridge, which
+(q, p) does not set (1/2 for a latent that fires on both sides, 1 or 0 for the two ends of a split pair)."""
+
+
+def ideal(method: str, q, p) -> np.ndarray:
+    """The score an ideal detector of a factor shown with probability q and named with probability p gets: the
+    per-pair MDS of Yan et al. averages shares over firing pairs (`attribution.ideal_ratio_mds`); every other
+    sweepable score is an energy or frequency share, q / (q + p) (`world.ideal_share`)."""
+    if method not in SWEEPABLE:
+        raise ValueError(f"{method!r} has no ideal curve in (q, p). Sweepable: {list(SWEEPABLE)}")
+    if method.startswith("MDS"):
+        return attribution.ideal_ratio_mds(q, p)
+    return world.ideal_share(q, p)
+
+
+def rescore(att: Attribution, zx, zy, opts: Options = Options()) -> np.ndarray:
+    """The method's score of the same units on other pairs (a sweep point): latents and concept pairings stay
+    as `att` found them on the default world."""
+    zx = torch.as_tensor(np.asarray(zx, dtype=np.float64)).clamp_min(0)
+    zy = torch.as_tensor(np.asarray(zy, dtype=np.float64)).clamp_min(0)
+    if att.method.startswith("MDS"):
+        return dominance.mds(zx, zy, "ratio")
+    if att.method.startswith("energy"):
+        return dominance.mds(zx, zy, "energy")
+    if att.concepts is not None:
+        return attribution.concept_scores(zx.numpy(), zy.numpy(), att.concepts, opts.weighting)
+    raise ValueError(f"{att.method!r} cannot be rescored on a sweep. Sweepable: {list(SWEEPABLE)}")
+
+
+def sweep_fit(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Slope and intercept of measured against ideal dominance, with 95% intervals.
+
+    `table` has one row per (seed, unit, point): columns seed, unit, ideal, measured. The fit goes through the
+    mean over units at each point; the bootstrap resamples seeds, then units within each seed (a perfect
+    method has slope 1 and intercept 0).
+    """
+    table = table.dropna(subset=["measured"])
+    if table.empty:
+        nan = float("nan")
+        return {"slope": nan, "slope_low": nan, "slope_high": nan, "intercept": nan, "intercept_low": nan,
+                "intercept_high": nan}
+
+    def fit(t):
+        m = t.groupby("ideal").measured.mean()
+        return np.polyfit(m.index.to_numpy(), m.to_numpy(), 1) if len(m) > 1 else np.array([np.nan, np.nan])
+
+    rng = np.random.default_rng(seed)
+    by_seed = {s: t for s, t in table.groupby("seed")}
+    seeds = list(by_seed)
+    reps = []
+    for _ in range(n_boot):
+        parts = []
+        for k, s in enumerate(rng.choice(seeds, len(seeds))):
+            t = by_seed[s]
+            units = t.unit.unique()
+            drawn = pd.DataFrame({"unit": rng.choice(units, len(units)), "copy": np.arange(len(units))})
+            parts.append(drawn.merge(t, on="unit").assign(seed=k))
+        reps.append(fit(pd.concat(parts)))
+    reps = np.array(reps)
+    (slope, intercept), (s_lo, i_lo), (s_hi, i_hi) = fit(table), *np.nanquantile(reps, [0.025, 0.975], axis=0)
+    return {"slope": float(slope), "slope_low": float(s_lo), "slope_high": float(s_hi), "intercept": float(intercept),
+            "intercept_low": float(i_lo), "intercept_high": float(i_hi)}
+
+
+def sweep_rows(result: Result, points, swept: tuple[str, ...], seed: int = 0,
+               opts: Options = Options()) -> pd.DataFrame:
+    """Measured and ideal dominance of the units that encode a swept factor, at every sweep point.
+
+    `points` is a list of (world config, zx, zy): codes of fresh pairs of a world whose q or p was changed.
+    The units (and concept pairings) are those `result` found on the default world. One row per (point, unit)
+    with a score: seed, unit, factor, q, p, ideal, measured.
+    """
+    u = result.units
+    chosen = u.index[u.expected.notna() & u.factor.isin(swept)].to_numpy()
+    rows = []
+    for cfg, zx, zy in points:
+        measured = rescore(result.attribution, zx, zy, opts)
+        for unit in chosen:
+            f = u.loc[unit, "factor"]
+            rows.append({"seed": seed, "unit": int(unit), "factor": f, "q": cfg.q(f), "p": cfg.p(f),
+                         "ideal": float(ideal(result.method, cfg.q(f), cfg.p(f))), "measured": measured[unit]})
+    return pd.DataFrame(rows, columns=["seed", "unit", "factor", "q", "p", "ideal", "measured"])
+
+
+def ranking(acc: pd.DataFrame) -> pd.DataFrame:
+    """Methods ranked by their worst class (accuracy per expected class on true pairs), then by the mean."""
+    d = acc[(acc.condition == "method") & acc.expected.isin(dominance.CLASSES)]
+    wide = d.pivot_table(index=["tool", "method"], columns="expected", values="accuracy")
+    wide = wide.reindex(columns=list(dominance.CLASSES))
+    wide["worst class"] = wide[list(dominance.CLASSES)].min(1, skipna=False)
+    wide["mean"] = wide[list(dominance.CLASSES)].mean(1, skipna=False)
+    return wide.sort_values(["worst class", "mean"], ascending=False).reset_index()
+
+
+def meets_target(acc: pd.DataFrame, tool: str, method: str, level: float = 0.8) -> dict:
+    """Whether one method reaches `level` on every expected class with its interval above the random-partition
+    control; a sentence for the book says which classes fall short."""
+    a = acc.set_index(["tool", "method", "condition", "expected"])
+    short = []
+    for cls in dominance.CLASSES:
+        r, rand = a.loc[(tool, method, "method", cls)], a.loc[(tool, method, "random partition", cls)]
+        if not (r.accuracy >= level and r.low > rand.accuracy):
+            short.append(cls)
+    ok = not short
+    verdict = (f"It meets the target: accuracy at least {level:g} on every class, each interval above its "
+               f"random-partition control." if ok else
+               f"It falls short of the target (accuracy at least {level:g} on every class with the interval "
+               f"above the random-partition control) on {', '.join(short)}.")
+    return {"met": ok, "short": short, "verdict": verdict}
+
+
+def cmd_shares(results: dict[tuple, Result], tools) -> pd.DataFrame:
+    """Share of classified units classed CMD on true and on shuffled pairs, per (tool, method), over seeds."""
+    rows = []
+    for (tool, method, s), r in results.items():
+        if tool not in tools:
+            continue
+        for cond, t in (("true pairs", r.units), ("shuffled pairs", r.shuffled)):
+            classified = t.predicted.isin(dominance.CLASSES)
+            rows.append({"tool": tool, "method": method, "pairs": cond,
+                         "CMD share": float((t.predicted[classified] == dominance.CMD).mean())})
+    d = pd.DataFrame(rows).groupby(["tool", "method", "pairs"], sort=False)["CMD share"].mean()
+    return d.unstack("pairs")[["true pairs", "shuffled pairs"]]
+
+
+def pair_aware(shares: pd.DataFrame, drop: float = 0.5) -> list[str]:
+    """Methods whose CMD share on shuffled pairs is at most (1 - drop) of that on true pairs, on every tool."""
+    ok = shares["shuffled pairs"] <= (1 - drop) * shares["true pairs"]
+    ok &= shares["true pairs"] > 0
+    by_method = ok.groupby(level="method", sort=False).all()
+    return list(by_method.index[by_method])
+
+
+def sweep_fits(sweep: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """`sweep_fit` for every (tool, method, axis) of a sweep table."""
+    rows = []
+    for (tool, method, axis), d in sweep.groupby(["tool", "method", "axis"], sort=False):
+        rows.append({"tool": tool, "method": method, "axis": axis, **sweep_fit(d, n_boot=n_boot, seed=seed)})
+    return pd.DataFrame(rows)
