@@ -6,6 +6,8 @@ value (and the shape, the caption's noun), in every caption template, as CLIP's 
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import torch
@@ -16,9 +18,10 @@ from mdsgap.models import Clip
 
 
 def prompts(factor: str, value: str, templates=None) -> list[str]:
-    """Captions that name `value` of a factor and the shape, and nothing else the image shows, in the given
-    caption templates (default: all of the world's), with every tone word and time phrase: the default
-    world's captions always carry those two, so a prompt without them would be out of distribution."""
+    """Captions that name `value` of a factor and nothing else the image always shows, except what every
+    caption of the default world names (shape, colour, tone word, time of day): those run through all their
+    values, in the given caption templates (default: all of the world's), so every prompt is a caption the
+    model could have seen, as CLIP's prompt ensembling uses its training captions' phrasings."""
     if factor not in world.ZERO_SHOT:
         raise ValueError(f"Zero-shot prompts exist for factors every image shows and captions can name: "
                          f"{list(world.ZERO_SHOT)}, not {factor!r}.")
@@ -27,15 +30,14 @@ def prompts(factor: str, value: str, templates=None) -> list[str]:
     unknown = [t for t in templates if t not in known]
     if unknown:
         raise ValueError(f"Unknown caption template(s) {unknown}. The world's templates: {list(known)}")
-    shapes = [value] if factor == "shape" else world.FACTOR_BY_NAME["shape"].values
-    named = {factor: True, "shape": True, "tone": True, "time": True}
+    always = [f.name for f in world.FACTORS if f.named == 1.0 and f.name != "template"]
+    grid = {name: [value] if name == factor else list(world.FACTOR_BY_NAME[name].values) for name in always}
+    named = {name: True for name in always} | {factor: True}
     out = []
     for template in templates:
-        for shape in shapes:
-            for tone in world.FACTOR_BY_NAME["tone"].values:
-                for time in world.FACTOR_BY_NAME["time"].values:
-                    values = {"template": template, "shape": shape, "tone": tone, "time": time, factor: value}
-                    out.append(world.caption(values, named))
+        for combo in itertools.product(*grid.values()):
+            values = dict(zip(grid, combo), template=template, **{factor: value})
+            out.append(world.caption(values, named))
     return out
 
 

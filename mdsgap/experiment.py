@@ -24,7 +24,7 @@ class Settings:
     """Seed of the world, of training, and of the random baselines."""
     n_train: int = 20_000
     """World pairs the small CLIP trains on."""
-    train_steps: int = 800
+    train_steps: int = 1600
     batch_size: int = 256
     temperature: float = 0.01
     """Fixed softmax temperature of training (ignored when learn_temperature)."""

@@ -28,7 +28,7 @@
 profile = "ci"  # the profile that set these values (for the record)
 seed = 0  # seed of the world, of training and of the random baselines
 n_train = 20_000  # world pairs the small CLIP trains on
-train_steps = 800  # optimiser steps
+train_steps = 1600  # optimiser steps
 batch_size = 256  # pairs per step
 temperature = 0.01  # fixed softmax temperature of training
 learn_temperature = False  # learn the temperature instead (open_clip's default recipe)

@@ -29,7 +29,7 @@
 profile = "ci"  # the profile that set these values (for the record)
 seed = 0  # seed of the world, of training and of the first feature extractors
 n_train = 20_000  # world pairs the small CLIP trains on
-train_steps = 1200  # optimiser steps of the CLIP
+train_steps = 1600  # optimiser steps of the CLIP
 batch_size = 256  # pairs per CLIP step
 temperature = 0.01  # fixed softmax temperature of CLIP training
 learn_temperature = False  # learn the temperature instead
