@@ -305,3 +305,107 @@ def ideal_ratio_mds(q, p, ratio: float = 0.5) -> np.ndarray:
     fires = q + p - q * p
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(fires > 0, (q * p * ratio + q * (1 - p)) / fires, np.nan)
+
+
+# --- Probe partners: a concept's other side read by a linear probe (this project's own) -----------------------------
+
+@dataclass
+class ProbePartners:
+    """For every one-sided latent, a ridge probe that reads its concept from the *other* modality's embedding.
+
+    An image-only latent i detects its concept on images; which captions carry the same concept? The probe
+    g_i(y) = w_i . [y, 1], fitted on matched pairs to predict z_i(x) from the caption embedding y, answers it:
+    it is high on captions that name what latent i sees, whether the concept is one factor value or a
+    conjunction (a linear probe can weigh "red" and "circle" together, where a single caption latent cannot).
+    A caption fires the partner when g_i(y) exceeds `fraction` (1/2) of the probe's plateau: its `plateau`
+    quantile over the fitting pairs where latent i fires, the level it reaches when the caption carries the
+    concept, however often the image shows it then (a level read among all pairs would depend on how common
+    the concept is). Half the plateau is a choice; the book shows how the results move with it. Caption
+    latents get image probes the same way. A probe whose held-out R^2 is below `r2_floor` says the other side
+    never carries the concept (its partner never fires); shuffled captions leave every probe there.
+    """
+
+    side: np.ndarray
+    """Per latent: "image" (fires on images only), "text" (captions only), "both" or "dead"."""
+    weights: np.ndarray
+    """(F, d + 1) probe weights (for the other side's embedding and a bias); zero rows where side is both/dead."""
+    threshold: np.ndarray
+    """(F,) where each probe partner fires: a fraction of the probe's plateau, a high quantile of its values
+    over the fitting pairs where the latent fires."""
+    r2: np.ndarray
+    """(F,) held-out R^2 of each probe (NaN where there is none)."""
+    r2_floor: float
+    eps: float = 1e-8
+
+    def partner_fires(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """(n, F) booleans: where each latent's probe partner fires on the images x and on the captions y."""
+        ex, ey = _with_bias(x), _with_bias(y)
+        on_img, on_txt = self.side == "text", self.side == "image"  # the partner lives on the other side
+        live = np.isfinite(self.r2) & (self.r2 >= self.r2_floor)
+        gx, gy = ex @ self.weights.T, ey @ self.weights.T
+        return (gx > self.threshold) & on_img & live, (gy > self.threshold) & on_txt & live
+
+    def shares(self, zx, zy, x, y) -> np.ndarray:
+        """Each latent's image share q / (q + p), read as P(image side fires) / (P(image) + P(caption)), where a
+        one-sided latent's missing side is its probe partner; NaN for dead latents."""
+        zx, zy = _codes(zx, zy)
+        own_x, own_y = zx > self.eps, zy > self.eps
+        px, py = self.partner_fires(x, y)
+        img = np.where(self.side == "text", px, own_x).mean(0)
+        txt = np.where(self.side == "image", py, own_y).mean(0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(img + txt > 0, img / (img + txt), np.nan)
+        out[self.side == "dead"] = np.nan
+        return out
+
+
+def _with_bias(e) -> np.ndarray:
+    e = _np(e)
+    return np.concatenate([e, np.ones((len(e), 1))], 1)
+
+
+def _ridge(inputs: np.ndarray, targets: np.ndarray, ridge: float) -> np.ndarray:
+    """(targets, d + 1) ridge weights; the bias column (last) is not penalised."""
+    gram = inputs.T @ inputs
+    pen = ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
+    pen[-1, -1] = 0.0
+    return np.linalg.solve(gram + pen, inputs.T @ targets).T
+
+
+def fit_probe_partners(zx, zy, x, y, low: float = 0.05, high: float = 0.95, ridge: float = 1e-3,
+                       plateau: float = 0.9, fraction: float = 0.5, r2_floor: float = 0.05,
+                       seed: int = 0) -> ProbePartners:
+    """Fit `ProbePartners` on n matched pairs: codes zx, zy (n, F) and embeddings x, y (n, d).
+
+    A latent is one-sided by the energy rule (`energy_classes` with low, high); its probe is fitted on a random
+    half of the pairs and its R^2 measured on the other half.
+    """
+    zx, zy = _codes(zx, zy)
+    x, y = _np(x), _np(y)
+    if len(x) != len(zx) or len(y) != len(zy):
+        raise ValueError(f"Codes and embeddings must have one row per pair: got {len(zx)} codes and {len(x)} "
+                         "embeddings; encode the same pairs you pass.")
+    classes = energy_classes(mds(torch.from_numpy(zx), torch.from_numpy(zy), "energy"), low, high)
+    side = np.select([classes == IMGD, classes == TXTD, classes == CMD], ["image", "text", "both"], "dead")
+    perm = np.random.default_rng(seed).permutation(len(x))
+    fit, held = perm[: len(x) // 2], perm[len(x) // 2:]
+    weights = np.zeros((zx.shape[1], x.shape[1] + 1))
+    r2 = np.full(zx.shape[1], np.nan)
+    threshold = np.full(zx.shape[1], np.inf)
+    for own, target, other in (("image", zx, y), ("text", zy, x)):
+        idx = np.flatnonzero(side == own)
+        if not len(idx):
+            continue
+        e = _with_bias(other)
+        w = _ridge(e[fit], target[fit][:, idx], ridge)
+        pred = e @ w.T
+        resid = ((target[held][:, idx] - pred[held]) ** 2).sum(0)
+        total = ((target[held][:, idx] - target[held][:, idx].mean(0)) ** 2).sum(0)
+        r2[idx] = 1 - resid / np.maximum(total, 1e-12)
+        fires = target[fit][:, idx] > 1e-8
+        for k, col in enumerate(idx):
+            own_fit = pred[fit][fires[:, k], k]
+            if len(own_fit):
+                threshold[col] = fraction * np.quantile(own_fit, plateau)
+        weights[idx] = w
+    return ProbePartners(side, weights, threshold, r2, r2_floor)

@@ -25,7 +25,7 @@ import torch
 from mdsgap import attribution, dominance, groundtruth, world
 
 METHODS = ("MDS, interval", "MDS, mean ± k std", "energy, bimodal rule", "energy, share cuts", "bridge μ_B",
-           "concept, co-activation", "concept, bridge")
+           "concept, co-activation", "concept, bridge", "concept, probe partner")
 """Every method, in the order the book shows them."""
 NEEDS_DECODER = ("bridge μ_B", "concept, bridge")
 SHARE_CUTS = (1 / 3, 2 / 3)
@@ -48,6 +48,12 @@ class Options:
     """A pair of latents joins into one concept when its pairing score exceeds this."""
     weighting: attribution.Weighting = "normalised energy"
     """How a concept's image share weighs its latents (`attribution.concept_scores`)."""
+    r2_floor: float = 0.05
+    """A probe partner whose held-out R^2 is below this never fires (`attribution.fit_probe_partners`)."""
+    plateau: float = 0.9
+    """Quantile of a probe over its latent's firing pairs that sets its plateau."""
+    fraction: float = 0.5
+    """A probe partner fires above this fraction of its plateau."""
     seed: int = 0
 
 
@@ -62,6 +68,7 @@ class Attribution:
     scores: np.ndarray
     labels: np.ndarray
     concepts: pd.DataFrame | None = None
+    partners: attribution.ProbePartners | None = None
 
 
 def share_classes(scores: np.ndarray, firing: np.ndarray, min_pairs: int) -> np.ndarray:
@@ -90,8 +97,9 @@ def _firing(ax: np.ndarray, ay: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     return ((ax > eps) | (ay > eps)).sum(0)
 
 
-def attribute(method: str, zx, zy, decoder=None, opts: Options = Options()) -> Attribution:
-    """Run one method on codes zx, zy (n, F) of n pairs; `decoder` (F, d) for the bridge methods."""
+def attribute(method: str, zx, zy, decoder=None, opts: Options = Options(), x=None, y=None) -> Attribution:
+    """Run one method on codes zx, zy (n, F) of n pairs; `decoder` (F, d) for the bridge methods, the
+    embeddings x, y (n, d) for the probe partners."""
     if method not in METHODS:
         raise ValueError(f"Unknown attribution method {method!r}. Available: {list(METHODS)}")
     if method in NEEDS_DECODER and decoder is None:
@@ -117,6 +125,14 @@ def attribute(method: str, zx, zy, decoder=None, opts: Options = Options()) -> A
         w = attribution.CrossCovariance(zx.shape[1]).update(zx, zy).matrix()
         mu_b = attribution.bridge_modality_score(attribution.bridge(w, decoder))
         return Attribution(method, ax, ay, mu_b, share_classes(mu_b, firing, opts.min_pairs))
+    if method == "concept, probe partner":
+        if x is None or y is None:
+            raise ValueError("'concept, probe partner' needs the embeddings the codes came from: pass x= and y=.")
+        partners = attribution.fit_probe_partners(ax, ay, x, y, opts.bimodal_low, opts.bimodal_high,
+                                                  plateau=opts.plateau, fraction=opts.fraction,
+                                                  r2_floor=opts.r2_floor, seed=opts.seed)
+        scores = partners.shares(ax, ay, x, y)
+        return Attribution(method, ax, ay, scores, share_classes(scores, firing, opts.min_pairs), partners=partners)
     pairing = "coactivation" if method == "concept, co-activation" else "bridge"
     mu = dominance.mds(zx, zy, "energy")
     classes = attribution.energy_classes(mu, opts.bimodal_low, opts.bimodal_high)
@@ -165,14 +181,15 @@ def _units(att: Attribution, factors_x: pd.DataFrame, factors_y: pd.DataFrame, c
 
 
 def check(method: str, zx, zy, factors: pd.DataFrame, decoder=None, opts: Options = Options(),
-          cfg: world.WorldConfig | None = None, floor: float | None = None, score: str = "eta2") -> Result:
+          cfg: world.WorldConfig | None = None, floor: float | None = None, score: str = "eta2",
+          x=None, y=None) -> Result:
     """Run `method` on true and on shuffled pairs and read what each unit encodes (see the module docstring);
-    `score` and `floor` choose how (`groundtruth.assign_factors`)."""
+    `score` and `floor` choose how (`groundtruth.assign_factors`); x, y are the embeddings (probe partners)."""
     cfg = cfg or world.WorldConfig()
     zx, zy = np.asarray(zx, dtype=np.float64), np.asarray(zy, dtype=np.float64)
     perm = np.random.default_rng(opts.seed).permutation(len(zy))
-    true = attribute(method, zx, zy, decoder, opts)
-    shuf = attribute(method, zx, zy[perm], decoder, opts)
+    true = attribute(method, zx, zy, decoder, opts, x, y)
+    shuf = attribute(method, zx, zy[perm], decoder, opts, x, None if y is None else np.asarray(y)[perm])
     shuffled_factors = factors.iloc[perm].reset_index(drop=True)
     return Result(method, _units(true, factors, factors, cfg, floor, score),
                   _units(shuf, factors, shuffled_factors, cfg, floor, score), true)
@@ -202,7 +219,7 @@ def accuracy_table(results: dict[tuple, Result], n_perm: int = 1000, n_boot: int
 
 
 SWEEPABLE = ("MDS, interval", "MDS, mean ± k std", "energy, bimodal rule", "energy, share cuts",
-             "concept, co-activation", "concept, bridge")
+             "concept, co-activation", "concept, bridge", "concept, probe partner")
 """Methods whose score estimates a share that (q, p) predicts; μ_B reads a latent's role in a bridge, which
 (q, p) does not set (1/2 for a latent that fires on both sides, 1 or 0 for the two ends of a split pair)."""
 
@@ -218,9 +235,9 @@ def ideal(method: str, q, p) -> np.ndarray:
     return world.ideal_share(q, p)
 
 
-def rescore(att: Attribution, zx, zy, opts: Options = Options()) -> np.ndarray:
-    """The method's score of the same units on other pairs (a sweep point): latents and concept pairings stay
-    as `att` found them on the default world."""
+def rescore(att: Attribution, zx, zy, opts: Options = Options(), x=None, y=None) -> np.ndarray:
+    """The method's score of the same units on other pairs (a sweep point): latents, concept pairings and
+    probe partners stay as `att` found them on the default world."""
     zx = torch.as_tensor(np.asarray(zx, dtype=np.float64)).clamp_min(0)
     zy = torch.as_tensor(np.asarray(zy, dtype=np.float64)).clamp_min(0)
     if att.method.startswith("MDS"):
@@ -229,6 +246,8 @@ def rescore(att: Attribution, zx, zy, opts: Options = Options()) -> np.ndarray:
         return dominance.mds(zx, zy, "energy")
     if att.concepts is not None:
         return attribution.concept_scores(zx.numpy(), zy.numpy(), att.concepts, opts.weighting)
+    if att.partners is not None:
+        return att.partners.shares(zx.numpy(), zy.numpy(), x, y)
     raise ValueError(f"{att.method!r} cannot be rescored on a sweep. Sweepable: {list(SWEEPABLE)}")
 
 
@@ -271,15 +290,16 @@ def sweep_rows(result: Result, points, swept: tuple[str, ...], seed: int = 0,
                opts: Options = Options()) -> pd.DataFrame:
     """Measured and ideal dominance of the units that encode a swept factor, at every sweep point.
 
-    `points` is a list of (world config, zx, zy): codes of fresh pairs of a world whose q or p was changed.
+    `points` is a list of (world config, zx, zy, x, y): codes and embeddings of fresh pairs of a world whose q
+    or p was changed.
     The units (and concept pairings) are those `result` found on the default world. One row per (point, unit)
     with a score: seed, unit, factor, q, p, ideal, measured.
     """
     u = result.units
     chosen = u.index[u.expected.notna() & u.factor.isin(swept)].to_numpy()
     rows = []
-    for cfg, zx, zy in points:
-        measured = rescore(result.attribution, zx, zy, opts)
+    for cfg, zx, zy, x, y in points:
+        measured = rescore(result.attribution, zx, zy, opts, x, y)
         for unit in chosen:
             f = u.loc[unit, "factor"]
             rows.append({"seed": seed, "unit": int(unit), "factor": f, "q": cfg.q(f), "p": cfg.p(f),

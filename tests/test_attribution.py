@@ -278,3 +278,21 @@ def test_comparison_errors_and_accuracy_table():
     t = C.accuracy_table(res, n_perm=50, n_boot=50)
     row = t.set_index(["condition", "expected"]).loc[("method", "all")]
     assert row.accuracy == 1.0 and row.seeds == 2
+
+
+def test_probe_partners_recover_the_share_of_split_concepts_and_need_the_pairing():
+    from mdsgap import groundtruth, world
+    zx, zy, f = _split_world(3000)
+    e = groundtruth.factor_embedding(f)            # one-hot of what each image shows / caption names
+    x, y = e[: len(f)], e[len(f):]
+    partners = A.fit_probe_partners(zx, zy, x, y)
+    assert list(partners.side) == ["image", "text"] * 3
+    got = partners.shares(zx, zy, x, y)
+    ideal = [world.ideal_share(1, 1), world.ideal_share(1, 0.25), world.ideal_share(0.25, 1)]
+    for k in range(3):                              # both sides of each concept read its image share
+        assert got[2 * k] == pytest.approx(ideal[k], abs=0.05)
+        assert got[2 * k + 1] == pytest.approx(ideal[k], abs=0.05)
+    perm = np.random.default_rng(0).permutation(len(f))
+    shuffled = A.fit_probe_partners(zx, zy[perm], x, y[perm])
+    assert (shuffled.r2 < shuffled.r2_floor).all()  # no caption predicts an unrelated image: no partner
+    assert list(shuffled.shares(zx, zy[perm], x, y[perm])) == [1.0, 0.0] * 3
