@@ -16,6 +16,7 @@ kinds (`world.kind_of`: CMD between 1/3 and 2/3); the paper's MDS keeps its own 
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,9 +106,9 @@ def attribute(method: str, zx, zy, decoder=None, opts: Options = Options(), x=No
     if method in NEEDS_DECODER and decoder is None:
         raise ValueError(f"{method!r} needs the feature set's decoder (F, d), e.g. sae.W_dec; this feature set has "
                          f"none, so leave the method out for it.")
-    zx = torch.as_tensor(zx).double().clamp_min(0)
-    zy = torch.as_tensor(zy).double().clamp_min(0)
-    ax, ay = zx.numpy(), zy.numpy()
+    ax, ay = (np.asarray(a, np.float64) for a in (zx, zy))
+    ax, ay = (np.maximum(a, 0) if (a < 0).any() else a for a in (ax, ay))
+    zx, zy = torch.from_numpy(ax), torch.from_numpy(ay)  # shares memory: latent methods keep the caller's arrays
     firing = _firing(ax, ay)
     if method.startswith("MDS"):
         stats = dominance.DominanceStats(zx.shape[1], n_boot=opts.n_boot, seed=opts.seed).update(zx, zy)
@@ -171,10 +172,22 @@ class Result:
         return pd.DataFrame({"expected": exp[keep], "hit": hit})
 
 
-def _units(att: Attribution, factors_x: pd.DataFrame, factors_y: pd.DataFrame, cfg: world.WorldConfig,
-           floor: float | None, score: str) -> pd.DataFrame:
-    units = groundtruth.assign_factors(att.acts_x, att.acts_y, factors_x, score=score, floor=floor, cfg=cfg,
+def _assign(acts_x, acts_y, factors_x, factors_y, cfg, floor, score, memo: dict | None) -> pd.DataFrame:
+    """`groundtruth.assign_factors`, remembered in `memo` for activations it has seen (latent methods share
+    their units, so one assignment serves them all)."""
+    key = (id(acts_x), id(acts_y), id(factors_y), floor, score)
+    if memo is not None and key in memo:
+        return memo[key][2].copy()
+    units = groundtruth.assign_factors(acts_x, acts_y, factors_x, score=score, floor=floor, cfg=cfg,
                                        factors_y=factors_y)
+    if memo is not None:
+        memo[key] = (acts_x, acts_y, units)  # keeps the arrays alive, so their ids stay unique
+    return units.copy()
+
+
+def _units(att: Attribution, factors_x: pd.DataFrame, factors_y: pd.DataFrame, cfg: world.WorldConfig,
+           floor: float | None, score: str, memo: dict | None = None) -> pd.DataFrame:
+    units = _assign(att.acts_x, att.acts_y, factors_x, factors_y, cfg, floor, score, memo)
     units["predicted"] = att.labels
     units["dominance"] = att.scores
     return units
@@ -185,14 +198,29 @@ def check(method: str, zx, zy, factors: pd.DataFrame, decoder=None, opts: Option
           x=None, y=None) -> Result:
     """Run `method` on true and on shuffled pairs and read what each unit encodes (see the module docstring);
     `score` and `floor` choose how (`groundtruth.assign_factors`); x, y are the embeddings (probe partners)."""
+    return check_all([method], zx, zy, factors, decoder, opts, cfg, floor, score, x, y)[method]
+
+
+def check_all(methods, zx, zy, factors: pd.DataFrame, decoder=None, opts: Options = Options(),
+              cfg: world.WorldConfig | None = None, floor: float | None = None, score: str = "eta2",
+              x=None, y=None) -> dict[str, Result]:
+    """`check` for several methods on one feature set; methods that need a decoder are skipped when there is
+    none, and latent-level methods share one factor assignment."""
     cfg = cfg or world.WorldConfig()
     zx, zy = np.asarray(zx, dtype=np.float64), np.asarray(zy, dtype=np.float64)
     perm = np.random.default_rng(opts.seed).permutation(len(zy))
-    true = attribute(method, zx, zy, decoder, opts, x, y)
-    shuf = attribute(method, zx, zy[perm], decoder, opts, x, None if y is None else np.asarray(y)[perm])
+    y_shuf = None if y is None else np.asarray(y)[perm]
+    zy_shuf = zy[perm]
     shuffled_factors = factors.iloc[perm].reset_index(drop=True)
-    return Result(method, _units(true, factors, factors, cfg, floor, score),
-                  _units(shuf, factors, shuffled_factors, cfg, floor, score), true)
+    memo, out = {}, {}
+    for method in methods:
+        if method in NEEDS_DECODER and decoder is None and len(methods) > 1:
+            continue
+        true = attribute(method, zx, zy, decoder, opts, x, y)
+        shuf = attribute(method, zx, zy_shuf, decoder, opts, x, y_shuf)
+        out[method] = Result(method, _units(true, factors, factors, cfg, floor, score, memo),
+                             _units(shuf, factors, shuffled_factors, cfg, floor, score, memo), true)
+    return out
 
 
 def accuracy_table(results: dict[tuple, Result], n_perm: int = 1000, n_boot: int = 1000,
@@ -258,30 +286,33 @@ def sweep_fit(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[st
     mean over units at each point; the bootstrap resamples seeds, then units within each seed (a perfect
     method has slope 1 and intercept 0).
     """
-    table = table.dropna(subset=["measured"])
+    table = table.astype({"ideal": float, "measured": float}).dropna(subset=["measured"])
     if table.empty:
         nan = float("nan")
         return {"slope": nan, "slope_low": nan, "slope_high": nan, "intercept": nan, "intercept_low": nan,
                 "intercept_high": nan}
 
-    def fit(t):
-        m = t.groupby("ideal").measured.mean()
-        return np.polyfit(m.index.to_numpy(), m.to_numpy(), 1) if len(m) > 1 else np.array([np.nan, np.nan])
+    points = np.sort(table.ideal.unique())
+    mats = []  # per seed: (units, points) measured scores, NaN where a unit has none
+    for _, t in table.groupby("seed"):
+        m = t.pivot_table(index="unit", columns="ideal", values="measured", aggfunc="mean")
+        mats.append(m.reindex(columns=points).to_numpy())
+
+    def fit(rows: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nanmean(rows, 0)
+        ok = np.isfinite(means)
+        return np.polyfit(points[ok], means[ok], 1) if ok.sum() > 1 else np.array([np.nan, np.nan])
 
     rng = np.random.default_rng(seed)
-    by_seed = {s: t for s, t in table.groupby("seed")}
-    seeds = list(by_seed)
     reps = []
     for _ in range(n_boot):
-        parts = []
-        for k, s in enumerate(rng.choice(seeds, len(seeds))):
-            t = by_seed[s]
-            units = t.unit.unique()
-            drawn = pd.DataFrame({"unit": rng.choice(units, len(units)), "copy": np.arange(len(units))})
-            parts.append(drawn.merge(t, on="unit").assign(seed=k))
-        reps.append(fit(pd.concat(parts)))
+        drawn = [mats[i] for i in rng.integers(0, len(mats), len(mats))]
+        reps.append(fit(np.concatenate([m[rng.integers(0, len(m), len(m))] for m in drawn])))
     reps = np.array(reps)
-    (slope, intercept), (s_lo, i_lo), (s_hi, i_hi) = fit(table), *np.nanquantile(reps, [0.025, 0.975], axis=0)
+    (slope, intercept) = fit(np.concatenate(mats))
+    (s_lo, i_lo), (s_hi, i_hi) = np.nanquantile(reps, [0.025, 0.975], axis=0)
     return {"slope": float(slope), "slope_low": float(s_lo), "slope_high": float(s_hi), "intercept": float(intercept),
             "intercept_low": float(i_lo), "intercept_high": float(i_hi)}
 
@@ -291,8 +322,7 @@ def sweep_rows(result: Result, points, swept: tuple[str, ...], seed: int = 0,
     """Measured and ideal dominance of the units that encode a swept factor, at every sweep point.
 
     `points` is a list of (world config, zx, zy, x, y): codes and embeddings of fresh pairs of a world whose q
-    or p was changed.
-    The units (and concept pairings) are those `result` found on the default world. One row per (point, unit)
+    or p was changed. The units (and concept pairings) are those `result` found on the default world. One row per (point, unit)
     with a score: seed, unit, factor, q, p, ideal, measured.
     """
     u = result.units
@@ -361,4 +391,24 @@ def sweep_fits(sweep: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.Dat
     rows = []
     for (tool, method, axis), d in sweep.groupby(["tool", "method", "axis"], sort=False):
         rows.append({"tool": tool, "method": method, "axis": axis, **sweep_fit(d, n_boot=n_boot, seed=seed)})
+    return pd.DataFrame(rows)
+
+
+def sensitivity(codes: dict, keys, factors: pd.DataFrame, x, y, opts: Options, floor: float | None,
+                grid=((0.75, 0.5), (0.9, 0.5), (0.97, 0.5), (0.9, 0.35), (0.9, 0.65))) -> pd.DataFrame:
+    """Accuracy per expected class of the probe partners for each (plateau quantile, firing fraction) of
+    `grid`, for the feature sets `keys` ((tool, seed) into `codes`, which maps them to (zx, zy))."""
+    import dataclasses
+
+    rows, memo = [], {}
+    for key in keys:
+        zx, zy = (np.asarray(a, np.float64) for a in codes[key])
+        for pl, fr in grid:
+            o = dataclasses.replace(opts, plateau=pl, fraction=fr)
+            att = attribute("concept, probe partner", zx, zy, None, o, x, y)
+            u = _units(att, factors, factors, world.WorldConfig(), floor, "eta2", memo)
+            u = u[u.expected.notna() & u.predicted.isin(dominance.CLASSES)]
+            hit = (u.expected == u.predicted).groupby(u.expected).mean()
+            rows.append({"tool": key[0], "seed": key[1], "plateau": pl, "fraction": fr,
+                         **{cls: hit.get(cls, np.nan) for cls in dominance.CLASSES}})
     return pd.DataFrame(rows)

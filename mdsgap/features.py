@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 
 from mdsgap import cache, gap, ncl, sae
@@ -43,8 +44,15 @@ FORMAT = 2  # bump when what an extractor's cache entry holds changes
 
 
 def _key(kind: str, cfg, model_identity: dict, data_identity: dict) -> dict:
-    return {"kind": kind, "format": FORMAT, "cfg": dataclasses.asdict(cfg), "config_type": type(getattr(cfg, "activation", cfg)).__name__,
-            "model": model_identity, "data": data_identity}
+    cfg_dict = dataclasses.asdict(cfg)
+    pairing = getattr(cfg, "pairing", None)
+    if pairing is None:
+        cfg_dict.pop("pairing", None)  # SAEs without a pairing keep the keys they had before the field existed
+    key = {"kind": kind, "format": FORMAT, "cfg": cfg_dict, "config_type": type(getattr(cfg, "activation", cfg)).__name__,
+           "model": model_identity, "data": data_identity}
+    if pairing is not None:
+        key["pairing_type"] = type(pairing).__name__
+    return key
 
 
 def _cached_module(kind: str, cfg, model_identity: dict, data_identity: dict, train: Callable, make: Callable):
@@ -62,11 +70,16 @@ def _cached_module(kind: str, cfg, model_identity: dict, data_identity: dict, tr
 
 def sae_features(x: torch.Tensor, y: torch.Tensor, cfg: sae.SAEConfig, model_identity: dict, data_identity: dict,
                  progress: bool = True) -> tuple[FeatureSet, "sae.SparseAutoencoder"]:
-    """An SAE trained on both modalities' unit embeddings together (cached)."""
+    """An SAE trained on both modalities' unit embeddings together (cached). A config that pairs the modalities
+    (`sae.is_paired`: a pairing objective or SharedTopK) is trained by `sae.train_paired_sae` on the pairs
+    (x[i], y[i]) and cached under its own kind; its feature set encodes one modality at a time (SharedTopK acts as
+    TopK there: a lone embedding has no partner)."""
     x, y = gap.normalize(x).float(), gap.normalize(y).float()
-    model = _cached_module("sae", cfg, model_identity, data_identity,
-                           lambda: sae.train_sae(torch.cat([x, y]), cfg, progress=progress),
-                           lambda: sae.SparseAutoencoder(x.shape[1], cfg))
+    if sae.is_paired(cfg):
+        train, kind = (lambda: sae.train_paired_sae(x, y, cfg, progress=progress)), "paired_sae"
+    else:
+        train, kind = (lambda: sae.train_sae(torch.cat([x, y]), cfg, progress=progress)), "sae"
+    model = _cached_module(kind, cfg, model_identity, data_identity, train, lambda: sae.SparseAutoencoder(x.shape[1], cfg))
     return FeatureSet(f"SAE {sae.describe(cfg)}", cfg.n_latents, lambda e: model.encode(gap.normalize(e).float())), model
 
 
@@ -89,6 +102,10 @@ class Extractors:
     sae_l1: float = 0.003
     """L1 coefficient of the ReLU SAE."""
     sae_steps: int = 1500
+    sae_align_beta: float = 0.1
+    """Alignment penalty of the "Aligned" SAE (see sae.Alignment for the scale)."""
+    sae_isoenergy_coef: float = 1.0
+    """IsoEnergy coefficient of the "IsoEnergy" SAE (see sae.IsoEnergy)."""
     ncl_features: int = 256
     ncl_steps: int = 1000
 
@@ -105,21 +122,37 @@ class Extractors:
         return {name: sae.SAEConfig(n_latents=self.sae_latents, activation=a, steps=self.sae_steps, seed=seed)
                 for name, a in acts.items()}
 
+    def paired_sae_configs(self, seed: int) -> dict[str, "sae.SAEConfig"]:
+        """The SAEs trained on matched pairs: TopK with the alignment penalty, TopK with the IsoEnergy loss, and
+        the shared-support SharedTopK; same latents, k and steps as `sae_configs`."""
+        variants = {"Aligned": (sae.TopK(self.sae_k), sae.Alignment(self.sae_align_beta)),
+                    "IsoEnergy": (sae.TopK(self.sae_k), sae.IsoEnergy(self.sae_isoenergy_coef)),
+                    "SharedTopK": (sae.SharedTopK(self.sae_k), None)}
+        return {name: sae.SAEConfig(n_latents=self.sae_latents, activation=a, steps=self.sae_steps, seed=seed, pairing=p)
+                for name, (a, p) in variants.items()}
+
     def ncl_config(self, seed: int) -> ncl.NCLConfig:
         return ncl.NCLConfig(n_features=self.ncl_features, steps=self.ncl_steps, seed=seed)
 
 
 TOOLS = ("raw", "TopK", "BatchTopK", "ReLU", "NCL")
+"""The tools `build_sets` builds by default (what the chapters compare)."""
+PAIRED_TOOLS = ("Aligned", "IsoEnergy", "SharedTopK")
+"""SAEs trained on matched pairs (`Extractors.paired_sae_configs`); built when asked for by name."""
+ALL_TOOLS = TOOLS + PAIRED_TOOLS
 
 
 def build_sets(x: torch.Tensor, y: torch.Tensor, ex: Extractors, seed: int, model_identity: dict, data_identity: dict,
                tools=TOOLS, progress: bool = True) -> tuple[dict[str, FeatureSet], dict[str, "sae.SparseAutoencoder"]]:
-    """The named feature sets ({tool: FeatureSet}) and the trained SAEs among them ({tool: SAE}), all cached."""
-    unknown = sorted(set(tools) - set(TOOLS))
+    """The named feature sets ({tool: FeatureSet}) and the trained SAEs among them ({tool: SAE}), all cached.
+    `tools` picks among ALL_TOOLS; the default, TOOLS, leaves out the paired SAEs (PAIRED_TOOLS)."""
+    unknown = sorted(set(tools) - set(ALL_TOOLS))
     if unknown:
-        raise ValueError(f"Unknown feature tool(s) {unknown}. Available: {list(TOOLS)}")
+        raise ValueError(f"Unknown feature tool(s) {unknown}. Available: {list(ALL_TOOLS)}")
     sets, saes = {}, {}
     cfgs = ex.sae_configs(seed)
+    if set(tools) & set(PAIRED_TOOLS):
+        cfgs.update(ex.paired_sae_configs(seed))
     for tool in tools:
         if tool == "raw":
             sets[tool] = raw_features(x.shape[1])
@@ -128,3 +161,19 @@ def build_sets(x: torch.Tensor, y: torch.Tensor, ex: Extractors, seed: int, mode
         else:
             sets[tool], saes[tool] = sae_features(x, y, cfgs[tool], model_identity, data_identity, progress)
     return sets, saes
+
+
+def encode_all(fs: FeatureSet, e: torch.Tensor) -> np.ndarray:
+    """Activations of every feature on every row of e, as one (n, n_features) float64 numpy array."""
+    return torch.cat(list(fs.batches(e))).double().numpy()
+
+
+def decoder(tool: str, fs: FeatureSet, model=None) -> np.ndarray | None:
+    """The feature set's decoder atoms (n_features, d), one direction per feature, for the bridge scores: an
+    SAE's decoder rows, the signed unit axes for the raw dimensions; None for NCL, which has no decoder."""
+    if model is not None and hasattr(model, "W_dec"):
+        return model.W_dec.detach().double().numpy()
+    if tool == "raw":
+        eye = np.eye(fs.n_features // 2)
+        return np.concatenate([eye, -eye])
+    return None
