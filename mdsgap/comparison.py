@@ -246,17 +246,18 @@ def accuracy_table(results: dict[tuple, Result], n_perm: int = 1000, n_boot: int
     return pd.DataFrame(rows)
 
 
-SWEEPABLE = ("MDS, interval", "MDS, mean ± k std", "energy, bimodal rule", "energy, share cuts",
-             "concept, co-activation", "concept, bridge", "concept, probe partner")
-"""Methods whose score estimates a share that (q, p) predicts; μ_B reads a latent's role in a bridge, which
-(q, p) does not set (1/2 for a latent that fires on both sides, 1 or 0 for the two ends of a split pair)."""
+SWEEPABLE = ("MDS, interval", "energy, share cuts", "concept, co-activation", "concept, bridge",
+             "concept, probe partner")
+"""One method per score whose value (q, p) predicts (the two MDS rules share a score, as do the two energy
+rules); μ_B reads a latent's role in a bridge, which (q, p) does not set (1/2 for a latent that fires on both
+sides, 1 or 0 for the two ends of a split pair)."""
 
 
 def ideal(method: str, q, p) -> np.ndarray:
     """The score an ideal detector of a factor shown with probability q and named with probability p gets: the
     per-pair MDS of Yan et al. averages shares over firing pairs (`attribution.ideal_ratio_mds`); every other
     sweepable score is an energy or frequency share, q / (q + p) (`world.ideal_share`)."""
-    if method not in SWEEPABLE:
+    if method == "bridge μ_B" or method not in METHODS:
         raise ValueError(f"{method!r} has no ideal curve in (q, p). Sweepable: {list(SWEEPABLE)}")
     if method.startswith("MDS"):
         return attribution.ideal_ratio_mds(q, p)

@@ -1,4 +1,5 @@
-"""The feature sets MDS scores, behind one interface: raw embedding dimensions, SAE latents, NCL features.
+"""The feature sets MDS scores, behind one interface: raw embedding dimensions, SAE latents (plain, or trained on
+matched pairs: aligned, IsoEnergy, shared support), NCL features.
 
 Every feature set maps unit-normalised embeddings of either modality to non-negative activations, so
 MDS compares like with like. Trained extractors are cached, keyed by the model, the data and their config.

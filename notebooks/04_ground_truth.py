@@ -258,16 +258,18 @@ one_sided = (topk.dominance < 0.05) | (topk.dominance > 0.95)
 glue("topk_one_sided", float(one_sided[np.isfinite(topk.dominance)].mean()))
 
 # %% [markdown]
-# On the TopK SAE, MDS gets vision-dominant units right for a share {glue:text}`mds_TopK_ImgD:.2f`
-# ({glue:text}`mds_TopK_ImgD_ci`) and language-dominant ones {glue:text}`mds_TopK_TxtD:.2f`
-# ({glue:text}`mds_TopK_TxtD_ci`), but cross-modal ones only {glue:text}`mds_TopK_CMD:.2f`
+# On the TopK SAE, MDS gets cross-modal units right for a share {glue:text}`mds_TopK_CMD:.2f`
 # ({glue:text}`mds_TopK_CMD_ci`). The cause is the one {doc}`03_modality_dominance` found: a share
 # {glue:text}`topk_one_sided:.2f` of the factor-encoding latents fire on one modality only, so a concept
 # shown and named in every pair is split into an *image* latent and a *caption* latent, and MDS reads
-# which side of the gap a latent lives on. ImgD and TxtD come out right for the same wrong reason: a
-# one-sided latent is ImgD or TxtD whatever its concept. NCL: {glue:text}`mds_NCL_ImgD:.2f`,
-# {glue:text}`mds_NCL_TxtD:.2f` and {glue:text}`mds_NCL_CMD:.2f` (ImgD, TxtD, CMD); the raw dimensions:
-# {glue:text}`mds_raw_ImgD:.2f`, {glue:text}`mds_raw_TxtD:.2f`, {glue:text}`mds_raw_CMD:.2f`.
+# which side of the gap a latent lives on. The same split decides the other classes by a coin toss: an
+# image-side latent for the tone cue is ImgD and a caption-side latent for "striped" is TxtD, whatever
+# their concepts. ImgD units come out right for a share {glue:text}`mds_TopK_ImgD:.2f`
+# ({glue:text}`mds_TopK_ImgD_ci`), TxtD units {glue:text}`mds_TopK_TxtD:.2f` ({glue:text}`mds_TopK_TxtD_ci`).
+# NCL: {glue:text}`mds_NCL_ImgD:.2f`, {glue:text}`mds_NCL_TxtD:.2f` and {glue:text}`mds_NCL_CMD:.2f`
+# (ImgD, TxtD, CMD); the raw dimensions: {glue:text}`mds_raw_ImgD:.2f`, {glue:text}`mds_raw_TxtD:.2f`,
+# {glue:text}`mds_raw_CMD:.2f`; the aligned SAE: {glue:text}`mds_Aligned_ImgD:.2f`,
+# {glue:text}`mds_Aligned_TxtD:.2f`, {glue:text}`mds_Aligned_CMD:.2f`.
 
 # %% [markdown]
 # ### Every method on every feature set
@@ -439,13 +441,23 @@ glue("fit_best", f"{closest.method} on {closest.tool} ({closest.axis} sweep)")
 glue("fit_best_slope", float(closest.slope))
 glue("fit_best_ci", f"[{closest.slope_low:.2f}, {closest.slope_high:.2f}]")
 glue("fit_best_intercept", float(closest.intercept))
+for axis in ("p", "q"):
+    f = fits.set_index(["tool", "method", "axis"]).loc[(best.tool, best.method, axis)]
+    glue(f"best_{axis}_slope", float(f.slope))
+    glue(f"best_{axis}_slope_ci", f"[{f.slope_low:.2f}, {f.slope_high:.2f}]")
+    glue(f"best_{axis}_intercept", float(f.intercept))
 display(fits.style.format(precision=2).hide(axis="index"))
 
 # %% [markdown]
 # Slope and intercept of the mean measured score against its ideal value (a perfect method has slope 1
-# and intercept 0) with 95% intervals over seeds and units. The closest is {glue:text}`fit_best`, slope
-# {glue:text}`fit_best_slope:.2f` ({glue:text}`fit_best_ci`), intercept
-# {glue:text}`fit_best_intercept:.2f`.
+# and intercept 0) with 95% intervals over seeds and units. The best method of the ranking,
+# {glue:text}`best_method`, has slope {glue:text}`best_p_slope:.2f` ({glue:text}`best_p_slope_ci`,
+# intercept {glue:text}`best_p_intercept:.2f`) on the naming sweep and {glue:text}`best_q_slope:.2f`
+# ({glue:text}`best_q_slope_ci`, intercept {glue:text}`best_q_intercept:.2f`) on the showing sweep.
+# The slope closest to 1 over all methods and feature sets is {glue:text}`fit_best`:
+# {glue:text}`fit_best_slope:.2f` ({glue:text}`fit_best_ci`), with intercept
+# {glue:text}`fit_best_intercept:.2f`. Per-latent scores of one-sided latents cannot follow either sweep:
+# an image-only latent scores 1 and a caption-only one 0, whatever $p$ and $q$ are.
 
 # %% [markdown]
 # ## Does the conclusion depend on how factors are assigned?
