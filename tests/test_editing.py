@@ -31,7 +31,7 @@ def test_class_removal_rows_and_random_controls():
     p = world.generate(world.WorldConfig(), 60, seed=0)
     m = _sae(d=6)
     x, y = torch.randn(60, 6), torch.randn(60, 6)
-    classes = {name: torch.randn(len(world.FACTOR_BY_NAME[name].values), 6) for name in world.SHARED}
+    classes = {name: torch.randn(len(world.FACTOR_BY_NAME[name].values), 6) for name in world.ZERO_SHOT}
     labels = np.array([D.IMGD] * 4 + [D.TXTD] * 3 + [D.CMD] * 2 + [D.DEAD] * 7, dtype=object)
     out = editing.class_removal(m, x, y, classes, p.factors, labels, n_random=5)
     assert list(out[out.kind == "class"].removed) == [D.IMGD, D.TXTD, D.CMD]

@@ -8,10 +8,12 @@ from mdsgap import evaluation, world
 
 def test_prompts_name_only_the_factor_and_the_shape():
     ps = evaluation.prompts("colour", "red")
-    assert len(ps) == 16 and all("red" in p for p in ps)
-    assert {"a red circle", "there is a red cross here"} <= set(ps)
-    assert evaluation.prompts("position", "top left")[0] == "a circle in the top left"
-    assert evaluation.prompts("texture", "striped")[0] == "a circle on a striped background"
+    assert len(ps) == 4 * 4 * 4 * 2 and all("red" in p for p in ps)  # templates x shapes x tones x times
+    assert {"a lovely red circle by day", "there is a calm red cross at night here"} <= set(ps)
+    assert not any(w in p for p in ps for w in ("small", "large", "striped", "top"))  # nothing else shown
+    assert len(evaluation.prompts("shape", "circle")) == 4 * 6 * 4 * 2  # every colour: always named
+    assert evaluation.prompts("position", "top left")[0] == "a lovely red circle in the top left by day"
+    assert evaluation.prompts("texture", "striped")[0] == "a lovely red circle on a striped background by day"
     with pytest.raises(ValueError, match="every image shows"):
         evaluation.prompts("tone", "lovely")
 
@@ -53,6 +55,6 @@ def test_retrieval_table_has_chance_beside_each_score():
 def test_prompts_in_chosen_templates_and_unknown_template_named():
     from mdsgap import evaluation
     one = evaluation.prompts("colour", "red", templates=["a {}"])
-    assert all(p.startswith("a ") and "red" in p for p in one) and len(one) == 4  # one per shape
+    assert all(p.startswith("a ") and "red" in p for p in one) and len(one) == 4 * 4 * 2  # shapes, tones, times
     with pytest.raises(ValueError, match="Unknown caption template"):
         evaluation.prompts("colour", "red", templates=["photograph of {}"])
