@@ -413,3 +413,17 @@ def sensitivity(codes: dict, keys, factors: pd.DataFrame, x, y, opts: Options, f
             rows.append({"tool": key[0], "seed": key[1], "plateau": pl, "fraction": fr,
                          **{cls: hit.get(cls, np.nan) for cls in dominance.CLASSES}})
     return pd.DataFrame(rows)
+
+
+def describe_fits(fits: pd.DataFrame, tool: str, method: str) -> str:
+    """A clause for the book: one method's slope (95% interval) and intercept on the naming (p) and showing
+    (q) sweeps, or why it has none."""
+    f = fits.set_index(["tool", "method", "axis"])
+    parts = []
+    for axis, name in (("p", "naming"), ("q", "showing")):
+        if (tool, method, axis) not in f.index:
+            return "has no sweep: its score has no ideal curve in (q, p)"
+        r = f.loc[(tool, method, axis)]
+        parts.append(f"slope {r.slope:.2f} [{r.slope_low:.2f}, {r.slope_high:.2f}] and intercept "
+                     f"{r.intercept:.2f} on the {name} sweep")
+    return "has " + ", and ".join(parts)

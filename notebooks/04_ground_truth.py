@@ -50,11 +50,11 @@ k_std = 1.0  # MDS thresholds at mean +- k_std standard deviations
 band = 0.1  # cross-modal band of the interval rule
 min_pairs = 5  # a unit firing on fewer pairs is rare
 n_boot = 100  # bootstrap replicates of the interval rule
-factor_floor = 0.3  # a unit encodes a factor when the factor explains this share of its variance
+factor_floor = 0.3  # a unit encodes a factor when it explains this share of its variance
 pair_floor = 0.1  # a pair of latents becomes one concept above this pairing score
 n_perm = 1000  # random partitions per result
 p_values = [0.0, 0.25, 0.5, 0.75, 1.0]  # naming probabilities of the vision-dominant factors' sweep
-q_values = [0.0, 0.25, 0.5, 0.75, 1.0]  # showing probabilities of the language-dominant factors' sweep
+q_values = [0.0, 0.25, 0.5, 0.75, 1.0]  # showing probabilities of the language-dominant sweep
 n_sweep_pairs = 4_000  # pairs per sweep point
 n_ci_boot = 1000  # bootstrap replicates of the confidence intervals
 
@@ -70,12 +70,13 @@ from mdsgap import groundtruth, plots, world
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
+# %%
 S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(
-    n_feature_pairs=int, tools=list, n_seeds=int, k_std=float, band=float, min_pairs=int, n_boot=int,
-    factor_floor=float, pair_floor=float, n_perm=int, p_values=list, q_values=list,
-    n_sweep_pairs=int, n_ci_boot=int))
+    n_feature_pairs=int, tools=list, n_seeds=int, k_std=float, band=float, min_pairs=int,
+    n_boot=int, factor_floor=float, pair_floor=float, n_perm=int, p_values=list,
+    q_values=list, n_sweep_pairs=int, n_ci_boot=int))
 if not S.on_world:
     raise ValueError("This chapter needs the world's ground truth; it cannot run on a CSV dataset.")
 sns.set_theme(style="whitegrid", context="notebook")
@@ -418,8 +419,8 @@ for (tool, method, s), r in results.items():
         continue
     for axis, (pts, factors) in swept.items():
         fs = sets[(tool, s)]
-        coded = [(cfg, features.encode_all(fs, sx), features.encode_all(fs, sy), sx.numpy(), sy.numpy())
-                 for cfg, sx, sy in pts]
+        coded = [(cfg, features.encode_all(fs, sx), features.encode_all(fs, sy),
+                  sx.numpy(), sy.numpy()) for cfg, sx, sy in pts]
         part = comparison.sweep_rows(r, coded, factors, seed=s, opts=opts)
         rows.append(part.assign(tool=tool, method=method, axis=axis))
 sweep = pd.concat(rows, ignore_index=True)
@@ -441,19 +442,13 @@ glue("fit_best", f"{closest.method} on {closest.tool} ({closest.axis} sweep)")
 glue("fit_best_slope", float(closest.slope))
 glue("fit_best_ci", f"[{closest.slope_low:.2f}, {closest.slope_high:.2f}]")
 glue("fit_best_intercept", float(closest.intercept))
-for axis in ("p", "q"):
-    f = fits.set_index(["tool", "method", "axis"]).loc[(best.tool, best.method, axis)]
-    glue(f"best_{axis}_slope", float(f.slope))
-    glue(f"best_{axis}_slope_ci", f"[{f.slope_low:.2f}, {f.slope_high:.2f}]")
-    glue(f"best_{axis}_intercept", float(f.intercept))
+glue("best_sweeps", comparison.describe_fits(fits, best.tool, best.method))
 display(fits.style.format(precision=2).hide(axis="index"))
 
 # %% [markdown]
 # Slope and intercept of the mean measured score against its ideal value (a perfect method has slope 1
 # and intercept 0) with 95% intervals over seeds and units. The best method of the ranking,
-# {glue:text}`best_method`, has slope {glue:text}`best_p_slope:.2f` ({glue:text}`best_p_slope_ci`,
-# intercept {glue:text}`best_p_intercept:.2f`) on the naming sweep and {glue:text}`best_q_slope:.2f`
-# ({glue:text}`best_q_slope_ci`, intercept {glue:text}`best_q_intercept:.2f`) on the showing sweep.
+# {glue:text}`best_method`, {glue:text}`best_sweeps`.
 # The slope closest to 1 over all methods and feature sets is {glue:text}`fit_best`:
 # {glue:text}`fit_best_slope:.2f` ({glue:text}`fit_best_ci`), with intercept
 # {glue:text}`fit_best_intercept:.2f`. Per-latent scores of one-sided latents cannot follow either sweep:
@@ -473,7 +468,8 @@ for (tool, s), (zx, zy) in codes.items():
         got = comparison.check_all(alt_methods, zx, zy, pairs.factors, decoders[(tool, s)], opts,
                                    score="auroc", x=xn, y=yn)
         alt.update({(tool, method, s): r for method, r in got.items()})
-alt_rank = comparison.ranking(comparison.accuracy_table(alt, n_perm=n_perm, n_boot=100, seed=S.seed))
+alt_acc = comparison.accuracy_table(alt, n_perm=n_perm, n_boot=100, seed=S.seed)
+alt_rank = comparison.ranking(alt_acc)
 glue("alt_best", f"{alt_rank.iloc[0].method} on {alt_rank.iloc[0].tool}")
 glue("alt_same", "the same" if alt_rank.iloc[0].method == best.method else "a different")
 alt_rank.head(5).style.format(precision=2)
