@@ -308,3 +308,12 @@ if S.on_world:
 # Against random sets of the same size, the classes whose zero-shot drop falls outside the random sets'
 # 95% range are: {glue:text}`beyond_random`.
 # Only such a difference says something about the class rather than its size.{glue:text}`cmd_note`
+
+# %% [markdown]
+# ## Which classes the later chapters use
+#
+# MDS classes say on which side of the gap a latent fires, and {doc}`04_ground_truth` shows that this is
+# not the modality its concept belongs to. From here on the book therefore shows two labellings side by
+# side: the paper's MDS classes (interval rule, as above) and the classes of the best-ranked method of the
+# ground-truth check, which that chapter names together with its accuracy per class, its controls and how
+# far it falls short of perfect.
