@@ -2,6 +2,7 @@
 the shared-support SAE (SharedTopK), on the same image-caption pairs.
 
     .venv/bin/python benchmarks/sae_aligned.py [--data auto|world|synthetic] [--pairs 10000] [--epochs 15] [--repeats 2]
+                                               [--threads N]
 
 Data: with --data world (or auto, when the book's default small CLIP is already in $MDSGAP_CACHE; point it at
 .cache/mdsgap to reuse the book's) the unit image and caption embeddings of that CLIP on the world's "features"
@@ -11,13 +12,17 @@ concept directions, a modality-specific part per concept and a constant offset p
 Every variant gets the same number of latents and k, the same batch (embeddings per step: the plain SAE draws
 them from the stacked embeddings, a paired one draws batch / 2 pairs), learning rate, steps and torch threads.
 Runs alternate (plain, aligned, isoenergy, shared, plain, ...) so drifts in machine speed hit all. Prints
-training throughput (embeddings/s, median over repeats), FVU and L0 per modality on the training pairs (a paired
-SAE encodes each pair with `encode_pair`), the mean cosine between paired codes and the share of code energy on
-bimodal latents (energy modality score within 0.05-0.95), then the ratios variant / plain.
+training throughput (embeddings/s of wall time, and per CPU-second of the process; medians over repeats), FVU
+and L0 per modality on the training pairs (a paired SAE encodes each pair with `encode_pair`), the mean cosine
+between paired codes and the share of code energy on bimodal latents (energy modality score within 0.05-0.95),
+then the ratios variant / plain.
 
-Measured on this project's 2-core machine, shared with other work (2026-11-25, defaults, the book's cached CLIP):
-see the report in the commit that added this script; throughput ratios near 1 (the pairing terms cost a few
-percent), FVU ratios above 1 (alignment costs reconstruction), paired cosine from about 0.02 to 0.7.
+Measured on this project's 2-core machine while another job used the cores (2026-11-25, defaults with
+--threads 1, the book's cached CLIP; with two threads each the runs oversubscribed the cores and timings swung
+30-fold): plain 48,742 embeddings/s, FVU image 0.0365, text 0.0238, paired-code cosine 0.045; aligned 39,846/s,
+FVU 0.0456 / 0.0317, cosine 0.473; isoenergy 43,299/s, FVU 0.0627 / 0.0435, cosine 0.292; shared 45,822/s,
+FVU 0.0858 / 0.0597, cosine 0.489, L0 7.26 / 6.91. Throughput ratios 0.82 / 0.89 / 0.94: the paired loop itself
+costs little (shared), the masked cosine of the alignment penalty on dense codes costs about 2 ms a step.
 """
 import argparse
 import statistics
@@ -71,13 +76,13 @@ def run(name, x, y, latents, k, batch, lr, steps, seed):
     act, pairing = VARIANTS[name]
     cfg = sae.SAEConfig(n_latents=latents, activation=act(k), steps=steps, batch_size=batch, lr=lr, seed=seed,
                         pairing=pairing)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     if name == "plain":
         model, _ = sae.train_sae(torch.cat([x, y]), cfg, progress=False)
     else:
         model, _ = sae.train_paired_sae(x, y, cfg, progress=False)
-    elapsed = time.perf_counter() - t
-    return steps * batch / elapsed, sae.paired_metrics(model, x, y)
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
+    return steps * batch / elapsed, steps * batch / cpu, sae.paired_metrics(model, x, y)
 
 
 if __name__ == "__main__":
@@ -91,7 +96,11 @@ if __name__ == "__main__":
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--variants", default="plain,aligned,isoenergy,shared")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (0: torch's default); 1 keeps timings sane when other work shares the cores")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     names = args.variants.split(",")
     assert names[0] == "plain" and set(names) <= set(VARIANTS), f"--variants starts with plain; available: {list(VARIANTS)}"
 
@@ -109,16 +118,18 @@ if __name__ == "__main__":
     keys = ("image FVU", "text FVU", "image L0", "text L0", "paired cosine", "bimodal energy")
     summary = {}
     for name, runs in results.items():
-        summary[name] = {"rate": statistics.median(r[0] for r in runs),
-                         **{key: statistics.median(r[1][key] for r in runs) for key in keys}}
+        summary[name] = {"rate": statistics.median(r[0] for r in runs), "cpu rate": statistics.median(r[1] for r in runs),
+                         **{key: statistics.median(r[2][key] for r in runs) for key in keys}}
         s = summary[name]
-        print(f"{name:>10}: {s['rate']:8.0f} emb/s   FVU img {s['image FVU']:.4f} txt {s['text FVU']:.4f}   "
-              f"L0 img {s['image L0']:.2f} txt {s['text L0']:.2f}   paired cos {s['paired cosine']:.3f}   "
-              f"bimodal energy {s['bimodal energy']:.3f}   (runs: " + ", ".join(f"{r[0]:.0f}/s" for r in runs) + ")")
+        print(f"{name:>10}: {s['rate']:7.0f} emb/s ({s['cpu rate']:6.0f} per CPU-s)   FVU img {s['image FVU']:.4f} "
+              f"txt {s['text FVU']:.4f}   L0 img {s['image L0']:.2f} txt {s['text L0']:.2f}   paired cos "
+              f"{s['paired cosine']:.3f}   bimodal energy {s['bimodal energy']:.3f}   (runs: "
+              + ", ".join(f"{r[0]:.0f}/s" for r in runs) + ")")
     base = summary["plain"]
     for name in names[1:]:
         s = summary[name]
-        print(f"ratios {name} / plain: throughput {s['rate'] / base['rate']:.2f}, FVU img "
+        print(f"ratios {name} / plain: throughput {s['rate'] / base['rate']:.2f} (per CPU-s "
+              f"{s['cpu rate'] / base['cpu rate']:.2f}), FVU img "
               f"{s['image FVU'] / base['image FVU']:.2f} txt {s['text FVU'] / base['text FVU']:.2f}, L0 img "
               f"{s['image L0'] / base['image L0']:.2f} txt {s['text L0'] / base['text L0']:.2f}; paired cos "
               f"{base['paired cosine']:.3f} -> {s['paired cosine']:.3f}")

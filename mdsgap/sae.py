@@ -320,11 +320,10 @@ def train_sae(x: torch.Tensor, cfg: SAEConfig, progress: bool = True) -> tuple[S
 def masked_pair_cosine(z_x: torch.Tensor, z_y: torch.Tensor) -> torch.Tensor:
     """Mean cosine between paired codes after zeroing, on both sides, each pair's top-1 image latent and top-1
     caption latent (the alignment penalty's similarity; a pair left with a zero code counts 0)."""
-    rows = torch.arange(len(z_x))
-    keep = torch.ones_like(z_x)
-    keep[rows, z_x.argmax(1)] = 0.0
-    keep[rows, z_y.argmax(1)] = 0.0
-    return torch.nn.functional.cosine_similarity(z_x * keep, z_y * keep, dim=1).mean()
+    keep = torch.ones_like(z_x).scatter_(1, z_x.detach().argmax(1, keepdim=True), 0.0)
+    keep.scatter_(1, z_y.detach().argmax(1, keepdim=True), 0.0)
+    a, b = z_x * keep, z_y * keep
+    return ((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-8)).mean()
 
 
 def isoenergy(z_x: torch.Tensor, z_y: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

@@ -55,7 +55,7 @@ pair_floor = 0.1  # a pair of latents becomes one concept above this pairing sco
 n_perm = 1000  # random partitions per result
 p_values = [0.0, 0.25, 0.5, 0.75, 1.0]  # naming probabilities of the vision-dominant factors' sweep
 q_values = [0.0, 0.25, 0.5, 0.75, 1.0]  # showing probabilities of the language-dominant sweep
-n_sweep_pairs = 4_000  # pairs per sweep point
+n_sweep_pairs = 2_000  # pairs per sweep point
 n_ci_boot = 1000  # bootstrap replicates of the confidence intervals
 
 # %%
@@ -414,15 +414,14 @@ glue("q_list", ", ".join(f"{v:g}" for v in q_values))
 swept = {"p": (points[:len(p_values)], ("size", "position", "texture")),
          "q": (points[len(p_values):], ("tone", "time"))}
 rows = []
-for (tool, method, s), r in results.items():
-    if method not in comparison.SWEEPABLE:
-        continue
+for (tool, s), fs in sets.items():
     for axis, (pts, factors) in swept.items():
-        fs = sets[(tool, s)]
         coded = [(cfg, features.encode_all(fs, sx), features.encode_all(fs, sy),
                   sx.numpy(), sy.numpy()) for cfg, sx, sy in pts]
-        part = comparison.sweep_rows(r, coded, factors, seed=s, opts=opts)
-        rows.append(part.assign(tool=tool, method=method, axis=axis))
+        for method in [m for m in comparison.SWEEPABLE if (tool, m, s) in results]:
+            r = results[(tool, method, s)]
+            part = comparison.sweep_rows(r, coded, factors, seed=s, opts=opts)
+            rows.append(part.assign(tool=tool, method=method, axis=axis))
 sweep = pd.concat(rows, ignore_index=True)
 
 # %%

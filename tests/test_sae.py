@@ -251,6 +251,13 @@ def test_paired_describe_and_pairing_terms():
     assert torch.isclose(S.pairing_loss(S.Alignment(beta=0.5), z, other), torch.tensor(-0.25))
     assert S.isoenergy(z, z) == 0 and torch.isclose(S.isoenergy(z[:1], other[:1]), torch.tensor(0.5), atol=1e-5)
     assert S.pairing_loss(None, z, other) == 0
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.relu(torch.randn(64, 32, generator=g)), torch.relu(torch.randn(64, 32, generator=g))
+    keep = torch.ones_like(a)
+    keep[torch.arange(64), a.argmax(1)] = 0.0
+    keep[torch.arange(64), b.argmax(1)] = 0.0
+    slow = torch.nn.functional.cosine_similarity(a * keep, b * keep, dim=1).mean()
+    assert torch.isclose(S.masked_pair_cosine(a, b), slow, atol=1e-6)
 
 
 def test_paired_saes_are_feature_sets_cached_apart_from_plain_ones():
