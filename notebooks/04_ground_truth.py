@@ -229,6 +229,7 @@ for (tool, s), (zx, zy) in codes.items():
     results.update({(tool, method, s): r for method, r in got.items()})
 acc = comparison.accuracy_table(results, n_perm=n_perm, n_boot=n_ci_boot, seed=S.seed)
 glue("factor_floor", factor_floor)
+glue("pair_floor", pair_floor)
 
 # %% [markdown]
 # ### The paper's MDS
