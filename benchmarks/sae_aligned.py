@@ -31,6 +31,7 @@ import time
 import torch
 
 from mdsgap import cache, embeddings, experiment, gap, sae, world
+from mdsgap.synthetic import gapped_pairs
 
 
 def world_pairs(n_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,19 +50,9 @@ def book_clip_cached() -> bool:
     return (cache.entry_path("models", key) / "config.json").is_file()
 
 
-def synthetic_pairs(n: int, d: int = 64, n_concepts: int = 96, m: int = 6, gap_norm: float = 1.0, spec: float = 0.7,
-                    seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Concept i is a_i + u_i in images and a_i + v_i in captions; each pair shows m concepts; a constant offset
-    +-gap_norm/2 separates the modalities; unit-normalised."""
-    g = torch.Generator().manual_seed(seed)
-    unit = lambda *shape: torch.nn.functional.normalize(torch.randn(*shape, generator=g), dim=-1)
-    atoms, u, v, offset = unit(n_concepts, d), spec * unit(n_concepts, d), spec * unit(n_concepts, d), gap_norm * unit(d)
-    codes = torch.zeros(n, n_concepts)
-    idx = torch.rand(n, n_concepts, generator=g).argsort(1)[:, :m]
-    codes.scatter_(1, idx, torch.rand(n, m, generator=g) + 0.5)
-    x = codes @ (atoms + u) + offset / 2 + 0.02 * torch.randn(n, d, generator=g)
-    y = codes @ (atoms + v) - offset / 2 + 0.02 * torch.randn(n, d, generator=g)
-    return torch.nn.functional.normalize(x, dim=1), torch.nn.functional.normalize(y, dim=1)
+def synthetic_pairs(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """`mdsgap.synthetic.gapped_pairs` at the benchmark's size: 64-d, 96 concepts, 6 per pair."""
+    return gapped_pairs(n, d=64, n_concepts=96, m=6, gap=1.0, spec=0.7, seed=seed)
 
 
 VARIANTS = {

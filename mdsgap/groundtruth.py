@@ -66,13 +66,11 @@ def eta_squared(acts: np.ndarray, values: np.ndarray, min_support: int = 20) -> 
 
 
 def ideal_mds(p: float | np.ndarray, ratio: float = 0.5) -> float | np.ndarray:
-    """Default (ratio) MDS of an ideal feature for a shared factor value named with probability p.
+    """Default (ratio) MDS of an ideal feature for a factor always shown and named with probability p:
+    1 - p (1 - ratio); the q = 1 case of `attribution.ideal_ratio_mds`."""
+    from mdsgap import attribution
 
-    Such a feature fires on every image showing the value and on every caption naming it, and on nothing
-    else. On the pairs where it fires, the caption names the value with probability p (per-pair score
-    `ratio`, 1/2 for equal strength on both sides) and otherwise stays silent (score 1), so MDS = 1 - p (1 - ratio).
-    """
-    return 1 - np.asarray(p) * (1 - ratio)
+    return attribution.ideal_ratio_mds(1.0, p, ratio)
 
 
 def factor_embedding(factors: pd.DataFrame) -> np.ndarray:

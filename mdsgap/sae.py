@@ -281,6 +281,16 @@ def _reconstruction_loss(sae: SparseAutoencoder, x: torch.Tensor, pre: torch.Ten
     return loss
 
 
+def _step(sae: SparseAutoencoder, opt, sched, loss: torch.Tensor) -> None:
+    """One optimiser step with a unit-norm decoder: drop the norm-changing gradient, step, renormalise."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    sae.remove_parallel_grad()
+    opt.step()
+    sched.step()
+    sae.normalize_decoder()
+
+
 def train_sae(x: torch.Tensor, cfg: SAEConfig, progress: bool = True) -> tuple[SparseAutoencoder, pd.DataFrame]:
     """Train on minibatches drawn from the rows of x (image and text embeddings stacked); returns the
     SAE and a loss curve. Configs with a pairing or SharedTopK need the pairs: use `train_paired_sae`."""
@@ -303,12 +313,7 @@ def train_sae(x: torch.Tensor, cfg: SAEConfig, progress: bool = True) -> tuple[S
     for step in tqdm(range(cfg.steps), desc="training SAE", disable=not progress, mininterval=2):
         batch = x[torch.as_tensor(rng.integers(0, len(x), cfg.batch_size))]
         loss, z = _loss(sae, batch, since_fired)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        sae.remove_parallel_grad()
-        opt.step()
-        sched.step()
-        sae.normalize_decoder()
+        _step(sae, opt, sched, loss)
         fired = (z > 0).any(0)
         since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + len(batch))
         if step % 50 == 0 or step == cfg.steps - 1:
@@ -407,12 +412,7 @@ def train_paired_sae(x: torch.Tensor, y: torch.Tensor, cfg: SAEConfig,
     for step in tqdm(range(cfg.steps), desc="training paired SAE", disable=not progress, mininterval=2):
         idx = torch.as_tensor(rng.integers(0, len(x), n_pairs))
         loss, recon, pair, z_x, z_y = _paired_loss(sae, pairs[:, idx].view(2 * n_pairs, -1), since_fired)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        sae.remove_parallel_grad()
-        opt.step()
-        sched.step()
-        sae.normalize_decoder()
+        _step(sae, opt, sched, loss)
         fired = (z_x > 0).any(0) | (z_y > 0).any(0)
         since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + 2 * n_pairs)
         if step % 50 == 0 or step == cfg.steps - 1:

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from mdsgap import sae as S
+from mdsgap.synthetic import gapped_pairs
 
 
 def data(n=2000, d=16, n_atoms=24, seed=0):
@@ -81,22 +82,6 @@ def test_metrics_by_modality_and_describe():
 
 
 # --- paired training: aligned SAEs (Dhimoïla et al. 2026) and the shared support (SPARC) ---
-
-def gapped_pairs(n=1000, d=32, n_concepts=24, m=4, gap=1.0, spec=0.7, seed=0):
-    """Image-caption pairs with a modality gap: each pair shows m of n_concepts concepts; concept i is
-    a_i + u_i in images and a_i + v_i in captions (a shared direction plus a modality-specific part), and a
-    constant offset +-gap/2 separates the modalities, before unit normalisation. A plain TopK SAE splits most
-    concepts into an image-side and a caption-side latent (mean paired-code cosine about 0.4-0.6)."""
-    g = torch.Generator().manual_seed(seed)
-    unit = lambda *shape: torch.nn.functional.normalize(torch.randn(*shape, generator=g), dim=-1)
-    atoms, u, v, offset = unit(n_concepts, d), spec * unit(n_concepts, d), spec * unit(n_concepts, d), gap * unit(d)
-    codes = torch.zeros(n, n_concepts)
-    idx = torch.rand(n, n_concepts, generator=g).argsort(1)[:, :m]
-    codes.scatter_(1, idx, torch.rand(n, m, generator=g) + 0.5)
-    x = codes @ (atoms + u) + offset / 2 + 0.02 * torch.randn(n, d, generator=g)
-    y = codes @ (atoms + v) - offset / 2 + 0.02 * torch.randn(n, d, generator=g)
-    return torch.nn.functional.normalize(x, dim=1), torch.nn.functional.normalize(y, dim=1)
-
 
 PAIRED_BASE = dict(n_latents=64, steps=200, batch_size=128, lr=3e-3, seed=0)
 
