@@ -25,13 +25,16 @@ class CsvPairs:
     captions: list[str]
     source: Path
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    """Extra columns asked for with `keep=` (a group label, for instance), one value per kept row."""
 
     def __len__(self) -> int:
         return len(self.captions)
 
     def subset(self, idx) -> "CsvPairs":
         idx = np.asarray(idx)
-        return CsvPairs([self.paths[i] for i in idx], [self.captions[i] for i in idx], self.source, self.skipped)
+        return CsvPairs([self.paths[i] for i in idx], [self.captions[i] for i in idx], self.source, self.skipped,
+                        {k: [v[i] for i in idx] for k, v in self.columns.items()})
 
     def load_images(self, idx) -> list[Image.Image]:
         return [Image.open(self.paths[i]).convert("RGB") for i in idx]
@@ -54,8 +57,9 @@ def _check_image(path: Path) -> str | None:
 
 
 def load_csv(csv_path: str | Path, img_key: str = "filepath", caption_key: str = "title", sep: str = ",",
-             skip_bad: bool = False, limit: int | None = None) -> CsvPairs:
+             skip_bad: bool = False, limit: int | None = None, keep: tuple[str, ...] = ()) -> CsvPairs:
     """Read and check a CSV of image paths and captions; relative paths are taken from the CSV's folder.
+    `keep` names extra columns to return (in `CsvPairs.columns`); a row with one of them empty is a bad row.
 
     Row numbers in errors count the header as row 1, as a spreadsheet shows them.
     """
@@ -66,11 +70,11 @@ def load_csv(csv_path: str | Path, img_key: str = "filepath", caption_key: str =
     with csv_path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f, delimiter=sep)
         columns = reader.fieldnames or []
-        missing = [c for c in (img_key, caption_key) if c not in columns]
+        missing = [c for c in (img_key, caption_key, *keep) if c not in columns]
         if missing:
             raise DatasetError(f"{csv_path}: missing column(s) {missing}; found {columns}. Rename the columns, "
                                f"or pass img_key=/caption_key= (and sep= if the file is not comma-separated).")
-        paths, captions, skipped = [], [], []
+        paths, captions, skipped, kept = [], [], [], {k: [] for k in keep}
         for row_no, row in enumerate(reader, start=2):
             if limit is not None and len(captions) >= limit:
                 break
@@ -82,6 +86,8 @@ def load_csv(csv_path: str | Path, img_key: str = "filepath", caption_key: str =
                 problem = f"empty {img_key!r}"
             elif not (row[caption_key] or "").strip():
                 problem = f"empty {caption_key!r}"
+            elif any(not (row[k] or "").strip() for k in keep):
+                problem = f"empty {[k for k in keep if not (row[k] or '').strip()][0]!r}"
             else:
                 path = Path(row[img_key].strip())
                 path = path if path.is_absolute() else csv_path.parent / path
@@ -94,6 +100,8 @@ def load_csv(csv_path: str | Path, img_key: str = "filepath", caption_key: str =
                 continue
             paths.append(path)
             captions.append(row[caption_key].strip())
+            for k in keep:
+                kept[k].append(row[k].strip())
     if not captions:
         raise DatasetError(f"{csv_path}: no usable rows ({len(skipped)} skipped).")
-    return CsvPairs(paths, captions, csv_path, skipped)
+    return CsvPairs(paths, captions, csv_path, skipped, kept)

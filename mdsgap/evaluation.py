@@ -17,20 +17,30 @@ from mdsgap import world
 from mdsgap.models import Clip
 
 
-def prompts(factor: str, value: str, templates=None) -> list[str]:
+def readable(cfg: world.WorldConfig | None = None) -> tuple[str, ...]:
+    """Factors zero-shot classification can read in a world: shown in every image and named by some captions
+    (`world.ZERO_SHOT` in the default world)."""
+    cfg = cfg or world.WorldConfig()
+    return tuple(f.name for f in world.FACTORS if f.name != "template" and cfg.q(f.name) == 1.0
+                 and cfg.p(f.name) > 0)
+
+
+def prompts(factor: str, value: str, templates=None, cfg: world.WorldConfig | None = None) -> list[str]:
     """Captions that name `value` of a factor and nothing else the image always shows, except what every
-    caption of the default world names (shape, colour, tone word, time of day): those run through all their
-    values, in the given caption templates (default: all of the world's), so every prompt is a caption the
-    model could have seen, as CLIP's prompt ensembling uses its training captions' phrasings."""
-    if factor not in world.ZERO_SHOT:
+    caption of the world `cfg` (default: the default world) names (there: shape, colour, tone word, time of
+    day): those run through all their values, in the given caption templates (default: all of the world's),
+    so every prompt is a caption the model could have seen, as CLIP's prompt ensembling uses its training
+    captions' phrasings."""
+    cfg = cfg or world.WorldConfig()
+    if factor not in readable(cfg):
         raise ValueError(f"Zero-shot prompts exist for factors every image shows and captions can name: "
-                         f"{list(world.ZERO_SHOT)}, not {factor!r}.")
+                         f"{list(readable(cfg))}, not {factor!r}.")
     known = world.FACTOR_BY_NAME["template"].values
     templates = known if templates is None else tuple(templates)
     unknown = [t for t in templates if t not in known]
     if unknown:
         raise ValueError(f"Unknown caption template(s) {unknown}. The world's templates: {list(known)}")
-    always = [f.name for f in world.FACTORS if f.named == 1.0 and f.name != "template"]
+    always = [f.name for f in world.FACTORS if f.name != "template" and cfg.p(f.name) == 1.0]
     grid = {name: [value] if name == factor else list(world.FACTOR_BY_NAME[name].values) for name in always}
     named = {name: True for name in always} | {factor: True}
     out = []
@@ -41,11 +51,11 @@ def prompts(factor: str, value: str, templates=None) -> list[str]:
     return out
 
 
-def class_embeddings(clip: Clip, factor: str, templates=None) -> torch.Tensor:
+def class_embeddings(clip: Clip, factor: str, templates=None, cfg: world.WorldConfig | None = None) -> torch.Tensor:
     """(n_values, d) unit text embeddings, one per value of a zero-shot factor (prompt ensemble over templates)."""
     rows = []
     for value in world.FACTOR_BY_NAME[factor].values:
-        e = F.normalize(clip.encode_texts(prompts(factor, value, templates)), dim=-1).mean(0)
+        e = F.normalize(clip.encode_texts(prompts(factor, value, templates, cfg)), dim=-1).mean(0)
         rows.append(F.normalize(e, dim=0))
     return torch.stack(rows)
 

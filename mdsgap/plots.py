@@ -122,3 +122,31 @@ def sweep_against_ideal(rows, title: str, ax=None):
     ax.set(xlabel="ideal dominance", ylabel="measured dominance (mean over units)", title=title,
            xlim=(-0.03, 1.03), ylim=(-0.03, 1.03))
     return ax
+
+
+def group_removal(edits, metric: str = "accuracy", classes=("ImgD", "TxtD", "CMD")):
+    """Per labelling (a panel each): each group's `metric` after removing each class (coloured points,
+    mean over seeds) beside random same-size sets (grey bars: their 95% range over seeds and draws); the
+    dashed lines mark the plain reconstruction."""
+    names = [n for n in dict.fromkeys(edits.labelling) if n != "none"]
+    groups = list(dict.fromkeys(edits.group))
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.6), squeeze=False, sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    plain = edits[edits.kind == "none"].groupby("group")[metric].mean()
+    for ax, name in zip(axes[0], names):
+        d = edits[edits.labelling == name]
+        for j, g in enumerate(groups):
+            off = (j - (len(groups) - 1) / 2) * 0.22
+            for i, cls in enumerate(classes):
+                rand = d[(d.group == g) & (d.removed == f"random, {cls}-sized")][metric]
+                if len(rand):
+                    ax.plot([i + off] * 2, rand.quantile([0.025, 0.975]), color="grey", lw=5, alpha=0.45)
+                val = d[(d.group == g) & (d.removed == cls)][metric]
+                if len(val):
+                    ax.scatter(i + off, val.mean(), color=colours[j], zorder=3, label=g if i == 0 else None)
+            ax.axhline(plain[g], color=colours[j], ls="--", lw=0.8)
+        ax.set_xticks(range(len(classes)), [f"remove {c}" for c in classes])
+        ax.set(title=name, ylabel=metric)
+    axes[0, 0].legend(title="group", fontsize=8)
+    fig.tight_layout()
+    return fig

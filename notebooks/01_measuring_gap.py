@@ -50,7 +50,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from mdsgap import evaluation, experiment, gap, models, plots, training, world
+from mdsgap import evaluation, experiment, gap, models, plots, stats, training, world
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
@@ -131,19 +131,27 @@ if S.on_world:
     worst = always.loc[always.accuracy.idxmin()]
     glue("zs_min", float(worst.accuracy))
     glue("zs_min_factor", str(worst.factor))
+    classes = evaluation.class_embeddings(subject.clip, worst.factor)
+    right = evaluation.zero_shot_predict(test.x, classes) == test.factors[worst.factor].cat.codes.to_numpy()
+    glue("zs_min_ci", "[{1:.3f}, {2:.3f}]".format(*stats.mean_ci([right.astype(float)], seed=S.seed)))
     rest = zs[~zs.factor.isin(world.ALWAYS_NAMED)]
     glue("zs_rest", ", ".join(f"{r.factor} {r.accuracy:.2f}" for r in rest.itertuples()))
+    glue("zs_target", "met" if (always.accuracy >= 0.9).all() else "missed")
     display(zs.style.format({"accuracy": "{:.3f}", "chance": "{:.3f}"}).hide(axis="index"))
 else:
     glue("zs_min", float("nan"))
     glue("zs_min_factor", "(no factor labels for a CSV dataset)")
+    glue("zs_min_ci", "(none)")
     glue("zs_rest", "(no factor labels for a CSV dataset)")
+    glue("zs_target", "not checked (no factor labels)")
 
 # %% [markdown]
 # Of the factors every caption names, the weakest, {glue:text}`zs_min_factor`, is classified zero-shot
-# with accuracy {glue:text}`zs_min:.3f`. The vision-dominant factors, named in only a quarter of the
-# captions, are read less well ({glue:text}`zs_rest`): the text side learns their words from few
-# examples, and the image side has less reason to encode what captions rarely say.
+# with accuracy {glue:text}`zs_min:.3f` (95% bootstrap interval over test images
+# {glue:text}`zs_min_ci`). The vision-dominant factors, named in only a quarter of the captions, are
+# read {glue:text}`zs_rest`: the text side learns their words from few examples, so some of them fall
+# well below the always-named factors. The book's bar for a model worth measuring, zero-shot accuracy
+# of at least 0.90 on every factor that all captions name, is {glue:text}`zs_target`.
 #
 # Retrieval asks the same from the other side: for each image, is its own caption the most similar?
 # Many captions fit one image equally well here ("a circle" fits every circle), so we also count
@@ -210,11 +218,13 @@ for name, value in {
     glue(name, value)
 # RMG above 0.5 means matched pairs are less similar than two random embeddings of one modality.
 glue("rmg_relation", "less" if cell(subject.label, "RMG") > 0.5 else "more")
+glue("l2m_target", "inside" if 0.5 <= cell(subject.label, "L2M") <= 1.0 else "outside")
 
 # %% [markdown]
 # The trained model's L2M is {glue:text}`l2m_trained:.2f` (95% bootstrap interval over test pairs
 # {glue:text}`l2m_trained_ci`), in the range real CLIP shows: {cite:t}`liang2022mind` measured
-# {glue:text}`ref_l2m:.2f` for CLIP ViT-B/32 on MSCOCO.
+# {glue:text}`ref_l2m:.2f` for CLIP ViT-B/32 on MSCOCO; it is {glue:text}`l2m_target` the range 0.5 to
+# 1.0 this book asks of its subject model.
 # Its relative modality gap is {glue:text}`rmg_trained:.2f`: an image is {glue:text}`rmg_relation` similar to
 # its own caption than, on average, to another image or a caption to another caption.
 # At random initialisation the same architecture already has a gap of {glue:text}`l2m_random:.2f`, and
@@ -234,20 +244,20 @@ if S.trains_small_clip and S.on_world:
         run = training.trained_clip(dataclasses.replace(S.train_config(), seed=S.seed + k), device=S.device)
         d = experiment.test_data(dataclasses.replace(S, seed=S.seed + k), run.clip)
         zs = evaluation.zero_shot(run.clip, d.x, d.factors)
-        seed_rows.append({"seed": S.seed + k, "L2M": gap.l2m(d.x, d.y), "min zero-shot accuracy": zs.accuracy.min()})
+        seed_rows.append({"seed": S.seed + k, "L2M": gap.l2m(d.x, d.y), "zero-shot, weakest always-named factor":
+                          zs[zs.factor.isin(world.ALWAYS_NAMED)].accuracy.min()})
     seeds_table = pd.DataFrame(seed_rows).set_index("seed")
-    glue("seed_l2m_min", seeds_table.L2M.min())
-    glue("seed_l2m_max", seeds_table.L2M.max())
     display(seeds_table)
+    spread = (f"Over {n_seeds} training seeds, L2M ranges from {seeds_table.L2M.min():.2f} to "
+              f"{seeds_table.L2M.max():.2f}" if n_seeds > 1 else
+              "Only one training seed ran, so this profile shows no seed-to-seed spread")
 else:
-    glue("seed_l2m_min", float("nan"))
-    glue("seed_l2m_max", float("nan"))
-glue("n_seeds", n_seeds)
+    spread = "Retraining applies only to the small CLIP trained here, so there is no seed-to-seed spread"
+glue("seed_spread", spread)
 
 # %% [markdown]
-# Over {glue:text}`n_seeds` training seed(s) of this profile, L2M ranges from {glue:text}`seed_l2m_min:.2f`
-# to {glue:text}`seed_l2m_max:.2f` (the `ci` profile trains one seed to stay within its time budget;
-# the `full` profile trains three).
+# {glue:text}`seed_spread` (the `ci` profile trains one seed to stay within its time budget; the `full`
+# profile trains three).
 
 # %% [markdown]
 # ## Seeing the gap

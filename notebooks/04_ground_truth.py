@@ -121,7 +121,7 @@ subject = experiment.subject(S)
 pairs, x, y, data_id = experiment.feature_pairs(S, subject.clip, n_feature_pairs)
 probe = groundtruth.probe_factors(x, y, pairs.factors, seed=S.seed)
 wide = probe.pivot_table(index=["kind", "factor"], columns="side", values=["accuracy", "majority"])
-display(wide.style.format(precision=3))
+display(wide.style.format(precision=3, na_rep="—"))
 
 # %%
 present = {"vision-dominant": "image", "language-dominant": "text", "cross-modal": "image"}
@@ -292,6 +292,13 @@ for tool in [t for t in ("TopK", "Aligned") if t in tools]:
     plt.show()
 
 # %% [markdown]
+# And as a table for every feature set and method: accuracy with its 95% interval, the random-partition
+# control ("random") and the accuracy on shuffled pairs ("shuffled"):
+
+# %%
+comparison.accuracy_summary(acc).style.hide(axis="index")
+
+# %% [markdown]
 # ### Concepts across the gap
 #
 # The concept methods pair each image-only latent with the caption-only latent that co-fires with it on
@@ -306,7 +313,7 @@ zx, zy = codes[("TopK", S.seed)]
 examples = groundtruth.pair_examples(r.attribution.concepts, zx, zy, pairs.factors, n=8)
 glue("n_concept_pairs", int((r.attribution.concepts.kind == "pair").sum()))
 glue("same_value_share", float(examples.attrs["same value share"]))
-examples
+examples.style.format(precision=2)
 
 # %% [markdown]
 # Of the {glue:text}`n_concept_pairs` pairs, a share {glue:text}`same_value_share:.2f` join an image latent
@@ -382,14 +389,13 @@ for cls in dominance.CLASSES:
 
 # %%
 cmd_share = comparison.cmd_shares(results, tools=[t for t in ("TopK", "Aligned") if t in tools])
-pair_aware = comparison.pair_aware(cmd_share)
-glue("pair_aware", ", ".join(pair_aware) if pair_aware else "none")
+glue("pair_aware", comparison.describe_pair_awareness(cmd_share))
 display(cmd_share.style.format(precision=2))
 
 # %% [markdown]
-# The methods whose CMD share falls by at least half when pairs are shuffled are:
-# {glue:text}`pair_aware`. The others keep their cross-modal units without the pairing: they measure how a
-# unit's activation splits between the modalities, not whether it fires on matching pairs.
+# The methods whose CMD share falls by at least half when pairs are shuffled, {glue:text}`pair_aware`.
+# A method that keeps its cross-modal units on shuffled pairs measures how a unit's activation splits
+# between the modalities, not whether it fires on matching pairs.
 
 # %% [markdown]
 # ## Sweeps: a continuous ground truth
@@ -437,11 +443,10 @@ plt.show()
 
 # %%
 fits = comparison.sweep_fits(sweep, n_boot=n_ci_boot, seed=S.seed)
-closest = fits.iloc[(fits.slope - 1).abs().argsort()].iloc[0]
-glue("fit_best", f"{closest.method} on {closest.tool} ({closest.axis} sweep)")
-glue("fit_best_slope", float(closest.slope))
-glue("fit_best_ci", f"[{closest.slope_low:.2f}, {closest.slope_high:.2f}]")
-glue("fit_best_intercept", float(closest.intercept))
+near = fits[(fits.slope - 1).abs() <= 0.1].sort_values("slope_high")
+glue("fits_near", "; ".join(f"{r.method} on {r.tool}, {r.axis} sweep: {r.slope:.2f} "
+                            f"[{r.slope_low:.2f}, {r.slope_high:.2f}], intercept {r.intercept:.2f}"
+                            for r in near.itertuples()) or "none")
 glue("best_sweeps", comparison.describe_fits(fits, best.tool, best.method))
 display(fits.style.format(precision=2).hide(axis="index"))
 
@@ -449,10 +454,55 @@ display(fits.style.format(precision=2).hide(axis="index"))
 # Slope and intercept of the mean measured score against its ideal value (a perfect method has slope 1
 # and intercept 0) with 95% intervals over seeds and units. The best method of the ranking,
 # {glue:text}`best_method`, {glue:text}`best_sweeps`.
-# The slope closest to 1 over all methods and feature sets is {glue:text}`fit_best`:
-# {glue:text}`fit_best_slope:.2f` ({glue:text}`fit_best_ci`), with intercept
-# {glue:text}`fit_best_intercept:.2f`. Per-latent scores of one-sided latents cannot follow either sweep:
+# Slopes within 0.1 of the ideal over all methods and feature sets: {glue:text}`fits_near`.
+# Per-latent scores of one-sided latents cannot follow either sweep:
 # an image-only latent scores 1 and a caption-only one 0, whatever $p$ and $q$ are.
+
+# %% [markdown]
+# ## How close the best method comes
+#
+# The target of this chapter asks for accuracy of at least 0.8 on every class, each interval above its
+# random-partition control, and a slope within 0.1 of 1 on both sweeps.
+
+# %%
+verdict = comparison.meets_target(acc, best.tool, best.method, fits)
+glue("target_full", verdict["verdict"])
+weakest = min(dominance.CLASSES, key=lambda c: best[c])
+lost = comparison.misses(results, best.tool, best.method, weakest)
+home = world.WorldConfig()
+lost["ideal share"] = [world.ideal_share(home.q(f), home.p(f)) for f in lost.index]
+wrong = lost[[c for c in dominance.CLASSES if c != weakest]].mul(lost.units, axis=0).sum()
+glue("weakest", weakest)
+glue("weakest_to", wrong.idxmax())
+glue("weakest_to_share", float(wrong.max() / lost.units.sum()))
+glue("weakest_score", float((lost.score * lost.units).sum() / lost.units.sum()))
+glue("weakest_ideal", float((lost["ideal share"] * lost.units).sum() / lost.units.sum()))
+glue("weakest_units", int(lost.units.sum()))
+dev = (fits.slope - 1).abs().groupby([fits.tool, fits.method]).max()
+sweeper = ranking.set_index(["tool", "method"]).loc[dev.idxmin()]
+glue("sweeper", f"{dev.idxmin()[1]} on {dev.idxmin()[0]}")
+glue("sweeper_dev", float(dev.min()))
+glue("sweeper_worst", float(sweeper["worst class"]))
+full_met = [f"{m} on {t}" for t, m in ranking[["tool", "method"]].itertuples(index=False)
+            if comparison.meets_target(acc, t, m, fits)["met"]]
+glue("both_halves", "no method has both halves of the target on this profile" if not full_met
+     else f"the whole target is met by {', '.join(full_met)}")
+lost.style.format(precision=2)
+
+# %% [markdown]
+# {glue:text}`target_full` Its weakest class is {glue:text}`weakest`: the table follows those units
+# (all seeds) by the factor they encode, with the share the method put in each class, their mean score and
+# the ideal image share of their factor. Most of the misses go to {glue:text}`weakest_to` (a share
+# {glue:text}`weakest_to_share:.2f` of all {glue:text}`weakest_units` {glue:text}`weakest` units). The
+# scores say why: their mean is {glue:text}`weakest_score:.2f` against an ideal of
+# {glue:text}`weakest_ideal:.2f`, so the partners fire on more pairs of the other side than carry the
+# factor (a probe reads part of a conjunction latent from the words it shares with other captions), and
+# units whose share sits near a class cut cross it. The few units per class (a TopK dictionary devotes
+# most latents to the cross-modal factors) make the intervals wide. Tightening the partner's threshold
+# (the sensitivity table above) trades one class for another rather than lifting all three. The method
+# whose slopes come closest to 1 on both sweeps is {glue:text}`sweeper` (largest distance from 1:
+# {glue:text}`sweeper_dev:.2f`), with a worst-class accuracy of {glue:text}`sweeper_worst:.2f`:
+# {glue:text}`both_halves`.
 
 # %% [markdown]
 # ## Does the conclusion depend on how factors are assigned?

@@ -46,7 +46,7 @@ base_temperature = 0.1  # ... base temperature
 finetune_steps = 100  # ... fine-tuning steps at the chapter's temperature
 sweep_batch = 128  # ... pairs per step
 sweep_pairs = 10_000  # ... training pairs
-sweep_temperature = 0.01  # the fine-tuning temperature of the sweep CLIPs studied here (a large gap)
+sweep_temperature = 0.01  # the fine-tuning temperature of the sweep CLIPs studied here
 shift_fractions = [-0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5]  # Liang shift lambda, as multiples of each model's L2M
 n_drop = 16  # gap dimensions removed one at a time
 alphas = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25]  # Chowers translation, as multiples of the (projected) gap
@@ -82,7 +82,7 @@ sns.set_theme(style="whitegrid", context="notebook")
 # ## The models
 #
 # The {glue:text}`n_seeds` sweep CLIPs of {doc}`05_why_the_gap` fine-tuned at temperature
-# {glue:text}`sweep_temperature` (a large gap; seeds {glue:text}`seed_list`) give the confidence intervals; the
+# {glue:text}`sweep_temperature` (seeds {glue:text}`seed_list`) give the confidence intervals; the
 # CLIP of {doc}`01_measuring_gap` is shown beside them. Every model is scored on {glue:text}`n_test` held-out
 # pairs of the default world.
 
@@ -328,7 +328,7 @@ plt.show()
 metric_cols = ["zero-shot", "consistent@1 (text→image)", *[f"noise {v}" for v in variances],
                *[f"{b} bins" for b in bins], "paraphrase"]
 table = chowers[chowers.model.isin(SEEDS)].groupby(["k share", "alpha"])[metric_cols].mean()
-table.style.format(precision=3)
+table.style.format(precision=3).format_index(precision=2)
 
 
 # %%

@@ -89,12 +89,31 @@ def test_ideal_curves_and_ranking_and_target():
     assert list(C.ranking(acc).method) == ["good", "lopsided"]    # the worst class decides
     assert C.meets_target(acc, "t", "good")["met"]
     assert C.meets_target(acc, "t", "lopsided")["short"] == [D.CMD]
+    fits = pd.DataFrame([{"tool": "t", "method": "good", "axis": "p", "slope": 0.95},
+                         {"tool": "t", "method": "good", "axis": "q", "slope": 0.7}])
+    got = C.meets_target(acc, "t", "good", fits)
+    assert not got["met"] and got["short"] == ["the slope of the showing sweep"]
+    assert C.meets_target(acc, "t", "good", fits.assign(slope=[1.05, 0.92]))["met"]
+    summary = C.accuracy_summary(acc.assign(condition=acc.condition).pipe(
+        lambda a: pd.concat([a, a[a.condition == "method"].assign(condition="shuffled pairing", accuracy=0.0)])))
+    assert summary.set_index("method").loc["good", D.IMGD] == "0.90 [0.85, 0.95]"
+    assert summary.set_index("method").loc["good", f"{D.IMGD} shuffled"] == "0.00"
+
+
+def test_misses_say_where_the_units_of_a_class_go():
+    units = pd.DataFrame({"factor": ["size", "size", "texture", "shape"], "expected": [D.IMGD] * 3 + [D.CMD],
+                          "predicted": [D.IMGD, D.CMD, D.CMD, D.CMD], "dominance": [0.9, 0.6, 0.5, 0.5]})
+    r = C.Result("m", units, units, None)
+    got = C.misses({("t", "m", 0): r}, "t", "m", D.IMGD)
+    assert got.loc["size", D.CMD] == 0.5 and got.loc["texture", D.CMD] == 1.0 and "shape" not in got.index
+    assert got.loc["size", "units"] == 2 and got.loc["size", "score"] == pytest.approx(0.75)
 
 
 def test_pair_aware_needs_the_cmd_share_to_fall_on_every_tool():
     idx = pd.MultiIndex.from_tuples([("a", "m1"), ("b", "m1"), ("a", "m2"), ("b", "m2")], names=["tool", "method"])
     shares = pd.DataFrame({"true pairs": [0.6, 0.5, 0.6, 0.5], "shuffled pairs": [0.1, 0.0, 0.6, 0.1]}, index=idx)
-    assert C.pair_aware(shares) == ["m1"]
+    assert C.pair_aware(shares).to_dict() == {"m1": ["a", "b"], "m2": ["b"]}
+    assert C.describe_pair_awareness(shares) == "on every feature set: m1; on some: m2 (b only); on none: none"
 
 
 def test_describe_fits_says_when_a_method_has_no_sweep():
