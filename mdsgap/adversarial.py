@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from mdsgap.models import Clip
 from mdsgap.sae import SparseAutoencoder
@@ -93,3 +95,76 @@ def targets(truth: np.ndarray, n_values: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     shift = rng.integers(1, n_values, len(truth))
     return (np.asarray(truth) + shift) % n_values
+
+
+def objectives(model: SparseAutoencoder, labellings: dict[str, np.ndarray], target: torch.Tensor,
+               n_random: int = 3, seed: int = 0, classes=("ImgD", "TxtD", "CMD")) -> dict[tuple, Callable]:
+    """The attacks of one seed, keyed (labelling, set, kind): the whole embedding ('-', 'whole embedding',
+    'reference'), every class of every labelling ('class') and `n_random` random sets of classified latents of
+    each class's size ('random'); `target` holds the target caption embedding of every image."""
+    rng = np.random.default_rng(seed)
+    out = {("-", "whole embedding", "reference"): embedding_objective(target)}
+    for name, labels in labellings.items():
+        labels = np.asarray(labels, dtype=object)
+        classified = np.flatnonzero(np.isin(labels, classes))
+        for cls in classes:
+            members = np.flatnonzero(labels == cls)
+            if len(members) == 0:
+                continue
+            out[(name, cls, "class")] = feature_objective(model, members, target)
+            for k in range(n_random):
+                pick = rng.choice(classified, len(members), replace=False)
+                out[(name, f"random, {cls}-sized #{k}", "random")] = feature_objective(model, pick, target)
+    return out
+
+
+def attack_table(clip: Clip, images: np.ndarray, goal: np.ndarray, classes: torch.Tensor, attacks: dict,
+                 budgets, steps: int = 10, second: tuple[Clip, torch.Tensor] | None = None,
+                 keep: tuple | None = None) -> tuple:
+    """Run every attack at every budget (in 1/255 of the pixel range) and score it: `success` is the share of
+    images the CLIP now reads as their goal class, `transfer` the same on a second CLIP (its own class
+    embeddings). Returns the table and, for the attack `keep` at the largest budget, its adversarial pixels."""
+    x = pixels(images)
+    rows, kept = [], None
+    for key, loss in tqdm(attacks.items(), desc="attacks", mininterval=2):
+        for b in budgets:
+            adv = pgd(clip, x, loss, eps=b / 255, steps=steps)
+            row = dict(zip(("labelling", "set", "kind"), key), budget=b,
+                       success=float((predict(clip, adv, classes) == goal).mean()))
+            if second is not None:
+                row["transfer"] = float((predict(second[0], adv, second[1]) == goal).mean())
+            rows.append(row)
+            if key == keep and b == max(budgets):
+                kept = adv
+    return pd.DataFrame(rows), kept
+
+
+def summarise(table: pd.DataFrame, value: str = "success") -> pd.DataFrame:
+    """Mean `value` and its 95% interval over seeds per (labelling, attack, kind, budget); the random sets of a
+    class's size are pooled into one attack, 'random, <class>-sized'."""
+    from mdsgap import stats
+
+    t = table.assign(attack=table["set"].str.replace(r" #\d+$", "", regex=True))
+    rows = []
+    for (name, attack, kind, b), d in t.groupby(["labelling", "attack", "kind", "budget"], sort=False):
+        mean, lo, hi = stats.seeds_ci(d.groupby("seed")[value].mean().to_numpy())
+        rows.append({"labelling": name, "attack": attack, "kind": kind, "budget": b, value: mean,
+                     "low": lo, "high": hi})
+    return pd.DataFrame(rows)
+
+
+def cheapest(summary: pd.DataFrame, labelling: str, value: str = "success") -> dict:
+    """The class of one labelling with the highest mean `value` over budgets, its random sets' mean, and the
+    whole-embedding reference's; a class beats its control when its mean exceeds the random sets' upper
+    interval bound at most budgets."""
+    d = summary[summary.labelling == labelling]
+    per = d[d.kind == "class"].groupby("attack")[value].mean()
+    if per.empty:
+        raise ValueError(f"Labelling {labelling!r} has no class to attack through.")
+    best = per.idxmax()
+    mine = d[d.attack == best].set_index("budget")
+    rand = d[d.attack == f"random, {best}-sized"].set_index("budget")
+    ref = summary[summary.kind == "reference"][value].mean()
+    beats = float((mine[value] > rand["high"].reindex(mine.index)).mean()) if len(rand) else float("nan")
+    return {"class": best, value: float(per.max()), "random": float(rand[value].mean()) if len(rand) else np.nan,
+            "reference": float(ref), "budgets beating random": beats}

@@ -135,33 +135,41 @@ def removal(model, x: torch.Tensor, classes: torch.Tensor, groups, labellings: d
     return out
 
 
-def against_random(edits: pd.DataFrame) -> pd.DataFrame:
-    """Per labelling and class, over seeds (`edits` has a `seed` column): the change of the accuracy gap from
-    the plain reconstruction when the class is removed (mean and 95% interval over seeds), beside the changes
-    of its random same-size sets (mean and 95% range), and the share of random sets that shrink the gap more
-    (ties counted half).
-    """
+def against_random(edits: pd.DataFrame, value: str = "gap") -> pd.DataFrame:
+    """Per labelling and class, over seeds (`edits` has a `seed` column): the change of `value` from the plain
+    reconstruction when the class is removed (mean and 95% interval over seeds), beside the changes of its
+    random same-size sets (mean and 95% range), and the share of random sets that lower it more (ties count
+    half). `value` is "gap" (one per edit) or a per-group column such as "kept" or "accuracy" (one row per
+    group)."""
     from mdsgap import stats
 
-    per = edits.drop_duplicates(["seed", "labelling", "removed", "set"])
-    base = per[per.kind == "none"].set_index("seed").gap
-    per = per.assign(change=per.gap.to_numpy() - base.reindex(per.seed).to_numpy())
+    keys = ["seed", "labelling", "removed", "set"] + ([] if value == "gap" else ["group"])
+    per = edits.drop_duplicates(keys)
+    idx = ["seed"] + keys[4:]
+    base = per[per.kind == "none"].set_index(idx)[value].rename("base")
+    per = per.join(base, on=idx)
+    per["change"] = per[value] - per["base"]
+    by = ["labelling", "removed"] + keys[4:]
     rows = []
-    for (name, cls), c in per[per.kind == "class"].groupby(["labelling", "removed"], sort=False):
+    for key, c in per[per.kind == "class"].groupby(by, sort=False):
+        name, cls, *group = key
         rand = per[(per.labelling == name) & (per.removed == f"random, {cls}-sized")]
+        if group:
+            rand = rand[rand.group == group[0]]
         mean, lo, hi = stats.seeds_ci(c.change.to_numpy())
-        below = np.mean([(rand[rand.seed == s].change < v).mean() + 0.5 * (rand[rand.seed == s].change == v).mean()
-                         for s, v in zip(c.seed, c.change)])  # ties count half, so equal is never "beyond"
-        rows.append({"labelling": name, "class": cls, "size": float(c["size"].mean()), "gap change": mean,
-                     "low": lo, "high": hi, "random (mean)": rand.change.mean(),
-                     "random 2.5%": rand.change.quantile(0.025), "random 97.5%": rand.change.quantile(0.975),
-                     "random sets shrinking it more": below})
+        lower = np.mean([(rand[rand.seed == s].change < v).mean() + 0.5 * (rand[rand.seed == s].change == v).mean()
+                         for s, v in zip(c.seed, c.change)])
+        rows.append({"labelling": name, "class": cls, **({"group": group[0]} if group else {}),
+                     "size": float(c["size"].mean()), f"{value} change": mean, "low": lo, "high": hi,
+                     "random (mean)": rand.change.mean(), "random 2.5%": rand.change.quantile(0.025),
+                     "random 97.5%": rand.change.quantile(0.975), "random sets lowering it more": lower})
     return pd.DataFrame(rows)
 
 
 def distinguishable(row, level: float = 0.05) -> bool:
     """Whether a class's gap change lies outside its random sets' central (1 - level) share (two-sided)."""
-    return bool(row["random sets shrinking it more"] < level / 2 or row["random sets shrinking it more"] > 1 - level / 2)
+    share = row["random sets lowering it more"]
+    return bool(share < level / 2 or share > 1 - level / 2)
 
 
 def class_embeddings(clip, study: GroupStudy) -> torch.Tensor:

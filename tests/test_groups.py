@@ -77,8 +77,13 @@ def test_against_random_compares_the_class_change_with_its_random_sets():
             rows.append({"seed": s, "labelling": "L", "removed": f"random, {D.IMGD}-sized", "kind": "random",
                          "set": k, "size": 5, "gap": 0.2 + 0.01 * (k - 5)})
     got = groups.against_random(pd.DataFrame(rows)).iloc[0]
-    assert got["gap change"] == pytest.approx(-0.15) and got["random sets shrinking it more"] == 0.0
+    assert got["gap change"] == pytest.approx(-0.15) and got["random sets lowering it more"] == 0.0
     assert got["random 2.5%"] < 0 < got["random 97.5%"] and groups.distinguishable(got)
+    per_group = pd.DataFrame(rows).assign(group="a", kept=lambda d: d.gap * 5)
+    both = pd.concat([per_group, per_group.assign(group="b", kept=1.0)])
+    kept = groups.against_random(both, "kept").set_index("group")
+    assert kept.loc["a", "kept change"] == pytest.approx(-0.75) and kept.loc["b", "kept change"] == 0.0
+    assert kept.loc["b", "random sets lowering it more"] == 0.5  # ties count half: not beyond random
 
 
 def test_prompt_classes_and_group_codes_on_a_csv_the_test_makes(tmp_path):

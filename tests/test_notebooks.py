@@ -86,3 +86,28 @@ def test_every_profile_type_checks_against_every_notebook(profile):
         declared = book.declared_parameters(jupytext.read(book.NOTEBOOKS / f"{stem}.py"))
         common, own = profile_blocks(profile, stem)
         book.check_profile_types(stem, {**{k: v for k, v in common.items() if k in declared}, **own}, declared)
+
+
+@pytest.mark.slow
+def test_group_chapter_runs_on_a_real_checkpoint_and_a_tsv_with_a_group_column(tmp_path):
+    """The group study's real path: any open_clip checkpoint, open_clip's tab-separated CSV, a group
+    column and prompts per group, all by parameters."""
+    from PIL import Image
+
+    from mdsgap import groups, models, world
+
+    clip = models.create_clip("mdsgap-tiny", seed=3)
+    folder = models.save_checkpoint(clip.model, models.get_model_config("mdsgap-tiny"), tmp_path / "ckpt")
+    pairs = world.generate(groups.GroupStudy().balanced_world(), 40, seed=0, split="csv")
+    (tmp_path / "img").mkdir()
+    rows = ["filepath\ttitle\tgender"]
+    for i, (im, cap) in enumerate(zip(pairs.images, pairs.captions)):
+        Image.fromarray(im).save(tmp_path / "img" / f"{i}.png")
+        rows.append(f"img/{i}.png\t{cap}\t{'woman' if pairs.factors.outline[i] == 'light' else 'man'}")
+    (tmp_path / "pairs.tsv").write_text("\n".join(rows) + "\n")
+    overrides = {"clip_pretrained": str(folder / models.WEIGHTS_FILE), "dataset_csv": str(tmp_path / "pairs.tsv"),
+                 "csv_sep": "\t", "group_column": "gender", "confounded": "woman",
+                 "group_prompts": {"woman": ["a photo of a woman"], "man": ["a photo of a man"]}}
+    book.execute("07_group_attribute", "tiny", overrides=overrides, out_dir=tmp_path / "out")
+    text = (tmp_path / "out" / "07_group_attribute.ipynb").read_text()
+    assert "woman" in text and "man" in text

@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mdsgap import adversarial as A, dominance as D, models, sae, world
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return models.create_clip("mdsgap-tiny", seed=0)
+
+
+def test_to_input_matches_the_models_own_preprocessing(clip):
+    images = world.generate(world.WorldConfig(), 4, seed=0).images
+    assert torch.allclose(A.to_input(clip, A.pixels(images)), clip.image_tensor(images), atol=1e-6)
+
+
+def test_pgd_stays_in_its_budget_and_lowers_the_loss(clip):
+    images = world.generate(world.WorldConfig(), 6, seed=1).images
+    x = A.pixels(images)
+    target = clip.encode_texts(["a red circle"] * 6)
+    loss = A.embedding_objective(target)
+    before = loss(clip.encode_images(images)).mean()
+    adv = A.pgd(clip, x, loss, eps=8 / 255, steps=5)
+    assert (adv - x).abs().max() <= 8 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    with torch.no_grad():
+        after = loss(clip.model.encode_image(A.to_input(clip, adv))).mean()
+    assert after < before
+    assert torch.equal(A.pgd(clip, x, loss, eps=0.0), x)  # no budget, no change
+    assert torch.equal(adv, A.pgd(clip, x, loss, eps=8 / 255, steps=5))  # deterministic
+    with pytest.raises(ValueError, match="eps"):
+        A.pgd(clip, x, loss, eps=-1)
+
+
+def test_feature_objective_reads_pre_activations_of_the_chosen_latents_only():
+    torch.manual_seed(0)
+    model = sae.SparseAutoencoder(4, sae.SAEConfig(n_latents=10, activation=sae.TopK(2)))
+    e, t = torch.randn(3, 4), torch.randn(1, 4)
+    loss = A.feature_objective(model, [1, 4], t)
+    v, g = A.latent_values(model, e), A.latent_values(model, t)
+    assert torch.allclose(loss(e), ((v[:, [1, 4]] - g[:, [1, 4]]) ** 2).sum(1))
+    assert torch.allclose(loss(t), torch.zeros(1))
+    with pytest.raises(ValueError, match="at least one latent"):
+        A.feature_objective(model, [], t)
+
+
+def test_objectives_cover_classes_random_sets_and_the_reference():
+    torch.manual_seed(0)
+    model = sae.SparseAutoencoder(4, sae.SAEConfig(n_latents=10, activation=sae.TopK(2)))
+    labels = np.array([D.IMGD] * 3 + [D.CMD] * 2 + [D.RARE] * 5, dtype=object)
+    got = A.objectives(model, {"L": labels}, torch.randn(5, 4), n_random=2)
+    assert ("-", "whole embedding", "reference") in got and ("L", D.IMGD, "class") in got
+    assert ("L", D.TXTD, "class") not in got  # an empty class has no attack
+    assert sum(k[2] == "random" for k in got) == 4
+
+
+def test_targets_never_equal_the_truth_and_cover_the_other_values():
+    truth = np.arange(600) % 6
+    goal = A.targets(truth, 6, seed=0)
+    assert (goal != truth).all() and set(goal[truth == 0]) == {1, 2, 3, 4, 5}
+
+
+def test_summarise_pools_random_sets_and_cheapest_compares_with_them():
+    rows = []
+    for s in range(3):
+        for b in (2, 8):
+            rows.append({"labelling": "-", "set": "whole embedding", "kind": "reference", "budget": b,
+                         "success": 0.9, "seed": s})
+            rows.append({"labelling": "L", "set": D.CMD, "kind": "class", "budget": b, "success": 0.5, "seed": s})
+            rows.append({"labelling": "L", "set": D.IMGD, "kind": "class", "budget": b, "success": 0.1, "seed": s})
+            for k in range(2):
+                rows.append({"labelling": "L", "set": f"random, {D.CMD}-sized #{k}", "kind": "random",
+                             "budget": b, "success": 0.1 * k, "seed": s})
+    summary = A.summarise(pd.DataFrame(rows))
+    pooled = summary[summary.attack == f"random, {D.CMD}-sized"]
+    assert len(pooled) == 2 and pooled.success.tolist() == pytest.approx([0.05, 0.05])
+    got = A.cheapest(summary, "L")
+    assert got["class"] == D.CMD and got["random"] == pytest.approx(0.05) and got["budgets beating random"] == 1.0
+    assert got["reference"] == pytest.approx(0.9)
