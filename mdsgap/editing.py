@@ -75,3 +75,39 @@ def against_random(removal: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
                          "drop, random (mean)": rand.mean(), "random 2.5%": rand.quantile(0.025),
                          "random 97.5%": rand.quantile(0.975), "share of random sets hurting less": (rand < drop).mean()})
     return pd.DataFrame(rows)
+
+
+def removal_sets(labels, n_random: int = 20, seed: int = 0, classes=dominance.CLASSES) -> list[tuple]:
+    """What a class-removal study removes: each non-empty class of a labelling, and `n_random` random sets of
+    classified latents of the same size (the control the paper's ablations lack), as (removed, kind, draw,
+    latents) with removed 'random, <class>-sized' for the random sets."""
+    labels = np.asarray(labels, dtype=object)
+    rng = np.random.default_rng(seed)
+    classified = np.flatnonzero(np.isin(labels, classes))
+    out = []
+    for cls in classes:
+        members = np.flatnonzero(labels == cls)
+        if len(members) == 0:
+            continue
+        out.append((cls, "class", 0, members))
+        out += [(f"random, {cls}-sized", "random", k, rng.choice(classified, len(members), replace=False))
+                for k in range(n_random)]
+    return out
+
+
+def changes_against_random(table: pd.DataFrame, columns) -> pd.DataFrame:
+    """Per labelling, class and column (one row per seed and edit in `table`): the class's mean over seeds with
+    its 95% interval, beside its random same-size sets (mean and 95% range), and whether the class lies
+    above the random range."""
+    from mdsgap import stats
+
+    rows = []
+    for (name, cls), d in table[table.kind == "class"].groupby(["labelling", "removed"], sort=False):
+        rand = table[(table.labelling == name) & (table.removed == f"random, {cls}-sized")]
+        for col in columns:
+            mean, lo, hi = stats.seeds_ci(d[col].to_numpy())
+            r_lo, r_hi = rand[col].quantile([0.025, 0.975]) if len(rand) else (np.nan, np.nan)
+            rows.append({"labelling": name, "class": cls, "factor": col, "change": mean, "low": lo, "high": hi,
+                         "random (mean)": rand[col].mean(), "random 2.5%": r_lo, "random 97.5%": r_hi,
+                         "above random": bool(mean > r_hi and not np.isclose(mean, r_hi))})
+    return pd.DataFrame(rows)

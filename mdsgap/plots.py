@@ -176,3 +176,27 @@ def attack_success(summary, value: str = "success", classes=("ImgD", "TxtD", "CM
     axes[0, -1].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def edit_changes(moved, classes=("ImgD", "TxtD", "CMD")):
+    """Per labelling (a panel each): for each factor, the share of drawings it changed in when each class was
+    removed (coloured points with 95% intervals) and the random sets' 95% range (grey bars)."""
+    names = list(dict.fromkeys(moved.labelling))
+    factors = list(dict.fromkeys(moved.factor))
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.6), squeeze=False, sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, name in zip(axes[0], names):
+        d = moved[moved.labelling == name]
+        for j, cls in enumerate(classes):
+            t = d[d["class"] == cls].set_index("factor").reindex(factors)
+            if t.change.isna().all():
+                continue
+            pos = np.arange(len(factors)) + (j - 1) * 0.25
+            ax.vlines(pos, t["random 2.5%"], t["random 97.5%"], color="grey", lw=6, alpha=0.4)
+            ax.errorbar(pos, t.change, yerr=[t.change - t.low, t.high - t.change], fmt="o", color=colours[j],
+                        capsize=3, label=f"remove {cls}")
+        ax.set_xticks(range(len(factors)), factors)
+        ax.set(title=name, ylabel="share of drawings changed", ylim=(-0.02, 1.02))
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -64,3 +64,26 @@ def test_against_random_reports_drops_from_the_reconstruction():
     assert t.loc["zero-shot", "drop, random (mean)"] == pytest.approx(0.3)
     assert t.loc["zero-shot", "share of random sets hurting less"] == 0.0
     assert t.loc["recall@1", "share of random sets hurting less"] == 0.0 and t.loc["recall@1", "drop, class"] == 0.0
+
+
+def test_removal_sets_give_each_class_and_random_sets_of_its_size():
+    from mdsgap import dominance as D
+
+    labels = np.array([D.IMGD] * 3 + [D.CMD] + [D.RARE] * 4, dtype=object)
+    sets = editing.removal_sets(labels, n_random=2, seed=0)
+    assert [(r, k, d) for r, k, d, _ in sets] == [
+        (D.IMGD, "class", 0), (f"random, {D.IMGD}-sized", "random", 0), (f"random, {D.IMGD}-sized", "random", 1),
+        (D.CMD, "class", 0), (f"random, {D.CMD}-sized", "random", 0), (f"random, {D.CMD}-sized", "random", 1)]
+    assert all(len(l) == (3 if "ImgD" in r else 1) and set(l) <= {0, 1, 2, 3} for r, _, _, l in sets)
+
+
+def test_changes_against_random_flags_a_class_above_its_random_range():
+    import pandas as pd
+
+    rows = [{"seed": s, "labelling": "L", "removed": "CMD", "kind": "class", "shape": 0.6, "colour": 0.1}
+            for s in range(3)]
+    rows += [{"seed": s, "labelling": "L", "removed": "random, CMD-sized", "kind": "random", "shape": 0.1 + 0.01 * k,
+              "colour": 0.1} for s in range(3) for k in range(4)]
+    got = editing.changes_against_random(pd.DataFrame(rows), ["shape", "colour"]).set_index("factor")
+    assert got.loc["shape", "above random"] and not got.loc["colour", "above random"]
+    assert got.loc["shape", "change"] == pytest.approx(0.6)
