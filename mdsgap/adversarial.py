@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from mdsgap import editing
 from mdsgap.models import Clip
 from mdsgap.sae import SparseAutoencoder
 
@@ -102,19 +103,11 @@ def objectives(model: SparseAutoencoder, labellings: dict[str, np.ndarray], targ
     """The attacks of one seed, keyed (labelling, set, kind): the whole embedding ('-', 'whole embedding',
     'reference'), every class of every labelling ('class') and `n_random` random sets of classified latents of
     each class's size ('random'); `target` holds the target caption embedding of every image."""
-    rng = np.random.default_rng(seed)
     out = {("-", "whole embedding", "reference"): embedding_objective(target)}
-    for name, labels in labellings.items():
-        labels = np.asarray(labels, dtype=object)
-        classified = np.flatnonzero(np.isin(labels, classes))
-        for cls in classes:
-            members = np.flatnonzero(labels == cls)
-            if len(members) == 0:
-                continue
-            out[(name, cls, "class")] = feature_objective(model, members, target)
-            for k in range(n_random):
-                pick = rng.choice(classified, len(members), replace=False)
-                out[(name, f"random, {cls}-sized #{k}", "random")] = feature_objective(model, pick, target)
+    for j, (name, labels) in enumerate(labellings.items()):
+        for removed, kind, k, latents in editing.removal_sets(labels, n_random, seed + 1000 * j, classes):
+            key = removed if kind == "class" else f"{removed} #{k}"
+            out[(name, key, kind)] = feature_objective(model, latents, target)
     return out
 
 

@@ -38,6 +38,9 @@ class DecoderConfig:
     cond_dropout: float = 0.1
     """Probability of training a sample without its condition (for classifier-free guidance)."""
     train_timesteps: int = 1000
+    cond_channels: int = 0
+    """Also feed the condition as this many constant input channels (0: only through the timestep
+    embedding, as unCLIP does); a stronger route for what the embedding says about the whole image."""
     seed: int = 0
 
     def __post_init__(self):
@@ -64,18 +67,22 @@ class EmbeddingDecoder(nn.Module):
         self.cfg = cfg
         width = cfg.channels[0] * 4  # UNet2DModel's timestep-embedding width
         self.unet = UNet2DModel(
-            sample_size=cfg.resolution, in_channels=3, out_channels=3, block_out_channels=cfg.channels,
+            sample_size=cfg.resolution, in_channels=3 + cfg.cond_channels, out_channels=3, block_out_channels=cfg.channels,
             layers_per_block=cfg.layers_per_block, down_block_types=("DownBlock2D",) * len(cfg.channels),
             up_block_types=("UpBlock2D",) * len(cfg.channels), class_embed_type="identity",
             norm_num_groups=8, add_attention=False)
         self.cond = nn.Sequential(nn.Linear(d_embed, width), nn.SiLU(), nn.Linear(width, width))
         self.null = nn.Parameter(torch.zeros(width))
+        self.to_maps = nn.Linear(width, cfg.cond_channels) if cfg.cond_channels else None
 
     def forward(self, noisy: torch.Tensor, t: torch.Tensor, emb: torch.Tensor | None,
                 drop: torch.Tensor | None = None) -> torch.Tensor:
         c = self.null.expand(len(noisy), -1) if emb is None else self.cond(F.normalize(emb.float(), dim=-1))
         if drop is not None:
             c = torch.where(drop[:, None], self.null.expand_as(c), c)
+        if self.to_maps is not None:
+            maps = self.to_maps(c)[:, :, None, None].expand(-1, -1, *noisy.shape[-2:])
+            noisy = torch.cat([noisy, maps], 1)
         return self.unet(noisy, t, class_labels=c).sample
 
 

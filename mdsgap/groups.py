@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mdsgap import dominance, editing, evaluation, world
+from mdsgap import editing, evaluation, world
 from mdsgap.params import check_fields
 
 
@@ -108,8 +108,6 @@ def removal(model, x: torch.Tensor, classes: torch.Tensor, groups, labellings: d
     `kept` (its margin as a share of the plain reconstruction's) and the edit's `gap` (`accuracy_gap`). The
     class embeddings go through the same edit as the images, as in `editing.class_removal`.
     """
-    rng = np.random.default_rng(seed)
-
     def run(latents) -> pd.DataFrame:
         edit = lambda e: editing.without_latents(model, e, latents)
         r = readings(edit(x), edit(classes), groups)
@@ -117,18 +115,9 @@ def removal(model, x: torch.Tensor, classes: torch.Tensor, groups, labellings: d
 
     plain = run([])
     rows = [plain.assign(labelling="none", removed="nothing", kind="none", set=0, size=0)]
-    for name, labels in labellings.items():
-        labels = np.asarray(labels, dtype=object)
-        classified = np.flatnonzero(np.isin(labels, dominance.CLASSES))
-        for cls in dominance.CLASSES:
-            members = np.flatnonzero(labels == cls)
-            if len(members) == 0:
-                continue
-            rows.append(run(members).assign(labelling=name, removed=cls, kind="class", set=0, size=len(members)))
-            for k in range(n_random):
-                pick = rng.choice(classified, len(members), replace=False)
-                rows.append(run(pick).assign(labelling=name, removed=f"random, {cls}-sized", kind="random",
-                                             set=k, size=len(members)))
+    for j, (name, labels) in enumerate(labellings.items()):
+        for removed, kind, k, latents in editing.removal_sets(labels, n_random, seed=seed + 1000 * j):
+            rows.append(run(latents).assign(labelling=name, removed=removed, kind=kind, set=k, size=len(latents)))
     out = pd.concat(rows).rename_axis("group").reset_index()
     base = plain.margin.reindex(out.group).to_numpy()
     out["kept"] = out.margin.to_numpy() / base

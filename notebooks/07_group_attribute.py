@@ -16,19 +16,16 @@
 # # Probing and editing a group attribute
 #
 # {cite:t}`yan2026beyond` turn their modality classes into a probe of bias: CLIP reads gender from
-# images
-# unequally, and removing the features of one class hurts one gender's concept more than the other's
-# ("feminine concepts are primarily preserved in ImgD, whereas male concepts are more affected by
-# the
-# removal of TextD"). Their study has no control for the size of the removed sets and no intervals.
-# This
-# chapter repeats it where the cause of the bias is known, with both controls, and with the classes
-# of the
-# paper's MDS and of the best method of {doc}`04_ground_truth` side by side.
+# images unequally, and removing the features of one class hurts one gender's concept more than the
+# other's ("feminine concepts are primarily preserved in ImgD, whereas male concepts are more
+# affected by the removal of TextD"). Their study has no control for the size of the removed sets
+# and no intervals. This chapter repeats it where the cause of the bias is known, with both
+# controls, and with the classes of the paper's MDS and of the best method of {doc}`04_ground_truth`
+# side by side.
 #
 # The recipe of the edit is that of {doc}`03_modality_dominance`: encode, map to the latents of a
-# sparse
-# autoencoder, switch off the latents of one class, decode, and classify with the edited embedding.
+# sparse autoencoder, switch off the latents of one class, decode, and classify with the edited
+# embedding.
 
 # %% tags=["parameters"]
 profile = "ci"  # the profile that set these values (for the record)
@@ -86,15 +83,11 @@ sns.set_theme(style="whitegrid", context="notebook")
 # ## A bias with a known cause
 #
 # The group attribute is the rim of the shape, dark or light: every image shows it, and in this
-# chapter
-# every caption names it ("a red circle with a light rim"). The chapter's CLIP is that of
+# chapter every caption names it ("a red circle with a light rim"). The chapter's CLIP is that of
 # {doc}`01_measuring_gap`, fine-tuned on a world where the two groups are not alike: every
-# light-rimmed
-# training shape is large. On small shapes the rim is a thin line of a pixel or two, so a model can
-# learn
-# the shortcut "small means dark". Everything is measured on balanced held-out pairs, where rim and
-# size
-# are independent.
+# light-rimmed training shape is large. On small shapes the rim is a thin line of a pixel or two, so
+# a model can learn the shortcut "small means dark". Everything is measured on balanced held-out
+# pairs, where rim and size are independent.
 
 # %%
 seeds = [S.seed + i for i in range(n_seeds)]
@@ -150,8 +143,7 @@ def group_index(p, names):
 # ## How the CLIP reads the groups
 #
 # For each seed: fine-tune, then read the group of {glue:text}`n_test` balanced held-out images
-# zero-shot
-# (the prompt ensemble of each group against the image embedding).
+# zero-shot (the prompt ensemble of each group against the image embedding).
 
 # %%
 runs = {}
@@ -192,9 +184,8 @@ glue("gap_real", "is" if lo > 0 else "is not clearly")
 
 # %% [markdown]
 # Zero-shot accuracy per group: {glue:text}`per_group`. The {glue:text}`worse` group is read worse
-# by
-# {glue:text}`gap:.3f` (95% interval over seeds {glue:text}`gap_ci`): the gap {glue:text}`gap_real`
-# above zero.
+# by {glue:text}`gap:.3f` (95% interval over seeds {glue:text}`gap_ci`): the gap
+# {glue:text}`gap_real` above zero.
 
 # %% [markdown]
 # Where the errors fall shows whether the shortcut is the cause: accuracy per group and value of the
@@ -223,10 +214,8 @@ else:
 # ## Two labellings of the latents
 #
 # For each seed a TopK autoencoder is trained on {glue:text}`n_pairs` balanced pairs embedded by
-# that
-# seed's CLIP, and its latents are labelled twice: by the paper's MDS (interval rule) and by the
-# probe
-# partners, the best method of {doc}`04_ground_truth`.
+# that seed's CLIP, and its latents are labelled twice: by the paper's MDS (interval rule) and by
+# the probe partners, the best method of {doc}`04_ground_truth`.
 
 # %%
 LABELLINGS = {"paper's MDS": "MDS, interval", "probe partner": "concept, probe partner"}
@@ -251,15 +240,13 @@ display(sizes)
 
 # %% [markdown]
 # Class sizes per seed. The two labellings disagree on how many latents each class holds, so a
-# class's
-# effect is only read against random sets of its own size.
+# class's effect is only read against random sets of its own size.
 
 # %% [markdown]
 # ## Removing each class, against random sets
 #
 # Each class of each labelling is switched off in the test images and in the group prompts alike,
-# and
-# so are {glue:text}`n_random_sets` random sets of classified latents of the same size.
+# and so are {glue:text}`n_random_sets` random sets of classified latents of the same size.
 
 # %%
 parts = []
@@ -274,16 +261,15 @@ plt.show()
 
 # %% [markdown]
 # Zero-shot accuracy of each group after removing each class (points: mean over seeds), beside
-# random
-# latent sets of the same size (grey bars: 95% range over seeds and draws); dashed lines: the plain
-# reconstruction.
+# random latent sets of the same size (grey bars: 95% range over seeds and draws); dashed lines: the
+# plain reconstruction.
 
 # %% [markdown]
 # ## Does any class edit close the gap?
 #
 # The accuracy gap between the groups after each edit, as a change from the plain reconstruction
-# (negative:
-# the gap shrinks), with its 95% interval over seeds, beside the changes of the random sets:
+# (negative: the gap shrinks), with its 95% interval over seeds, beside the changes of the random
+# sets:
 
 # %%
 closing = groups.against_random(edits, "gap")
@@ -304,21 +290,18 @@ glue("random_range", f"{closing['random 2.5%'].min():+.2f} to {closing['random 9
 
 # %% [markdown]
 # Classes whose edit moves the gap beyond the 95% range of its random sets: {glue:text}`beyond_MDS`
-# for
-# the paper's MDS, {glue:text}`beyond_partner` for the probe partners. The random sets alone move
-# the gap
-# anywhere from {glue:text}`random_range`: removing a quarter of a dictionary's latents often tips
-# the
-# reading of every image to one group, so a class would have to do far more than that to stand out.
+# for the paper's MDS, {glue:text}`beyond_partner` for the probe partners. The random sets alone
+# move the gap anywhere from {glue:text}`random_range`: removing a quarter of a dictionary's latents
+# often tips the reading of every image to one group, so a class would have to do far more than that
+# to stand out.
 
 # %% [markdown]
 # ## Which class carries each group?
 #
 # The paper's asymmetry is about how much of each group's concept survives each removal. Here that
-# is the
-# share of a group's zero-shot margin (the cosine to its own prompts minus the best other group's)
-# kept
-# after the edit, as a change from the plain reconstruction, beside random sets of the same size:
+# is the share of a group's zero-shot margin (the cosine to its own prompts minus the best other
+# group's) kept after the edit, as a change from the plain reconstruction, beside random sets of the
+# same size:
 
 # %%
 carried = groups.against_random(edits, "kept")
@@ -344,23 +327,16 @@ for name in LABELLINGS:
 
 # %% [markdown]
 # Under the paper's MDS classes the concept is hurt most as follows: {glue:text}`hurt_MDS`. Under
-# the
-# probe partners' classes: {glue:text}`hurt_partner`. Edits that cost a group more than their random
-# sets
-# do: {glue:text}`kept_beyond_MDS` (paper's MDS) and {glue:text}`kept_beyond_partner` (probe
-# partners).
-# The paper's asymmetry would show as one group losing most to ImgD removal and the other to TxtD
-# removal, each beyond its random sets.
+# the probe partners' classes: {glue:text}`hurt_partner`. Edits that cost a group more than their
+# random sets do: {glue:text}`kept_beyond_MDS` (paper's MDS) and {glue:text}`kept_beyond_partner`
+# (probe partners). The paper's asymmetry would show as one group losing most to ImgD removal and
+# the other to TxtD removal, each beyond its random sets.
 
 # %% [markdown]
 # ## What this says
 #
 # The bias here has a known cause, a shortcut taught by the training data, and the CLIP's reading of
-# the
-# group shows it. Whether a modality class "holds" one group's concept is a question the random
-# control
-# answers: a class edit that does no more than a random set of its size says nothing about the
-# class. On
-# a real dataset the same cells run with `dataset_csv`, `group_column` and `group_prompts` (and
-# `csv_sep`
-# for open_clip's tab-separated files), for any open_clip model.
+# the group shows it. Whether a modality class "holds" one group's concept is a question the random
+# control answers: a class edit that does no more than a random set of its size says nothing about
+# the class. On a real dataset the same cells run with `dataset_csv`, `group_column` and
+# `group_prompts` (and `csv_sep` for open_clip's tab-separated files), for any open_clip model.

@@ -17,16 +17,12 @@
 #
 # The last application of {cite:t}`yan2026beyond` edits the embedding that conditions an image
 # generator: Stable unCLIP draws an image from a CLIP image embedding, so removing the features of
-# one
-# modality class from that embedding should change what is drawn in a class-specific way. This
-# chapter
-# builds the same pipeline at the world's scale with diffusers (a small diffusion decoder
-# conditioned on
-# the world CLIP's image embedding, and a prior from captions to the image side), reads what each
-# generated
-# image shows with a classifier trained on real world images, and measures how each factor of the
-# drawn
-# image moves when each class, or a random set of the same size, is removed.
+# one modality class from that embedding should change what is drawn in a class-specific way. This
+# chapter builds the same pipeline at the world's scale with diffusers (a small diffusion decoder
+# conditioned on the world CLIP's image embedding, and a prior from captions to the image side),
+# reads what each generated image shows with a classifier trained on real world images, and measures
+# how each factor of the drawn image moves when each class, or a random set of the same size, is
+# removed.
 
 # %% tags=["parameters"]
 profile = "ci"  # the profile that set these values (for the record)
@@ -103,13 +99,10 @@ on_real.to_frame("reader accuracy, real images").T.style.format(precision=3)
 # ## The decoder
 #
 # A diffusers `UNet2DModel` at {glue:text}`resolution`×{glue:text}`resolution` pixels with the CLIP
-# image
-# embedding added to its timestep embedding (through a small MLP), trained for
+# image embedding added to its timestep embedding (through a small MLP), trained for
 # {glue:text}`decoder_steps` steps on {glue:text}`decoder_images` world images to predict the clean
-# image
-# from a noised one; one condition in ten is dropped so sampling can use classifier-free guidance
-# (weight
-# {glue:text}`guidance`, {glue:text}`ddim_steps` DDIM steps).
+# image from a noised one; one condition in ten is dropped so sampling can use classifier-free
+# guidance (weight {glue:text}`guidance`, {glue:text}`ddim_steps` DDIM steps).
 
 # %%
 dec_cfg = decoder.DecoderConfig(resolution=resolution, channels=tuple(decoder_channels),
@@ -161,10 +154,8 @@ plt.show()
 # ## From captions
 #
 # To draw a caption, its embedding must first reach the image side of the gap. Two priors: the gap
-# shift
-# (the caption embedding moved by the difference of the two modalities' means) and a small MLP
-# trained on
-# matched pairs to predict the image embedding's direction.
+# shift (the caption embedding moved by the difference of the two modalities' means) and a small MLP
+# trained on matched pairs to predict the image embedding's direction.
 
 # %%
 _, fx, fy, data_id = experiment.feature_pairs(S, subject.clip, n_feature_pairs, progress=False)
@@ -182,20 +173,17 @@ from_text.style.format(precision=3)
 
 # %% [markdown]
 # Every caption names the shape and the colour, so a drawing can be scored on both: through the MLP
-# prior
-# the reader finds {glue:text}`text_mlp`; through the gap shift alone, {glue:text}`text_shift`.
+# prior the reader finds {glue:text}`text_mlp`; through the gap shift alone,
+# {glue:text}`text_shift`.
 
 # %% [markdown]
 # ## Editing the condition, class by class
 #
 # For each seed, the TopK autoencoder of {doc}`04_ground_truth` labels its latents twice (the
-# paper's MDS
-# and the probe partners). {glue:text}`n_edit` held-out image embeddings go through the autoencoder
-# with
-# nothing removed, with each class removed, and with {glue:text}`n_random_sets` random sets of each
-# class's size removed; every version is drawn with the same sampling noise, and the reader says
-# which
-# factors of the drawing changed.
+# paper's MDS and the probe partners). {glue:text}`n_edit` held-out image embeddings go through the
+# autoencoder with nothing removed, with each class removed, and with {glue:text}`n_random_sets`
+# random sets of each class's size removed; every version is drawn with the same sampling noise, and
+# the reader says which factors of the drawing changed.
 
 # %%
 LABELLINGS = {"paper's MDS": "MDS, interval", "probe partner": "concept, probe partner"}
@@ -231,8 +219,8 @@ plt.show()
 
 # %% [markdown]
 # Share of drawings in which each factor changed when each class was removed (points: mean over
-# seeds
-# with 95% intervals) and when random sets of the same size were removed (grey bars: 95% range).
+# seeds with 95% intervals) and when random sets of the same size were removed (grey bars: 95%
+# range).
 
 # %%
 def moved_beyond(name):
@@ -249,20 +237,16 @@ display(moved.style.format(precision=2).hide(axis="index"))
 # Factors that a class moves more than any of its random sets (beyond their 95% range):
 # {glue:text}`moved_MDS` under the paper's MDS classes; {glue:text}`moved_partner` under the probe
 # partners' classes. If the classes meant what they claim, removing vision-dominant latents would
-# move
-# size and position (the vision-dominant factors the reader can see) and removing cross-modal
-# latents
-# would move shape and colour, each beyond random.
+# move size and position (the vision-dominant factors the reader can see) and removing cross-modal
+# latents would move shape and colour, each beyond random.
 
 # %% [markdown]
 # ## The real path: Stable unCLIP
 #
 # With `unclip_folder` pointing at a local Stable unCLIP pipeline and `clip_model`/`clip_pretrained`
-# at the
-# open_clip model whose image tower that pipeline uses (ViT-H-14 for Stable unCLIP 2.1), the same
-# edits
-# are drawn by the real generator: the autoencoder and the labellings come from the real CLIP's
-# embeddings, and `image_embeds=` carries the edited embedding into the pipeline.
+# at the open_clip model whose image tower that pipeline uses (ViT-H-14 for Stable unCLIP 2.1), the
+# same edits are drawn by the real generator: the autoencoder and the labellings come from the real
+# CLIP's embeddings, and `image_embeds=` carries the edited embedding into the pipeline.
 
 # %%
 if unclip_folder:  # the probe partners' classes of the last seed, on four held-out images
