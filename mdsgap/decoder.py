@@ -38,6 +38,8 @@ class DecoderConfig:
     cond_dropout: float = 0.1
     """Probability of training a sample without its condition (for classifier-free guidance)."""
     train_timesteps: int = 1000
+    prediction: str = "sample"
+    """What the UNet predicts: the clean image ("sample") or the noise ("epsilon")."""
     cond_channels: int = 0
     """Also feed the condition as this many constant input channels (0: only through the timestep
     embedding, as unCLIP does); a stronger route for what the embedding says about the whole image."""
@@ -49,6 +51,8 @@ class DecoderConfig:
         if self.resolution % (2 ** (len(self.channels) - 1)):
             raise ValueError(f"resolution {self.resolution} must be divisible by 2^(levels - 1) = "
                              f"{2 ** (len(self.channels) - 1)}.")
+        if self.prediction not in ("sample", "epsilon"):
+            raise ValueError(f"prediction must be 'sample' or 'epsilon', got {self.prediction!r}.")
         if not 0 <= self.cond_dropout < 1:
             raise ValueError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}.")
 
@@ -87,12 +91,12 @@ class EmbeddingDecoder(nn.Module):
 
 
 def scheduler(cfg: DecoderConfig, kind: str = "ddpm"):
-    """The diffusers scheduler of the decoder: DDPM for training, DDIM for sampling; both predict the clean
-    image ("sample")."""
+    """The diffusers scheduler of the decoder: DDPM for training, DDIM for sampling, with the decoder's
+    prediction type."""
     from diffusers import DDIMScheduler, DDPMScheduler
 
     cls = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler}[kind]
-    return cls(num_train_timesteps=cfg.train_timesteps, prediction_type="sample", clip_sample=True)
+    return cls(num_train_timesteps=cfg.train_timesteps, prediction_type=cfg.prediction, clip_sample=True)
 
 
 def to_pixels(images: np.ndarray, resolution: int) -> torch.Tensor:
@@ -122,7 +126,8 @@ def train_decoder(images: np.ndarray, emb: torch.Tensor, cfg: DecoderConfig, pro
         noise = torch.randn(x0.shape, generator=g)
         t = torch.randint(0, cfg.train_timesteps, (len(x0),), generator=g)
         drop = torch.rand(len(x0), generator=g) < cfg.cond_dropout
-        loss = F.mse_loss(model(sched.add_noise(x0, noise, t), t, e, drop), x0)
+        goal = x0 if cfg.prediction == "sample" else noise
+        loss = F.mse_loss(model(sched.add_noise(x0, noise, t), t, e, drop), goal)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -8,6 +8,8 @@ from mdsgap import decoder as D, models, reader as R, world
 def test_config_checks_its_resolution_and_dropout():
     with pytest.raises(ValueError, match="divisible"):
         D.DecoderConfig(resolution=18, channels=(8, 16, 32))
+    with pytest.raises(ValueError, match="prediction"):
+        D.DecoderConfig(prediction="v")
     with pytest.raises(ValueError, match="cond_dropout"):
         D.DecoderConfig(cond_dropout=1.0)
     with pytest.raises(ValueError, match="every image shows"):
