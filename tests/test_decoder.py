@@ -89,3 +89,11 @@ def test_accuracy_and_changes_compare_reads_per_factor():
     assert R.accuracy(after, before).to_dict() == {"shape": pytest.approx(2 / 3), "colour": 1.0}
     with pytest.raises(ValueError, match="same images"):
         R.changes(before, after.iloc[:2])
+
+
+@pytest.mark.parametrize("kwargs", [dict(cond_channels=4), dict(prediction="epsilon")])
+def test_decoder_variants_train_and_sample(kwargs):
+    images = world.generate(world.WorldConfig(), 16, seed=0).images
+    cfg = D.DecoderConfig(channels=(8, 16), steps=2, batch_size=4, n_images=16, **kwargs)
+    model, _ = D.train_decoder(images, torch.randn(16, 8), cfg, progress=False)
+    assert D.sample(model, torch.randn(3, 8), steps=2).shape == (3, 16, 16, 3)
