@@ -113,6 +113,7 @@ def study_clip(s: int):
     return training.trained_clip(study.train_config(S.train_config(), s), device=S.device).clip
 
 
+# %%
 def study_pairs(clip, n: int, split: str):
     """Balanced world pairs (or the CSV's rows) embedded by clip, with their identity and groups."""
     if on_world:
@@ -321,11 +322,14 @@ def hurt_most(name):
     return "; ".join(out)
 
 
+# %%
 def asymmetric(name):
-    """The paper's pattern: one group hurt most by ImgD removal, the other by TxtD, both beyond random."""
+    """The paper's pattern: one group hurt most by ImgD removal, the other by TxtD, both beyond
+    random."""
     d = carried[carried.labelling == name]
     worst = [d[d.group == g].sort_values("kept change").iloc[0] for g in names]
-    return ({r["class"] for r in worst} == {"ImgD", "TxtD"}) and all(r["beyond random"] for r in worst)
+    paired = {r["class"] for r in worst} == {"ImgD", "TxtD"}
+    return paired and all(r["beyond random"] for r in worst)
 
 
 for name in LABELLINGS:

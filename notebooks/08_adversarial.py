@@ -139,24 +139,25 @@ glue("attack_factor", attack_factor)
 # by cosine.
 
 # %%
-runs, shown, shown_name = [], None, ""
+SHOWN = ("probe partner", "CMD", "class")  # the attack whose images the chapter shows, if it exists
+runs, shown = [], None
 for s in seeds:
     goal = adversarial.targets(truth, len(values), seed=s)
     attacks = adversarial.objectives(saes[s], labels[s], classes[goal], n_random_sets, seed=s)
-    first = [k for k in attacks if k[2] == "class" and k[0] == "probe partner" and k[1] == "CMD"]
-    keep = (first or [("-", "whole embedding", "reference")])[0] if s == S.seed else None
     if s == S.seed:
+        keep = SHOWN if SHOWN in attacks else ("-", "whole embedding", "reference")
         shown_name = f"{keep[1]} ({keep[0]})" if keep[0] != "-" else keep[1]
     table, adv = adversarial.attack_table(subject.clip, test.images, goal, classes, attacks,
-                                          budgets, pgd_steps, (second, classes_2), keep)
+                                          budgets, pgd_steps, (second, classes_2),
+                                          keep if s == S.seed else None)
     runs.append(table.assign(seed=s))
     shown = (adv, goal) if adv is not None else shown
 attacks_done = pd.concat(runs, ignore_index=True)
+
+# %%
 glue("budget_list", ", ".join(str(b) for b in budgets))
 glue("pgd_steps", pgd_steps)
 glue("shown_name", shown_name)
-
-# %%
 success = adversarial.summarise(attacks_done, "success")
 plots.attack_success(success)
 plt.show()
