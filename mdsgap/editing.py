@@ -42,17 +42,9 @@ def class_removal(model: SparseAutoencoder, x: torch.Tensor, y: torch.Tensor, cl
         edit = lambda e: without_latents(model, e, latents)
         return downstream(edit(x), edit(y), {k: edit(v) for k, v in classes.items()}, factors)
 
-    rng = np.random.default_rng(seed)
-    classified = np.flatnonzero(np.isin(labels, dominance.CLASSES))
     rows = [{"removed": "nothing", "kind": "none", "size": 0, **run([])}]
-    for cls in dominance.CLASSES:
-        members = np.flatnonzero(labels == cls)
-        if len(members) == 0:
-            continue
-        rows.append({"removed": cls, "kind": "class", "size": len(members), **run(members)})
-        for _ in range(n_random):
-            pick = rng.choice(classified, len(members), replace=False)
-            rows.append({"removed": f"random, {cls}-sized", "kind": "random", "size": len(members), **run(pick)})
+    for removed, kind, _, latents in removal_sets(labels, n_random, seed):
+        rows.append({"removed": removed, "kind": kind, "size": len(latents), **run(latents)})
     return pd.DataFrame(rows)
 
 
