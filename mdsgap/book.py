@@ -3,9 +3,10 @@
     python -m mdsgap.book --profile ci            # every notebook, then the HTML
     python -m mdsgap.book --profile tiny --only 01_measuring_gap --no-html
 
-Each `notebooks/<stem>.py` is converted to a notebook, executed with the profile's parameters into
-`book/executed/<stem>.ipynb`, and Jupyter Book builds `_build/html` from those and the prose in
-`book/` with execution off and warnings as errors. A failing cell stops the build with the
+Each `notebooks/<stem>.py` is converted to a notebook, executed with the profile's parameters and
+made into a page (`mdsgap.publish.page`) at `book/<stem>.ipynb`; the launchable clean notebooks and
+sources go to `book/launch/`, a status page to `book/status.md`, and Jupyter Book builds `_build/html`
+from `book/` with execution off and warnings as errors. A failing cell stops the build with the
 notebook's name, the cell and the error.
 """
 from __future__ import annotations
@@ -17,9 +18,15 @@ import sys
 import time
 from pathlib import Path
 
+from mdsgap import __version__, publish
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-EXECUTED = ROOT / "book" / "executed"
+BOOK = ROOT / "book"
+EXECUTED = BOOK
+"""Where executed chapters go: beside the prose, so pages have clean URLs (`/<stem>.html`)."""
+LAUNCH = BOOK / "launch"
+CONFIG = ROOT / "_config.yml"
 
 
 class BuildError(RuntimeError):
@@ -66,11 +73,15 @@ def execute(stem: str, profile: str, overrides: dict | None = None, out_dir: Pat
 
     from mdsgap.params import profile_blocks
 
+    from mdsgap.experiment import shared_parameters
+
     nb = jupytext.read(NOTEBOOKS / f"{stem}.py")
-    declared = declared_parameters(nb)
+    declared = {**shared_parameters(), **declared_parameters(nb)}
     common, own = profile_blocks(profile, stem)
     # Shared parameters go to the notebooks that declare them; a notebook's own block must all be declared.
     params = {**{k: v for k, v in common.items() if k in declared}, **own, **(overrides or {})}
+    if "profile" in declared:
+        params.setdefault("profile", profile)
     check_profile_types(stem, params, declared)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,13 +98,83 @@ def execute(stem: str, profile: str, overrides: dict | None = None, out_dir: Pat
                          f"{e.ename}: {e.evalue}\n  partial output kept in {tmp_out}") from None
     finally:
         source.unlink(missing_ok=True)
-    os.replace(tmp_out, out)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    _write_page(tmp_out, out, publish.Run(stem, profile, seconds, params, __version__, publish.commit(ROOT)),
+                declared_parameters(nb), (NOTEBOOKS / f"{stem}.py").read_text())
+    return seconds
 
 
-def build_html(builder: str = "html") -> None:
+def _write_page(executed: Path, out: Path, run, declared: dict, source: str) -> None:
+    """The executed notebook made into its page, written through a temporary name."""
+    import nbformat
+
+    nb = publish.page(nbformat.read(executed, as_version=4), run, declared, source)
+    nbformat.write(nb, executed)
+    os.replace(executed, out)
+
+
+def repository_url(override: str | None = None) -> str:
+    """The book's GitHub repository: `--repository OWNER/NAME` or $MDSGAP_REPOSITORY, else `_config.yml`'s."""
+    import yaml
+
+    name = override or os.environ.get("MDSGAP_REPOSITORY")
+    if name:
+        return name if name.startswith("https://") else f"https://github.com/{name}"
+    return yaml.safe_load(CONFIG.read_text())["repository"]["url"]
+
+
+def write_launch_notebooks(repo_url: str, stems: list[str] | None = None) -> None:
+    """Clean notebooks (install cell, no outputs) and Jupytext sources of the chapters, in book/launch/."""
+    import jupytext
+    import nbformat
+
+    LAUNCH.mkdir(parents=True, exist_ok=True)
+    for stem in stems or notebook_stems():
+        src = NOTEBOOKS / f"{stem}.py"
+        nb = publish.clean(jupytext.read(src), repo_url)
+        publish.write_atomic(LAUNCH / f"{stem}.ipynb", nbformat.writes(nb))
+        publish.write_atomic(LAUNCH / f"{stem}.py", src.read_text())
+
+
+def write_status_page() -> None:
+    """book/status.md from the runs recorded in the executed chapters."""
+    import nbformat
+
+    runs = []
+    for stem in notebook_stems():
+        path = EXECUTED / f"{stem}.ipynb"
+        if not path.exists():
+            raise BuildError(f"chapter {stem} has not been executed ({path} is missing): run without "
+                             "--no-execute, or with --only " + stem)
+        meta = nbformat.read(path, as_version=4).metadata.get("mdsgap")
+        if meta is None:
+            raise BuildError(f"{path} was executed by an older build (no run record): execute it again.")
+        runs.append(publish.Run(**meta))
+    publish.write_atomic(BOOK / "status.md", publish.status_page(runs))
+
+
+def book_config(repo_url: str) -> Path:
+    """_config.yml with the repository set (forks publish without editing it), under _build/."""
+    import yaml
+
+    cfg = yaml.safe_load(CONFIG.read_text())
+    cfg.setdefault("repository", {})["url"] = repo_url
+    path = ROOT / "_build" / "_config.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    publish.write_atomic(path, yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def build_html(builder: str = "html", repository: str | None = None) -> None:
+    import shutil
+
+    repo_url = repository_url(repository)
+    shutil.rmtree(ROOT / "_build" / builder, ignore_errors=True)  # no stale pages from an older layout
+    write_launch_notebooks(repo_url)
+    write_status_page()
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb), "build", str(ROOT), "--builder", builder, "--all", "-W", "-n", "--keep-going"]
+    cmd = [str(jb), "build", str(BOOK), "--config", str(book_config(repo_url)), "--toc", str(ROOT / "_toc.yml"),
+           "--path-output", str(ROOT), "--builder", builder, "--all", "-W", "-n", "--keep-going"]
     result = subprocess.run(cmd, cwd=ROOT)
     if result.returncode != 0:
         raise BuildError(f"Jupyter Book failed (exit {result.returncode}); its warnings are printed above.")
@@ -107,6 +188,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", help="notebook stems to execute (default: all)")
     ap.add_argument("--no-html", action="store_true", help="execute notebooks only")
     ap.add_argument("--no-execute", action="store_true", help="build the HTML from already executed notebooks")
+    ap.add_argument("--repository", help="GitHub OWNER/NAME the buttons and install cells point at "
+                                         "(default: $MDSGAP_REPOSITORY, else _config.yml's repository.url)")
     args = ap.parse_args(argv)
     if args.profile not in list_profiles():
         print(f"error: unknown profile {args.profile!r}. Available profiles: {list_profiles()}", file=sys.stderr)
@@ -126,7 +209,7 @@ def main(argv=None) -> int:
                 print(f"[book] executing {stem} (profile {args.profile}) ...", flush=True)
                 print(f"[book] {stem}: {execute(stem, args.profile):.1f} s", flush=True)
         if not args.no_html:
-            build_html()
+            build_html(repository=args.repository)
     except BuildError as e:
         print(f"[book] error: {e}", file=sys.stderr)
         return 1

@@ -43,6 +43,11 @@ class DecoderConfig:
     cond_channels: int = 0
     """Also feed the condition as this many constant input channels (0: only through the timestep
     embedding, as unCLIP does); a stronger route for what the embedding says about the whole image."""
+    film: bool = False
+    """Condition the ResNet blocks by scale and shift (FiLM, diffusers' "scale_shift") instead of by an
+    added bias: a multiplicative route that can switch spatial detectors on and off."""
+    attention: bool = False
+    """Self-attention in the UNet's middle block."""
     seed: int = 0
 
     def __post_init__(self):
@@ -74,7 +79,8 @@ class EmbeddingDecoder(nn.Module):
             sample_size=cfg.resolution, in_channels=3 + cfg.cond_channels, out_channels=3, block_out_channels=cfg.channels,
             layers_per_block=cfg.layers_per_block, down_block_types=("DownBlock2D",) * len(cfg.channels),
             up_block_types=("UpBlock2D",) * len(cfg.channels), class_embed_type="identity",
-            norm_num_groups=8, add_attention=False)
+            norm_num_groups=8, add_attention=cfg.attention,
+            resnet_time_scale_shift="scale_shift" if cfg.film else "default")
         self.cond = nn.Sequential(nn.Linear(d_embed, width), nn.SiLU(), nn.Linear(width, width))
         self.null = nn.Parameter(torch.zeros(width))
         self.to_maps = nn.Linear(width, cfg.cond_channels) if cfg.cond_channels else None

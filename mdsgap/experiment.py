@@ -42,6 +42,8 @@ class Settings:
     """Leave out unreadable CSV rows (and count them) instead of stopping at the first."""
     device: str = "auto"
     """'auto' (a GPU when one is visible), 'cpu', 'cuda', ..."""
+    n_feature_pairs: int = 10_000
+    """Pairs whose embeddings train the feature extractors and are scored (the feature chapters)."""
 
     def __post_init__(self):
         check_fields(self)
@@ -65,6 +67,21 @@ class Settings:
         return training.TrainConfig(
             model=self.clip_model, n_pairs=self.n_train, steps=self.train_steps, batch_size=self.batch_size,
             temperature=None if self.learn_temperature else self.temperature, seed=self.seed)
+
+
+def shared_parameters() -> dict:
+    """Every parameter a chapter may take without declaring it in its parameters cell, with its default:
+    the fields of `Settings`, `features.Extractors` and `training.SweepRecipe.PARAMS` (the groups chapters
+    share). A chapter's own cell declares only its own knobs; papermill and the profiles may set these too."""
+    import dataclasses
+
+    from mdsgap import features
+
+    out = {f.name: f.default for f in dataclasses.fields(Settings)}
+    out.update({f.name: f.default for f in dataclasses.fields(features.Extractors)})
+    recipe = training.SweepRecipe()
+    out.update({name: getattr(recipe, field) for name, field in training.SweepRecipe.PARAMS.items()})
+    return out
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,16 @@ class SweepRecipe:
     base_temperature: float = 0.1
     finetune_steps: int = 100
     batch_size: int = 128
+
+    PARAMS: ClassVar[dict[str, str]] = {
+        "sweep_model": "model", "sweep_pairs": "n_pairs", "sweep_steps": "base_steps",
+        "base_temperature": "base_temperature", "finetune_steps": "finetune_steps", "sweep_batch": "batch_size"}
+    """Notebook parameter name -> field (the chapters that train sweep CLIPs share these parameters)."""
+
+    @classmethod
+    def from_params(cls, namespace: dict) -> "SweepRecipe":
+        """The recipe from a notebook's globals(): the `PARAMS` it defines, defaults for the rest."""
+        return cls(**{field: namespace[name] for name, field in cls.PARAMS.items() if name in namespace})
 
     def base(self, seed: int) -> TrainConfig:
         return TrainConfig(model=self.model, n_pairs=self.n_pairs, steps=self.base_steps, batch_size=self.batch_size,
