@@ -48,6 +48,15 @@ def declared_parameters(nb) -> dict:
     return {k: v for k, v in scope.items() if not k.startswith("_")}
 
 
+def accepted_parameters(nb, source: str) -> dict:
+    """Names and defaults a notebook takes: its parameters cell, plus every shared group its source uses
+    (`params.shared_groups`: the world and CLIP settings, the feature extractors, the sweep recipe)."""
+    from mdsgap.params import shared_groups
+
+    shared = {k: v for _, _, defaults in shared_groups(source) for k, v in defaults.items()}
+    return {**shared, **declared_parameters(nb)}
+
+
 def check_profile_types(stem: str, params: dict, declared: dict) -> None:
     """Profile values must be parameters the notebook declares, of the declared default's type."""
     unknown = sorted(set(params) - set(declared))
@@ -73,10 +82,8 @@ def execute(stem: str, profile: str, overrides: dict | None = None, out_dir: Pat
 
     from mdsgap.params import profile_blocks
 
-    from mdsgap.experiment import shared_parameters
-
     nb = jupytext.read(NOTEBOOKS / f"{stem}.py")
-    declared = {**shared_parameters(), **declared_parameters(nb)}
+    declared = accepted_parameters(nb, (NOTEBOOKS / f"{stem}.py").read_text())
     common, own = profile_blocks(profile, stem)
     # Shared parameters go to the notebooks that declare them; a notebook's own block must all be declared.
     params = {**{k: v for k, v in common.items() if k in declared}, **own, **(overrides or {})}

@@ -69,21 +69,6 @@ class Settings:
             temperature=None if self.learn_temperature else self.temperature, seed=self.seed)
 
 
-def shared_parameters() -> dict:
-    """Every parameter a chapter may take without declaring it in its parameters cell, with its default:
-    the fields of `Settings`, `features.Extractors` and `training.SweepRecipe.PARAMS` (the groups chapters
-    share). A chapter's own cell declares only its own knobs; papermill and the profiles may set these too."""
-    import dataclasses
-
-    from mdsgap import features
-
-    out = {f.name: f.default for f in dataclasses.fields(Settings)}
-    out.update({f.name: f.default for f in dataclasses.fields(features.Extractors)})
-    recipe = training.SweepRecipe()
-    out.update({name: getattr(recipe, field) for name, field in training.SweepRecipe.PARAMS.items()})
-    return out
-
-
 @dataclass
 class Subject:
     """The model a chapter studies and, when it was trained here, its training record."""

@@ -110,3 +110,48 @@ def beats(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     below = np.searchsorted(b, a, side="left")
     not_above = np.searchsorted(b, a, side="right")
     return (below + 0.5 * (not_above - below)) / len(b)
+
+
+def top_samples(fs, e: torch.Tensor, d: int, m: int = 6) -> np.ndarray | None:
+    """Indices of the m rows of e on which feature d of the FeatureSet fs fires most (None if it never fires)."""
+    a = np.concatenate([b[:, d].numpy() for b in fs.batches(e)])
+    return np.argsort(-a)[:m] if a.max() > 0 else None
+
+
+def score_table(tool_seeds: dict, x: torch.Tensor, y: torch.Tensor, spaces: dict, m_values,
+                n_random: int = 200, control: str = "random SAE"):
+    """EmbSim and WinRate (arrays over scorable features) per (space, tool, seed, m), and "vs <control>":
+    how often each row's EmbSims beat the control tool's at the same space and m (`beats`).
+
+    tool_seeds maps tool -> {seed: FeatureSet}; spaces maps a name to a `reference` of `score_features`."""
+    import pandas as pd
+
+    rows = []
+    for space, ref in spaces.items():
+        for tool, by_seed in tool_seeds.items():
+            for s, fs in by_seed.items():
+                for m in m_values:
+                    sc = score_features(fs, x, y, m=m, n_random=n_random, seed=s, reference=ref)
+                    ok = sc["scorable"]
+                    rows.append({"space": space, "tool": tool, "seed": s, "m": m, "EmbSim": sc["EmbSim"][ok],
+                                 "WinRate": sc["WinRate"][ok], "scorable": int(ok.sum())})
+    scores = pd.DataFrame(rows)
+    base = scores[scores.tool == control].set_index(["space", "m"])["EmbSim"]
+    scores[f"vs {control}"] = [beats(r.EmbSim, base.loc[(r.space, r.m)]) for r in scores.itertuples()]
+    return scores
+
+
+def summarise_scores(scores, metrics=("EmbSim", "WinRate", "vs random SAE"), n_boot: int = 1000, seed: int = 0):
+    """Mean and 95% hierarchical bootstrap interval (`stats.mean_ci`: seeds, then features) of each metric of
+    a `score_table`, per (space, tool, m); one row per metric."""
+    import pandas as pd
+
+    from mdsgap import stats
+
+    summary = []
+    for (space, tool, m), g in scores.groupby(["space", "tool", "m"], sort=False):
+        for metric in metrics:
+            mean, lo, hi = stats.mean_ci(list(g[metric]), n_boot=n_boot, seed=seed)
+            summary.append({"space": space, "tool": tool, "m": m, "metric": metric, "mean": mean, "low": lo,
+                            "high": hi, "seeds": len(g), "features": int(g["scorable"].mean())})
+    return pd.DataFrame(summary)

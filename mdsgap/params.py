@@ -108,3 +108,31 @@ def load_profile(name: str, notebook: str, profile_dir: Path = PROFILE_DIR) -> d
     """Parameters of a profile for one notebook: `common` merged with the notebook's own block."""
     common, own = profile_blocks(name, notebook, profile_dir)
     return {**common, **own}
+
+
+GROUPS = (
+    ("world, CLIP and data", "experiment.Settings", "mdsgap.experiment", "Settings.from_params"),
+    ("feature extractors", "features.Extractors", "mdsgap.features", "Extractors.from_params"),
+    ("sweep CLIPs", "training.SweepRecipe.PARAMS", "mdsgap.training", "SweepRecipe.from_params"),
+)
+"""Parameter groups chapters share, with defaults in dataclasses, so a chapter's parameters cell declares
+only its own knobs: (label, where the defaults live, module, the call that marks a chapter as using them)."""
+
+
+def shared_groups(source: str) -> list[tuple[str, str, dict]]:
+    """(label, home, defaults) of each shared group a notebook's source takes its values from."""
+    import importlib
+
+    out = []
+    for label, home, module, marker in GROUPS:
+        if marker not in source:
+            continue
+        mod = importlib.import_module(module)
+        cls = getattr(mod, marker.split(".")[0])
+        if hasattr(cls, "PARAMS"):
+            inst = cls()
+            defaults = {name: getattr(inst, f) for name, f in cls.PARAMS.items()}
+        else:
+            defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        out.append((label, home, defaults))
+    return out

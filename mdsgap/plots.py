@@ -124,6 +124,15 @@ def sweep_against_ideal(rows, title: str, ax=None):
     return ax
 
 
+def seed_band(ax, summary, x: str, label: str, reference: str, color=None):
+    """On ax: the mean over seed models against column x with its 95% band, and the reference model dashed in
+    the same colour; `summary` as `report.seed_summary` gives it."""
+    line = ax.plot(summary[x], summary["mean"], marker="o", label=f"{label} (seeds)", color=color)[0]
+    ax.fill_between(summary[x], summary["low"], summary["high"], alpha=0.2, color=line.get_color())
+    ax.plot(summary[x], summary[reference], ls="--", color=line.get_color(), label=f"{label} ({reference})")
+    return ax
+
+
 def group_removal(edits, metric: str = "accuracy", classes=("ImgD", "TxtD", "CMD")):
     """Per labelling (a panel each): each group's `metric` after removing each class (coloured points,
     mean over seeds) beside random same-size sets (grey bars: their 95% range over seeds and draws); the
@@ -199,4 +208,63 @@ def edit_changes(moved, classes=("ImgD", "TxtD", "CMD")):
         ax.set(title=name, ylabel="share of drawings changed", ylim=(-0.02, 1.02))
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def coherence_by_m(summary, chance: dict | None = None):
+    """Coherence scores against m: a row per space, a panel per metric, a line per tool with 95% intervals
+    (from `interpretability.summarise_scores`); dotted lines mark chance (1/2 for the win rates)."""
+    chance = {"WinRate": 0.5, "vs random SAE": 0.5} if chance is None else chance
+    spaces, metrics, tools, ms = (list(dict.fromkeys(summary[c])) for c in ("space", "metric", "tool", "m"))
+    fig, axes = plt.subplots(len(spaces), len(metrics), figsize=(13, 3.4 * len(spaces)), squeeze=False)
+    for row, space in zip(axes, spaces):
+        for ax, metric in zip(row, metrics):
+            d = summary[(summary.metric == metric) & (summary.space == space)]
+            for j, tool in enumerate(tools):
+                t = d[d.tool == tool]
+                offset = (j - len(tools) / 2) * 0.6
+                ax.errorbar(np.array(t.m) + offset, t["mean"], yerr=[t["mean"] - t["low"], t["high"] - t["mean"]],
+                            marker="o", capsize=3, label=tool)
+            ax.set(xlabel="m (size of the top-m set)", ylabel=metric, xticks=ms, title=space)
+            if metric in chance:
+                ax.axhline(chance[metric], color="grey", ls=":")
+    axes[0, 0].legend(fontsize=8, ncols=2)
+    fig.tight_layout()
+    return fig
+
+
+def removal_against_random(table, metrics=None):
+    """Drop of each metric when a class of latents is removed (red) beside random same-size sets (grey, 95%
+    range), a row per labelling rule; `table` as `editing.against_random` gives it, with a `rule` column."""
+    rules = list(dict.fromkeys(table.rule))
+    metrics = list(dict.fromkeys(table.metric)) if metrics is None else list(metrics)
+    fig, axes = plt.subplots(len(rules), len(metrics), figsize=(4 * len(metrics), 3.2 * len(rules)), squeeze=False)
+    for (rule, metric), ax in zip([(r, m) for r in rules for m in metrics], axes.flat):
+        d = table[(table.metric == metric) & (table.rule == rule)]
+        mid = d["drop, random (mean)"]
+        ax.errorbar(d["class"], mid, yerr=[mid - d["random 2.5%"], d["random 97.5%"] - mid], fmt="o", color="grey",
+                    capsize=4, label="random set, same size (95% range)")
+        ax.scatter(d["class"], d["drop, class"], color="crimson", zorder=3, label="the class")
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set(title=f"{metric} ({rule} rule)", ylabel="drop from the reconstruction")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def example_rows(rows, ncols: int = 6, size: float = 1.5, wrap: int = 22):
+    """One row of images per entry of rows, a list of (title, images or None, captions): e.g. the top images
+    of one feature per class. A row without images says so."""
+    fig = plt.figure(figsize=(size * ncols, (size + 0.75) * len(rows)), layout="constrained")
+    for sub, (title, images, captions) in zip(np.atleast_1d(fig.subfigures(len(rows), 1)), rows):
+        sub.suptitle(title)
+        axes = sub.subplots(1, ncols, squeeze=False)[0]
+        for ax in axes:
+            ax.axis("off")
+        if images is None:
+            axes[0].text(0, 0.5, "fires on no image", transform=axes[0].transAxes)
+            continue
+        for ax, im, cap in zip(axes, images, captions):
+            ax.imshow(np.asarray(im), interpolation="nearest")
+            ax.set_title("\n".join(textwrap.wrap(cap, wrap)), fontsize=8)
     return fig

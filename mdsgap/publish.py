@@ -14,16 +14,10 @@ from pathlib import Path
 
 import nbformat
 
+from mdsgap.params import shared_groups
+
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 INSTALL_TAG = "install-mdsgap"
-
-GROUPS = (
-    ("world, CLIP and data", "experiment.Settings", "mdsgap.experiment", "Settings.from_params"),
-    ("feature extractors", "features.Extractors", "mdsgap.features", "Extractors.from_params"),
-    ("sweep CLIPs", "training.SweepRecipe.PARAMS", "mdsgap.training", "SweepRecipe.from_params"),
-)
-"""The shared parameter groups: (label, where their defaults live, module, how a chapter takes them)."""
-
 
 @dataclasses.dataclass(frozen=True)
 class Run:
@@ -52,25 +46,6 @@ def commit(root: Path) -> str:
     return head + (" +local changes" if dirty else "")
 
 
-def group_defaults(source: str) -> list[tuple[str, str, dict]]:
-    """(label, home, defaults) of each shared group a notebook's source takes its values from."""
-    import importlib
-
-    out = []
-    for label, home, module, marker in GROUPS:
-        if marker not in source:
-            continue
-        mod = importlib.import_module(module)
-        cls = getattr(mod, marker.split(".")[0])
-        if hasattr(cls, "PARAMS"):
-            inst = cls()
-            defaults = {name: getattr(inst, f) for name, f in cls.PARAMS.items()}
-        else:
-            defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        out.append((label, home, defaults))
-    return out
-
-
 def _fmt(name: str, value, injected: dict) -> str:
     text = f"`{name} = {value!r}`"
     return f"**{text}**" if name in injected else text
@@ -81,7 +56,7 @@ def parameter_table(declared: dict, source: str, injected: dict) -> str:
     are in bold."""
     own = {k: injected.get(k, v) for k, v in declared.items() if k != "profile"}
     rows = [("this chapter", "its parameters cell", own)]
-    for label, home, defaults in group_defaults(source):
+    for label, home, defaults in shared_groups(source):
         vals = {k: injected.get(k, v) for k, v in defaults.items() if k not in declared}
         rows.append((label, f"`{home}`", vals))
     lines = ["| parameters | defaults in | values used |", "|---|---|---|"]

@@ -26,32 +26,27 @@
 # The recipe of the edit is that of {doc}`03_modality_dominance`: encode, map to the latents of a
 # sparse autoencoder, switch off the latents of one class, decode, and classify with the edited
 # embedding.
+#
+# :::{admonition} What you will learn
+# - how a spurious correlation in the training data makes a CLIP read one group worse, and how to
+#   find where its errors fall;
+# - how to label the latents of a sparse autoencoder by modality class in two ways, and how much
+#   the two labellings disagree;
+# - how to test whether removing a class of latents does more than removing a random set of the
+#   same size, the control the original study lacked;
+# - why a class edit that does no more than its random sets says nothing about the class.
+# :::
 
 # %% tags=["parameters"]
+# Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
 profile = "ci"  # the profile that set these values (for the record)
-seed = 0  # first seed; the study repeats for seed, seed + 1, ...
-n_seeds = 3  # seeds of fine-tuning, autoencoder and random sets
-n_train = 20_000  # world pairs the small CLIP trains on
-train_steps = 1600  # optimiser steps of the CLIP
-batch_size = 256  # pairs per CLIP step
-temperature = 0.01  # fixed softmax temperature of CLIP training
-learn_temperature = False  # learn the temperature instead
-n_test = 2_000  # held-out pairs
-clip_model = "mdsgap-small"  # open_clip architecture, or "local-dir:PATH"
-clip_pretrained = ""  # "" trains the small CLIP; else a pretrained tag or checkpoint file
-dataset_csv = ""  # "" for the world; else a CSV with columns filepath, title and the group
-skip_bad_rows = False  # leave out unreadable CSV rows instead of stopping
-device = "auto"  # "auto", "cpu" or "cuda"
-n_feature_pairs = 10_000  # pairs whose embeddings train the autoencoder and are scored
-sae_latents = 256  # latents of the TopK sparse autoencoder
-sae_k = 8  # active latents per sample
-sae_steps = 1500  # SAE training steps
+n_seeds = 3  # seeds of fine-tuning, autoencoder and random sets (seed, seed + 1, ...)
 group_factor = "outline"  # the world's group attribute (the shape's rim: dark or light)
 confounded = "light"  # the group tied to the correlate in training (on a CSV: the group to compare)
 correlate = "size"  # the factor the confounded group is tied to
 correlate_value = "large"  # its value
 strength = 1.0  # probability of the tie in training
-finetune_steps = 150  # steps of fine-tuning on the correlated world
+finetune_steps = 150  # steps of fine-tuning on the correlated world (not the sweeps' parameter)
 min_pairs = 5  # a latent firing on fewer pairs has no class
 n_random_sets = 20  # random latent sets per class and seed
 group_column = "group"  # on a CSV: the column that holds each image's group
@@ -74,7 +69,7 @@ from mdsgap.params import check_declared
 S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(
-    n_seeds=int, n_feature_pairs=int, group_factor=str, confounded=str, correlate=str,
+    n_seeds=int, group_factor=str, confounded=str, correlate=str,
     correlate_value=str, strength=float, finetune_steps=int, min_pairs=int, n_random_sets=int,
     group_column=str, group_prompts=dict, csv_sep=str))
 sns.set_theme(style="whitegrid", context="notebook")
@@ -95,15 +90,19 @@ on_world = S.on_world
 if on_world:  # on a CSV, `confounded` names one of the CSV's groups instead
     study = groups.GroupStudy(group_factor, confounded, correlate, correlate_value, strength,
                               finetune_steps)
-    sample = world.generate(study.training_world(), 12, seed=S.seed, split="gallery")
-    plots.image_grid(sample.images, sample.captions, ncols=6, wrap=26)
-    plt.show()
 glue("strength", strength)
 glue("finetune_steps", finetune_steps)
 
+# %% mystnb={"figure": {"caption": "Twelve pairs of the correlated world the CLIP is fine-tuned on, each image under its caption.", "name": "fig-group-sample"}}
+if on_world:  # a CSV has no fine-tuning world to show
+    sample = world.generate(study.training_world(), 12, seed=S.seed, split="gallery")
+    plots.image_grid(sample.images, sample.captions, ncols=6, wrap=26)
+    plt.show()
+
 # %% [markdown]
-# A sample of the fine-tuning pairs. Every light rim sits on a large shape (with probability
-# {glue:text}`strength:.2f`); each seed fine-tunes for {glue:text}`finetune_steps` steps.
+# {numref}`fig-group-sample` shows a sample of the fine-tuning pairs. Every light rim sits on a
+# large shape (with probability {glue:text}`strength:.2f`); each seed fine-tunes for
+# {glue:text}`finetune_steps` steps.
 
 # %%
 def study_clip(s: int):
@@ -223,14 +222,14 @@ LABELLINGS = {"paper's MDS": "MDS, interval", "probe partner": "concept, probe p
 opts = comparison.Options(min_pairs=min_pairs, seed=S.seed)
 for s in seeds:
     r = runs[s]
-    _, x, y, data_id = study_pairs(r["clip"], n_feature_pairs, "features")
+    _, x, y, data_id = study_pairs(r["clip"], S.n_feature_pairs, "features")
     fs, model = features.sae_features(x, y, EX.sae_configs(s)["TopK"], r["clip"].identity, data_id,
                                       progress=False)
     zx, zy = features.encode_all(fs, x), features.encode_all(fs, y)
     r["sae"] = model
     r["labels"] = {name: comparison.attribute(m, zx, zy, opts=opts, x=x.numpy(), y=y.numpy()).labels
                    for name, m in LABELLINGS.items()}
-glue("n_pairs", n_feature_pairs)
+glue("n_pairs", S.n_feature_pairs)
 
 # %%
 sizes = pd.DataFrame({(name, s): pd.Series(r["labels"][name]).value_counts()
@@ -257,13 +256,15 @@ for s, r in runs.items():
     parts.append(e.assign(seed=s))
 edits = pd.concat(parts, ignore_index=True)
 glue("n_random_sets", n_random_sets)
+
+# %% mystnb={"figure": {"caption": "Zero-shot accuracy of each group after removing each class (points: mean over seeds), beside random latent sets of the same size (grey bars: 95% range over seeds and draws); dashed lines: the plain reconstruction.", "name": "fig-group-removal"}}
 plots.group_removal(edits)
 plt.show()
 
 # %% [markdown]
-# Zero-shot accuracy of each group after removing each class (points: mean over seeds), beside
-# random latent sets of the same size (grey bars: 95% range over seeds and draws); dashed lines: the
-# plain reconstruction.
+# {numref}`fig-group-removal` gives zero-shot accuracy of each group after removing each class
+# (points: mean over seeds), beside random latent sets of the same size (grey bars: 95% range over
+# seeds and draws); dashed lines mark the plain reconstruction.
 
 # %% [markdown]
 # ## Does any class edit close the gap?
@@ -353,3 +354,57 @@ glue("asymmetry", f"appears under {', '.join(seen)}" if seen else "appears under
 # control answers: a class edit that does no more than a random set of its size says nothing about
 # the class. On a real dataset the same cells run with `dataset_csv`, `group_column` and
 # `group_prompts` (and `csv_sep` for open_clip's tab-separated files), for any open_clip model.
+
+# %% [markdown]
+# ## Exercises
+#
+# ```{exercise}
+# :label: ex-group-1
+# The two labellings gave different class sizes. Do they at least agree on the latents they both
+# classify? For the first seed, cross-tabulate each latent's class under the paper's MDS against
+# its class under the probe partners, and print, for every seed, the share of latents given the
+# same label.
+# ```
+#
+# ```{solution-start} ex-group-1
+# :class: dropdown
+# ```
+
+# %%
+for s, r in runs.items():
+    mds, partner = (np.asarray(r["labels"][name]) for name in LABELLINGS)
+    print(f"seed {s}: the two labellings agree on {np.mean(mds == partner):.2f} of the latents")
+first = runs[seeds[0]]["labels"]
+pd.crosstab(pd.Series(first["paper's MDS"], name="paper's MDS"),
+            pd.Series(first["probe partner"], name="probe partner"))
+
+# %% [markdown]
+# The diagonal of the table holds the latents both labellings put in the same class; everything
+# off it is a latent whose "modality" depends on the method that names it. An edit of "the ImgD
+# latents" is only as well defined as that diagonal is full.
+#
+# ```{solution-end}
+# ```
+#
+# ```{exercise}
+# :label: ex-group-2
+# Is it the class or its size that moves the gap? From `closing`, list each class's size beside
+# the change of the gap its removal causes and the mean change caused by random sets of the same
+# size.
+# ```
+#
+# ```{solution-start} ex-group-2
+# :class: dropdown
+# ```
+
+# %%
+columns = ["labelling", "class", "size", "gap change", "random (mean)", "beyond random"]
+closing[columns].sort_values(["labelling", "size"]).style.format(precision=3).hide(axis="index")
+
+# %% [markdown]
+# Where a class's change sits close to the mean of its random sets, and both grow with the size,
+# the number of latents removed does the work, not which latents they are; only a change marked
+# beyond random says something about the class itself.
+#
+# ```{solution-end}
+# ```

@@ -21,37 +21,26 @@
 # embedding as the reference and random latent sets of the same size as the control, and asks which
 # class is the cheapest route from an image to a caption, and whether the adversarial images fool a
 # second CLIP.
+#
+# :::{admonition} What you will learn
+# - how projected gradient descent perturbs an image, within a budget, until CLIP reads it as
+#   another caption, pulling either the whole embedding or one class of autoencoder latents;
+# - how to judge an attack routed through a class against random latent sets of the same size;
+# - how to test whether adversarial images transfer to a second, independently trained CLIP;
+# - what a perturbation that flips a reading looks like.
+# :::
 
 # %% tags=["parameters"]
+# Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
 profile = "ci"  # the profile that set these values (for the record)
-seed = 0  # first seed; the attack repeats for seed, seed + 1, ...
-n_seeds = 3  # seeds of the autoencoder, the targets and the random sets
-n_train = 20_000  # world pairs the small CLIP trains on
-train_steps = 1600  # optimiser steps of the CLIP
-batch_size = 256  # pairs per CLIP step
-temperature = 0.01  # fixed softmax temperature of CLIP training
-learn_temperature = False  # learn the temperature instead
-n_test = 2_000  # held-out pairs
-clip_model = "mdsgap-small"  # open_clip architecture, or "local-dir:PATH"
-clip_pretrained = ""  # "" trains the small CLIP; else a pretrained tag or checkpoint file
-device = "auto"  # "auto", "cpu" or "cuda"
-n_feature_pairs = 10_000  # pairs whose embeddings train the autoencoder and are scored
-sae_latents = 256  # latents of the TopK sparse autoencoder
-sae_k = 8  # active latents per sample
-sae_steps = 1500  # SAE training steps
+n_seeds = 3  # seeds of the autoencoder, the targets and the random sets (seed, seed + 1, ...)
 min_pairs = 5  # a latent firing on fewer pairs has no class
 attack_factor = "colour"  # the factor whose zero-shot reading the attack flips
 n_attack = 64  # held-out images attacked per seed
 budgets = [2, 4, 8, 16]  # L-infinity budgets, in 1/255 of the pixel range
 pgd_steps = 10  # PGD steps per attack
 n_random_sets = 3  # random latent sets per class and seed
-sweep_model = "mdsgap-tiny"  # the second CLIP (transfer): architecture of chapter 5's sweep models
-sweep_steps = 300  # its base training steps (chapter 5's recipe)
-base_temperature = 0.1  # its base temperature
-finetune_steps = 100  # its fine-tuning steps
-sweep_batch = 128  # its batch size
-sweep_pairs = 10_000  # its training pairs
-transfer_temperature = 0.01  # its fine-tuning temperature
+transfer_temperature = 0.01  # fine-tuning temperature of the second CLIP (chapter 5's recipe)
 
 # %%
 import matplotlib.pyplot as plt
@@ -67,9 +56,8 @@ from mdsgap.params import check_declared
 S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(
-    n_seeds=int, n_feature_pairs=int, min_pairs=int, attack_factor=str, n_attack=int, budgets=list,
-    pgd_steps=int, n_random_sets=int, sweep_model=str, sweep_steps=int, base_temperature=float,
-    finetune_steps=int, sweep_batch=int, sweep_pairs=int, transfer_temperature=float))
+    n_seeds=int, min_pairs=int, attack_factor=str, n_attack=int, budgets=list, pgd_steps=int,
+    n_random_sets=int, transfer_temperature=float))
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
@@ -82,7 +70,7 @@ sns.set_theme(style="whitegrid", context="notebook")
 # %%
 LABELLINGS = {"paper's MDS": "MDS, interval", "probe partner": "concept, probe partner"}
 subject = experiment.subject(S)
-pairs, x, y, data_id = experiment.feature_pairs(S, subject.clip, n_feature_pairs)
+pairs, x, y, data_id = experiment.feature_pairs(S, subject.clip, S.n_feature_pairs)
 seeds = [S.seed + i for i in range(n_seeds)]
 opts = comparison.Options(min_pairs=min_pairs, seed=S.seed)
 saes, labels = {}, {}
@@ -98,12 +86,10 @@ for s in seeds:
 # architecture ({glue:text}`sweep_model`), another seed, trained by another recipe.
 
 # %%
-recipe = training.SweepRecipe(model=sweep_model, n_pairs=sweep_pairs, base_steps=sweep_steps,
-                              base_temperature=base_temperature, finetune_steps=finetune_steps,
-                              batch_size=sweep_batch)
+recipe = training.SweepRecipe.from_params(globals())
 second_cfg = recipe.finetune(S.seed + 1, transfer_temperature)
 second = training.trained_clip(second_cfg, device=S.device).clip
-glue("sweep_model", sweep_model)
+glue("sweep_model", recipe.model)
 
 # %% [markdown]
 # ## The images and their targets
@@ -159,13 +145,15 @@ glue("budget_list", ", ".join(str(b) for b in budgets))
 glue("pgd_steps", pgd_steps)
 glue("shown_name", shown_name)
 success = adversarial.summarise(attacks_done, "success")
+
+# %% mystnb={"figure": {"caption": "Share of attacked images the subject CLIP reads as their target, against the budget: each class of each labelling (solid), random latent sets of the same size (dotted) and the whole-embedding attack (black), with 95% intervals over seeds.", "name": "fig-adversarial-success"}}
 plots.attack_success(success)
 plt.show()
 
 # %% [markdown]
-# Share of attacked images the subject CLIP reads as their target, against the budget: each class of
-# each labelling (solid), random latent sets of the same size (dotted) and the whole-embedding
-# attack (black), with 95% intervals over seeds.
+# {numref}`fig-adversarial-success` gives the share of attacked images the subject CLIP reads as
+# their target, against the budget: each class of each labelling (solid), random latent sets of the
+# same size (dotted) and the whole-embedding attack (black), with 95% intervals over seeds.
 
 # %%
 for name in LABELLINGS:
@@ -197,29 +185,32 @@ glue("route_ratio", float(c["reference"] / max(best_class, 1e-9)))
 #
 # The same images, read by the second CLIP with its own prompt ensembles:
 
-# %%
+# %% mystnb={"figure": {"caption": "Share of adversarial images the second CLIP reads as their target, for the same attacks, budgets and seeds as the figure before.", "name": "fig-adversarial-transfer"}}
 transfer = adversarial.summarise(attacks_done, "transfer")
 plots.attack_success(transfer, value="transfer")
 plt.show()
+
+# %%
 glue("transfer_max", float(transfer.transfer.max()))
 glue("transfer_chance", 1 / (len(values) - 1))
 glue("transfer_vs", "above" if transfer.transfer.max() > 1 / (len(values) - 1) else "not above")
 
 # %% [markdown]
-# Share of adversarial images the second CLIP reads as their target, for the same attacks. The
-# highest transfer rate of any attack at any budget is {glue:text}`transfer_max:.2f`
-# ({glue:text}`transfer_vs` chance); a reader that ignored the perturbation and guessed among the
-# other values would hit the target {glue:text}`transfer_chance:.2f` of the time, and one that still
-# reads the true value, never.
+# {numref}`fig-adversarial-transfer` gives the share of adversarial images the second CLIP reads as
+# their target, for the same attacks. The highest transfer rate of any attack at any budget is
+# {glue:text}`transfer_max:.2f` ({glue:text}`transfer_vs` chance); a reader that ignored the
+# perturbation and guessed among the other values would hit the target
+# {glue:text}`transfer_chance:.2f` of the time, and one that still reads the true value, never.
 
 # %% [markdown]
 # ## What the attack changes
 #
-# Clean images (top), the perturbation magnified to the full range (middle) and the adversarial
-# images (bottom), for the attack through {glue:text}`shown_name` at the largest budget, first seed;
-# captions give the true value, the target, and what the subject reads:
+# {numref}`fig-adversarial-images` shows clean images (top), the perturbation magnified to the full
+# range (middle) and the adversarial images (bottom), for the attack through
+# {glue:text}`shown_name` at the largest budget, first seed; captions give the true value, the
+# target, and what the subject reads:
 
-# %%
+# %% mystnb={"figure": {"caption": "Clean images (top), the perturbation magnified to the full range (middle) and the adversarial images (bottom), at the largest budget for the first seed; captions give the true value, the target and what the subject reads.", "name": "fig-adversarial-images"}}
 adv, goal = shown
 x0 = adversarial.pixels(test.images[:6])
 delta = (adv[:6] - x0) / (2 * max(budgets) / 255) + 0.5
@@ -244,3 +235,61 @@ plt.show()
 # outside an image's top k can still be moved, and the target is the prompt ensemble of the target
 # value. A real CLIP is one parameter away (`clip_model`, `clip_pretrained`); the attack, its
 # controls and the transfer test are unchanged.
+
+# %% [markdown]
+# ## Exercises
+#
+# ```{exercise}
+# :label: ex-adversarial-1
+# The attacks above used budgets of {glue:text}`budget_list` (in 1/255 of the pixel range). On the
+# first eight attacked images, with the first seed's targets, run the whole-embedding attack at the
+# largest budget and at twice it, and compare how many images the subject reads as their target.
+# ```
+#
+# ```{solution-start} ex-adversarial-1
+# :class: dropdown
+# ```
+
+# %%
+few = min(8, n_attack)
+goal_few = adversarial.targets(truth, len(values), seed=S.seed)[:few]
+loss = adversarial.embedding_objective(classes[goal_few])
+for b in (max(budgets), 2 * max(budgets)):
+    adv_b = adversarial.pgd(subject.clip, adversarial.pixels(test.images[:few]), loss, eps=b / 255,
+                            steps=pgd_steps)
+    hit = adversarial.predict(subject.clip, adv_b, classes) == goal_few
+    print(f"budget {b}/255: {hit.sum()} of {few} images read as their target")
+
+# %% [markdown]
+# A larger ball can only contain more of the images that fool the model, but PGD takes the same
+# number of steps, each larger, so success need not rise in step with the budget; the gap between
+# the two lines is what the extra budget buys on these images.
+#
+# ```{solution-end}
+# ```
+#
+# ```{exercise}
+# :label: ex-adversarial-2
+# Does transfer follow success? Over every attack, budget and seed in `attacks_done`, compute the
+# rank correlation between the share of images that fool the subject and the share that fool the
+# second CLIP, then tabulate both by kind of attack and budget.
+# ```
+#
+# ```{solution-start} ex-adversarial-2
+# :class: dropdown
+# ```
+
+# %%
+rho_transfer = attacks_done.success.corr(attacks_done.transfer, method="spearman")
+print(f"rank correlation of success and transfer over {len(attacks_done)} attacks: "
+      f"{rho_transfer:.2f}")
+by_kind = attacks_done.groupby(["kind", "budget"])[["success", "transfer"]].mean()
+by_kind.style.format(precision=3)
+
+# %% [markdown]
+# If transfer stays near chance while success climbs with the budget, the perturbations exploit the
+# subject's own weights rather than anything a second model also reads; transfer that rises with
+# success would point to features the two CLIPs share.
+#
+# ```{solution-end}
+# ```

@@ -87,3 +87,36 @@ def test_beats_is_the_mann_whitney_auc():
     auc = roc_auc_score(np.r_[np.ones(40), np.zeros(30)], np.r_[a, b])
     assert I.beats(a, b).mean() == pytest.approx(auc)
     assert np.allclose(I.beats(np.array([1.0, 3.0]), np.array([1.0, 2.0])), [0.25, 1.0])
+
+
+def test_top_samples_orders_by_activation_and_says_when_a_feature_is_silent():
+    acts = torch.tensor([[0.1, 0.0], [0.9, 0.0], [0.5, 0.0], [0.0, 0.0]])
+    fs = features.FeatureSet("given", 2, lambda e: e)
+    assert list(I.top_samples(fs, acts, 0, m=2)) == [1, 2]
+    assert I.top_samples(fs, acts, 1) is None
+
+
+def _score_table(m_values=(3, 4)):
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(40, 4, generator=g), torch.randn(40, 4, generator=g)
+    raw = features.raw_features(4)
+    tool_seeds = {"raw": {0: raw, 1: raw}, "random SAE": {0: raw}}
+    return I.score_table(tool_seeds, x, y, {"CLIP space": None}, list(m_values), n_random=10)
+
+
+def test_score_table_has_a_row_per_tool_seed_and_m_and_compares_with_the_control():
+    scores = _score_table()
+    assert len(scores) == 3 * 2 and list(scores.columns[-1:]) == ["vs random SAE"]
+    assert set(scores.groupby("tool").seed.nunique()) == {2, 1}
+    for n, emb, vs in zip(scores.scorable, scores.EmbSim, scores["vs random SAE"]):
+        assert n == len(emb) and np.mean(vs) == pytest.approx(0.5)  # the control's own features: a tie
+
+
+def test_summarise_scores_gives_the_mean_over_seeds_with_an_interval_around_it():
+    scores = _score_table(m_values=(3,))
+    summary = I.summarise_scores(scores, n_boot=50)
+    assert len(summary) == 2 * 3 and set(summary.metric) == {"EmbSim", "WinRate", "vs random SAE"}
+    row = summary[(summary.tool == "raw") & (summary.metric == "EmbSim")].iloc[0]
+    per_seed = [np.mean(a) for a in scores[scores.tool == "raw"].EmbSim]
+    assert row["mean"] == pytest.approx(np.mean(per_seed)) and row.seeds == 2
+    assert row.low <= row["mean"] <= row.high

@@ -83,7 +83,9 @@ def test_every_profile_type_checks_against_every_notebook(profile):
     from mdsgap.params import profile_blocks
 
     for stem in book.notebook_stems():
-        declared = book.declared_parameters(jupytext.read(book.NOTEBOOKS / f"{stem}.py"))
+        # As book.execute: the shared groups a notebook uses, besides what its cell declares.
+        path = book.NOTEBOOKS / f"{stem}.py"
+        declared = book.accepted_parameters(jupytext.read(path), path.read_text())
         common, own = profile_blocks(profile, stem)
         book.check_profile_types(stem, {**{k: v for k, v in common.items() if k in declared}, **own}, declared)
 

@@ -1,0 +1,61 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mdsgap import plots  # noqa: E402
+
+
+def test_seed_band_draws_the_seed_mean_its_band_and_the_reference_dashed():
+    summary = pd.DataFrame({"alpha": [0.0, 0.5, 1.0], "mean": [1.0, 2.0, 3.0], "low": [0.5, 1.5, 2.5],
+                            "high": [1.5, 2.5, 3.5], "main": [4.0, 5.0, 6.0]})
+    fig, ax = plt.subplots()
+    plots.seed_band(ax, summary, "alpha", "zero-shot", "main", color="crimson")
+    seeds_line, main_line = ax.get_lines()
+    assert seeds_line.get_label() == "zero-shot (seeds)" and main_line.get_label() == "zero-shot (main)"
+    assert np.allclose(seeds_line.get_ydata(), [1, 2, 3]) and np.allclose(main_line.get_ydata(), [4, 5, 6])
+    assert main_line.get_linestyle() == "--" and main_line.get_color() == seeds_line.get_color() == "crimson"
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 0.5 and band[:, 1].max() == 3.5
+    plt.close(fig)
+
+
+def test_coherence_by_m_draws_a_panel_per_space_and_metric_and_chance_only_for_win_rates():
+    rows = [{"space": sp, "tool": t, "m": m, "metric": me, "mean": 0.6, "low": 0.5, "high": 0.7}
+            for sp in ("CLIP space", "factor space") for t in ("TopK", "NCL") for m in (10, 20)
+            for me in ("EmbSim", "WinRate", "vs random SAE")]
+    fig = plots.coherence_by_m(pd.DataFrame(rows))
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert [ax.get_ylabel() for ax in axes[0]] == ["EmbSim", "WinRate", "vs random SAE"]
+    assert [ax.get_title() for ax in axes[:, 0]] == ["CLIP space", "factor space"]
+    assert all(len(ax.containers) == 2 for ax in axes.flat)  # one errorbar per tool
+    chance = [[len([ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]) for ax in row] for row in axes]
+    assert chance == [[0, 1, 1], [0, 1, 1]]
+    assert list(axes[0, 0].get_xticks()) == [10, 20]
+    plt.close(fig)
+
+
+def test_removal_against_random_puts_each_class_drop_beside_its_random_sets():
+    rows = [{"rule": r, "metric": me, "class": c, "drop, class": 0.1 * i, "drop, random (mean)": 0.2,
+             "random 2.5%": 0.1, "random 97.5%": 0.3}
+            for r in ("mean ± k std", "interval") for me in ("zero-shot", "recall@1")
+            for i, c in enumerate(("ImgD", "TxtD", "CMD"))]
+    fig = plots.removal_against_random(pd.DataFrame(rows))
+    assert [ax.get_title() for ax in fig.axes] == [
+        "zero-shot (mean ± k std rule)", "recall@1 (mean ± k std rule)", "zero-shot (interval rule)",
+        "recall@1 (interval rule)"]
+    drops = fig.axes[0].collections[-1].get_offsets()[:, 1]  # the red points, one per class
+    assert np.allclose(drops, [0.0, 0.1, 0.2])
+    plt.close(fig)
+
+
+def test_example_rows_draws_a_row_per_entry_and_says_when_a_feature_fires_on_no_image():
+    images = np.zeros((3, 4, 4, 3), dtype=np.uint8)
+    fig = plots.example_rows([("feature 1", images, ["a", "b", "c"]), ("feature 2", None, [])], ncols=4)
+    assert [sub._suptitle.get_text() for sub in fig.subfigs] == ["feature 1", "feature 2"]
+    assert sum(len(ax.images) for ax in fig.axes) == 3
+    assert any(t.get_text() == "fires on no image" for ax in fig.axes for t in ax.texts)
+    plt.close(fig)
