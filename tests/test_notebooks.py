@@ -113,3 +113,22 @@ def test_group_chapter_runs_on_a_real_checkpoint_and_a_tsv_with_a_group_column(t
     book.execute("07_group_attribute", "tiny", overrides=overrides, out_dir=tmp_path / "out")
     text = (tmp_path / "out" / "07_group_attribute.ipynb").read_text()
     assert "woman" in text and "man" in text
+
+
+@pytest.mark.parametrize("stem", book.notebook_stems())
+def test_chapter_reads_as_prose_for_a_course(stem):
+    """Code cells of at most 15 lines, no line over 100 characters, a "What you will learn" box, and two
+    or more exercises, each with a folded solution the build executes (code between solution-start/end)."""
+    import jupytext
+
+    cells = jupytext.read(book.NOTEBOOKS / f"{stem}.py").cells
+    long = [i for i, c in enumerate(cells) if c.cell_type == "code" and len(c.source.splitlines()) > 15]
+    wide = [line[:40] for c in cells for line in c.source.splitlines() if len(line) > 100]
+    assert not long and not wide, f"{stem}: cells over 15 lines {long}; lines over 100 characters {wide}"
+    text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert ":::{admonition} What you will learn" in text
+    starts = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "{solution-start}" in c.source]
+    assert text.count("{exercise}") >= 2 and len(starts) == text.count("{exercise}")
+    for i in starts:
+        j = next(k for k in range(i + 1, len(cells)) if "{solution-end}" in cells[k].source)
+        assert any(c.cell_type == "code" for c in cells[i:j + 1]), f"{stem}: a solution without code"
