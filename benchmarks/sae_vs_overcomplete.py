@@ -46,9 +46,14 @@ def data(n_pairs: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def fvu_l0(encode_decode, x: torch.Tensor) -> tuple[float, float]:
-    z, x_hat = encode_decode(x)
-    return float((x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum()), float((z > 0).float().sum(1).mean())
+def fvu_l0(encode_decode, x: torch.Tensor, chunk: int = 8192) -> tuple[float, float]:
+    """FVU and L0 of an (encode, decode) map on x, in chunks (codes of 4,096 latents on every row would not fit)."""
+    sq_err, l0 = 0.0, 0.0
+    for c in x.split(chunk):
+        z, x_hat = encode_decode(c)
+        sq_err += float((c - x_hat).pow(2).sum())
+        l0 += float((z > 0).sum())
+    return sq_err / float((x - x.mean(0)).pow(2).sum()), l0 / len(x)
 
 
 def run_mdsgap(x, latents, k, batch, lr, steps, seed):

@@ -5,7 +5,7 @@
     mdsgap score --run run/
     mdsgap report --run run/
 
-`mdsgap <stage> --help` lists each stage's options; `torchrun --nproc_per_node=N -m mdsgap.cli <stage> ...`
+`mdsgap <stage> --help` lists each stage's options; `torchrun --nproc_per_node=N -m -- mdsgap.cli <stage> ...`
 spreads a stage over N processes.
 """
 from __future__ import annotations

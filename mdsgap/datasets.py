@@ -56,10 +56,19 @@ def _check_image(path: Path) -> str | None:
     return None
 
 
-def load_csv(csv_path: str | Path, img_key: str = "filepath", caption_key: str = "title", sep: str = ",",
+def detect_sep(csv_path: str | Path, header: str) -> str:
+    """The column separator of a CSV: a tab for a `.tsv` file (open_clip's default) or a header line with more
+    tabs than commas, else a comma."""
+    if Path(csv_path).suffix.lower() == ".tsv" or header.count("\t") > header.count(","):
+        return "\t"
+    return ","
+
+
+def load_csv(csv_path: str | Path, img_key: str = "filepath", caption_key: str = "title", sep: str | None = None,
              skip_bad: bool = False, limit: int | None = None, keep: tuple[str, ...] = ()) -> CsvPairs:
     """Read and check a CSV of image paths and captions; relative paths are taken from the CSV's folder.
     `keep` names extra columns to return (in `CsvPairs.columns`); a row with one of them empty is a bad row.
+    `sep` None (or '') detects the separator, so open_clip's tab-separated files load as they are.
 
     Row numbers in errors count the header as row 1, as a spreadsheet shows them.
     """
@@ -67,13 +76,16 @@ def load_csv(csv_path: str | Path, img_key: str = "filepath", caption_key: str =
     if not csv_path.is_file():
         raise DatasetError(f"Dataset CSV not found: {csv_path}. Pass the path of a CSV with columns "
                            f"{img_key!r} and {caption_key!r}.")
-    with csv_path.open(newline="", encoding="utf-8") as f:
+    with csv_path.open(newline="", encoding="utf-8-sig") as f:
+        sep = sep or detect_sep(csv_path, f.readline())
+        f.seek(0)
         reader = csv.DictReader(f, delimiter=sep)
         columns = reader.fieldnames or []
         missing = [c for c in (img_key, caption_key, *keep) if c not in columns]
         if missing:
-            raise DatasetError(f"{csv_path}: missing column(s) {missing}; found {columns}. Rename the columns, "
-                               f"or pass img_key=/caption_key= (and sep= if the file is not comma-separated).")
+            raise DatasetError(f"{csv_path}: missing column(s) {missing}; found {columns} (separator {sep!r}). "
+                               f"Rename the columns, or pass img_key=/caption_key= (and sep= if the separator is "
+                               f"wrong).")
         paths, captions, skipped, kept = [], [], [], {k: [] for k in keep}
         for row_no, row in enumerate(reader, start=2):
             if limit is not None and len(captions) >= limit:

@@ -33,6 +33,8 @@ def init(device: str = "auto") -> Context:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if device == "auto":
         device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda":
+        device = f"cuda:{local}"  # one GPU per rank
     if world > 1 and not dist.is_initialized():
         if device.startswith("cuda"):
             torch.cuda.set_device(torch.device(device))
@@ -45,11 +47,29 @@ def barrier(ctx: Context) -> None:
         dist.barrier()
 
 
+def _movable(ctx: Context, t: torch.Tensor) -> torch.Tensor:
+    """`t` where the backend can reduce it: NCCL only reduces GPU tensors, so CPU sums travel via the rank's GPU."""
+    return t.to(ctx.device) if ctx.device.startswith("cuda") and t.device.type == "cpu" else t
+
+
 def all_reduce_sum(ctx: Context, t: torch.Tensor) -> torch.Tensor:
     """Sum of `t` over ranks (in place, and returned); `t` itself in one process."""
     if ctx.distributed:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        moved = _movable(ctx, t)
+        dist.all_reduce(moved, op=dist.ReduceOp.SUM)
+        if moved is not t:
+            t.copy_(moved)
     return t
+
+
+def all_gather(ctx: Context, t: torch.Tensor) -> list[torch.Tensor]:
+    """Every rank's `t` (same shape on each), in rank order, on t's device; [t] in one process."""
+    if not ctx.distributed:
+        return [t]
+    moved = _movable(ctx, t.contiguous())
+    out = [torch.empty_like(moved) for _ in range(ctx.world_size)]
+    dist.all_gather(out, moved)
+    return [o.to(t.device) for o in out]
 
 
 def broadcast_object(ctx: Context, obj):

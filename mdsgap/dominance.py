@@ -93,9 +93,24 @@ class DominanceStats:
         self.n_pairs += len(ax)
         return self
 
+    def all_reduce(self, reduce_sum) -> "DominanceStats":
+        """Sum these statistics with other processes' in place, for pairs split across processes: reduce_sum(t)
+        sums a tensor over them (`distributed.all_reduce_sum` with its context). Not for bootstrap replicates."""
+        if self._boot is not None:
+            raise ValueError("all_reduce does not combine bootstrap replicates: use n_boot=0 across processes.")
+        n = torch.tensor([float(self.n_pairs)], dtype=torch.float64)
+        packed = reduce_sum(torch.cat([self._sums.flatten(), n]))
+        self._sums = packed[:-1].view_as(self._sums).clone()
+        self.n_pairs = int(packed[-1])
+        return self
+
     def firing(self) -> np.ndarray:
         """Number of pairs on which each feature fires (on either side)."""
         return self._sums[1].numpy().copy()
+
+    def firing_by_side(self) -> tuple[np.ndarray, np.ndarray]:
+        """Number of pairs on which each feature fires on the image, and on the caption."""
+        return self._sums[4].numpy().copy(), self._sums[5].numpy().copy()
 
     def mean_squares(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature energies (E_img[a^2], E_txt[a^2]) over the pairs seen, the terms of the "energy" score."""

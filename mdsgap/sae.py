@@ -291,6 +291,31 @@ def _step(sae: SparseAutoencoder, opt, sched, loss: torch.Tensor) -> None:
     sae.normalize_decoder()
 
 
+def optimizer(sae: SparseAutoencoder, cfg: SAEConfig):
+    """Adam and the schedule of every SAE here: the learning rate flat, then decaying linearly to 0 over the last
+    10% of cfg.steps. Returns (optimiser, scheduler)."""
+    opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, 10 * (1 - s / cfg.steps)))
+
+
+def batch_loss(sae: SparseAutoencoder, batch: torch.Tensor, since_fired: torch.Tensor, paired: bool = False):
+    """Training loss of one batch, as (loss, reconstruction term, pairing term, z_x, z_y): `train_sae`'s on a batch of
+    embeddings (z_y None) or, paired, `train_paired_sae`'s on a stacked batch [images; captions]."""
+    if paired:
+        return _paired_loss(sae, batch, since_fired)
+    loss, z = _loss(sae, batch, since_fired)
+    return loss, loss, loss.new_zeros(()), z, None
+
+
+def train_step(sae: SparseAutoencoder, opt, sched, batch: torch.Tensor, since_fired: torch.Tensor,
+               paired: bool = False, loss_fn=None):
+    """One step of `train_sae` / `train_paired_sae` (and of `mdsgap train-sae`): `batch_loss`, or loss_fn with its
+    signature (the pipeline's DistributedDataParallel wrapper), then a unit-norm decoder step; returns the loss tuple."""
+    out = (loss_fn or batch_loss)(sae, batch, since_fired, paired)
+    _step(sae, opt, sched, out[0])
+    return out
+
+
 def train_sae(x: torch.Tensor, cfg: SAEConfig, progress: bool = True) -> tuple[SparseAutoencoder, pd.DataFrame]:
     """Train on minibatches drawn from the rows of x (image and text embeddings stacked); returns the
     SAE and a loss curve. Configs with a pairing or SharedTopK need the pairs: use `train_paired_sae`."""
@@ -305,15 +330,13 @@ def train_sae(x: torch.Tensor, cfg: SAEConfig, progress: bool = True) -> tuple[S
     with torch.no_grad():
         sample = x[torch.as_tensor(rng.choice(len(x), min(len(x), 4096), replace=False))]
         sae.b_pre.copy_(geometric_median(sample))
-    opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, 10 * (1 - s / cfg.steps)))
+    opt, sched = optimizer(sae, cfg)
     since_fired = torch.zeros(cfg.n_latents)
     rows = []
     sae.train()
     for step in tqdm(range(cfg.steps), desc="training SAE", disable=not progress, mininterval=2):
         batch = x[torch.as_tensor(rng.integers(0, len(x), cfg.batch_size))]
-        loss, z = _loss(sae, batch, since_fired)
-        _step(sae, opt, sched, loss)
+        loss, _, _, z, _ = train_step(sae, opt, sched, batch, since_fired)
         fired = (z > 0).any(0)
         since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + len(batch))
         if step % 50 == 0 or step == cfg.steps - 1:
@@ -403,16 +426,15 @@ def train_paired_sae(x: torch.Tensor, y: torch.Tensor, cfg: SAEConfig,
         both = pairs.view(-1, x.shape[1])
         sample = both[torch.as_tensor(rng.choice(len(both), min(len(both), 4096), replace=False))]
         sae.b_pre.copy_(geometric_median(sample))
-    opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, 10 * (1 - s / cfg.steps)))
+    opt, sched = optimizer(sae, cfg)
     since_fired = torch.zeros(cfg.n_latents)
     n_pairs = cfg.batch_size // 2
     rows = []
     sae.train()
     for step in tqdm(range(cfg.steps), desc="training paired SAE", disable=not progress, mininterval=2):
         idx = torch.as_tensor(rng.integers(0, len(x), n_pairs))
-        loss, recon, pair, z_x, z_y = _paired_loss(sae, pairs[:, idx].view(2 * n_pairs, -1), since_fired)
-        _step(sae, opt, sched, loss)
+        batch = pairs[:, idx].view(2 * n_pairs, -1)
+        loss, recon, pair, z_x, z_y = train_step(sae, opt, sched, batch, since_fired, paired=True)
         fired = (z_x > 0).any(0) | (z_y > 0).any(0)
         since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + 2 * n_pairs)
         if step % 50 == 0 or step == cfg.steps - 1:

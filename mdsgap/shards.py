@@ -70,13 +70,22 @@ def write_shard(run_dir: Path, index: int, image: torch.Tensor, text: torch.Tens
     folder = Path(run_dir) / SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
     name = shard_name(index)
-    data = save({"image": image.detach().to("cpu", torch.float16).contiguous(),
-                 "text": text.detach().to("cpu", torch.float16).contiguous()},
-                metadata={"keys": json.dumps(list(keys)), "source": source})
+    data = _canonical(save({"image": image.detach().to("cpu", torch.float16).contiguous(),
+                            "text": text.detach().to("cpu", torch.float16).contiguous()},
+                           metadata={"keys": json.dumps(list(keys)), "source": source}))
     write_atomic_bytes(folder / name, data)
     info = ShardInfo(name, len(keys), hashlib.sha256(data).hexdigest(), source)
     write_json(folder / f"{name}.json", asdict(info))
     return info
+
+
+def _canonical(data: bytes) -> bytes:
+    """safetensors bytes with the JSON header's keys sorted: safetensors writes its metadata in hash order,
+    which varies between processes, and equal embeddings must give equal checksums."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + data[8 + n:]
 
 
 def finished(run_dir: Path, index: int) -> ShardInfo | None:

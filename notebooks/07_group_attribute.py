@@ -51,7 +51,7 @@ min_pairs = 5  # a latent firing on fewer pairs has no class
 n_random_sets = 20  # random latent sets per class and seed
 group_column = "group"  # on a CSV: the column that holds each image's group
 group_prompts = {}  # on a CSV: {group: [prompt, ...]} for zero-shot reading of the group
-csv_sep = ","  # on a CSV: the column separator ("\t" for open_clip's TSV files)
+csv_sep = ""  # on a CSV: the column separator ("" detects it: tab for open_clip's TSV files)
 
 # %%
 import matplotlib.pyplot as plt

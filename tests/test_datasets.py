@@ -83,3 +83,18 @@ def test_csv_goes_through_the_same_embedding_path(csv_dir):
     # the same images from arrays give the same embeddings as from PNG files
     x_world, y_world = embeddings.encode_pairs(clip, pairs, progress=False)
     assert torch.allclose(data.x, x_world, atol=1e-4) and torch.allclose(data.y, y_world)
+
+
+def test_open_clip_tsv_files_load_without_a_separator(csv_dir):
+    folder, pairs = csv_dir
+    tsv = (folder / "pairs.csv").read_text().replace(",", "\t")
+    (folder / "pairs.tsv").write_text(tsv)
+    (folder / "tabs.csv").write_text(tsv)  # open_clip's default: tabs, whatever the suffix
+    for name in ("pairs.tsv", "tabs.csv"):
+        assert datasets.load_csv(folder / name).captions == pairs.captions
+        s = experiment.Settings(clip_model="mdsgap-tiny", dataset_csv=str(folder / name), n_test=10)
+        loaded, _ = experiment.load_pairs(s)
+        assert loaded.captions == pairs.captions
+    assert datasets.load_csv(folder / "pairs.csv", sep=",").captions == pairs.captions
+    with pytest.raises(datasets.DatasetError, match=r"found \['filepath\\ttitle'\] \(separator ','\)"):
+        datasets.load_csv(folder / "tabs.csv", sep=",")

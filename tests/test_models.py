@@ -1,3 +1,5 @@
+import time
+
 import open_clip
 import pytest
 import torch
@@ -124,3 +126,44 @@ def test_sweep_recipe_fine_tunes_its_own_base():
     assert ft.init == r.base(1).to_dict() and ft.steps == 2 and ft.temperature == 0.01 and ft.seed == 1
     assert ft.world == world.mention_world(0.25) and ft.world.mention["shape"] == 1.0
     assert r.finetune(1, None).world == world.WorldConfig()
+
+
+def test_model_names_resolve_in_any_case():
+    assert models.resolve_name("vit-b-32") == "ViT-B-32" and models.resolve_name("ViT-B-32") == "ViT-B-32"
+    clip = models.create_clip("MDSGAP-Tiny")
+    assert clip.name == "mdsgap-tiny" and clip.identity["name"] == "mdsgap-tiny"
+    with pytest.raises(models.ModelError, match=r"Unknown model name 'vit-b-33'. Close matches: \['ViT-B-32'"):
+        models.resolve_name("vit-b-33")
+
+
+def test_checkpoint_of_another_architecture_names_it(tmp_path):
+    clip = models.create_clip("mdsgap-tiny")
+    folder = models.save_checkpoint(clip.model, models.get_model_config("mdsgap-tiny"), tmp_path / "ckpt")
+    wrapped = tmp_path / "wrapped.pt"  # a training script's checkpoint: nested and DistributedDataParallel's names
+    torch.save({"state_dict": {f"module.{k}": v for k, v in clip.model.state_dict().items()}}, wrapped)
+    for path in (folder / models.WEIGHTS_FILE, wrapped):
+        with pytest.raises(models.ModelError, match="this checkpoint has the keys of mdsgap-tiny, not mdsgap-small: "
+                                                    "pass --model mdsgap-tiny"):
+            models.create_clip("mdsgap-small", str(path))
+
+
+def test_checkpoint_of_no_known_architecture_names_the_differences(tmp_path):
+    state = models.create_clip("mdsgap-tiny").model.state_dict()
+    state["visual.conv1.weight"] = torch.zeros(32, 3, 8, 8)
+    torch.save(state, tmp_path / "odd.pt")
+    with pytest.raises(models.ModelError, match=r"does not match mdsgap-tiny \(1 tensors differ, e.g. visual.conv1"
+                                                r".weight: checkpoint \(32, 3, 8, 8\), mdsgap-tiny \(32, 3, 16, 16\)\) "
+                                                r"nor any"):
+        models.create_clip("mdsgap-tiny", str(tmp_path / "odd.pt"))
+
+
+def test_real_architectures_are_told_apart_quickly(tmp_path):
+    """The issue's case, RN50 weights named as ViT-B-32, on shapes alone (candidates built on the meta device)."""
+    from safetensors.torch import save_file
+
+    save_file({k: torch.empty(v) for k, v in models._arch_shapes("RN50").items()}, str(tmp_path / "rn50.safetensors"))
+    start = time.perf_counter()
+    problem = models.checkpoint_mismatch("ViT-B-32", str(tmp_path / "rn50.safetensors"))
+    assert problem.startswith("this checkpoint has the keys of RN50 (as do ['RN50-quickgelu']), not ViT-B-32: "
+                              "pass --model RN50")
+    assert time.perf_counter() - start < 10
