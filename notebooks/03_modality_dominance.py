@@ -45,6 +45,7 @@ min_pairs = 5  # a feature firing on fewer pairs is labelled rare
 n_boot = 100  # bootstrap replicates for the interval classification
 band = 0.1  # cross-modal band [0.5 - band, 0.5 + band] of the interval classification
 n_random_sets = 20  # random latent sets per class in the removal ablation
+run_dir = ""  # a run folder of the `mdsgap` command (embed, train-sae, score) to show
 
 # %%
 import matplotlib.pyplot as plt
@@ -60,7 +61,7 @@ from mdsgap.params import check_declared
 S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(k_std=float, min_pairs=int, n_boot=int, band=float,
-                               n_random_sets=int))
+                               n_random_sets=int, run_dir=str))
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
@@ -325,6 +326,27 @@ if S.on_world:
 # paper's MDS classes (interval rule, as above) and the classes of the best-ranked method of the
 # ground-truth check, which that chapter names together with its accuracy per class, its controls
 # and how far it falls short of perfect.
+
+# %% [markdown]
+# ## A real model at scale
+#
+# The same scores for a real CLIP on millions of pairs come from the command-line pipeline (see the
+# README): `mdsgap embed`, `mdsgap train-sae` and `mdsgap score` write a run folder; they stream,
+# resume after a kill, and spread over GPUs with `torchrun`.
+# Set the parameter `run_dir` to that folder and this section shows the run's classes under every MDS
+# variant; the book's build leaves it empty.
+
+# %%
+if run_dir:
+    from mdsgap.pipeline.report import load_run
+
+    run = load_run(run_dir)
+    print(run["manifest"]["model"], "|", run["manifest"]["n_pairs"], "pairs |",
+          len(run["scores"]), "latents")
+    classes = run["scores"].filter(like="class_")
+    display(classes.apply(pd.Series.value_counts).fillna(0).astype(int))
+else:
+    print("run_dir is empty: no pipeline run to show.")
 
 # %% [markdown]
 # ## Exercises

@@ -132,3 +132,17 @@ def test_chapter_reads_as_prose_for_a_course(stem):
     for i in starts:
         j = next(k for k in range(i + 1, len(cells)) if "{solution-end}" in cells[k].source)
         assert any(c.cell_type == "code" for c in cells[i:j + 1]), f"{stem}: a solution without code"
+
+
+@pytest.mark.slow
+def test_chapter_three_shows_a_pipeline_run(tmp_path):
+    """`run_dir` points chapter 3 at a run folder of the `mdsgap` command: its classes appear on the page."""
+    from mdsgap import cli
+    from test_pipeline import make_run
+
+    run = make_run(tmp_path / "run")
+    assert cli.main(["train-sae", "--run", str(run), "--latents", "32", "--k", "4", "--steps", "30"]) == 0
+    assert cli.main(["score", "--run", str(run)]) == 0
+    book.execute("03_modality_dominance", "tiny", overrides={"run_dir": str(run)}, out_dir=tmp_path / "out")
+    text = (tmp_path / "out" / "03_modality_dominance.ipynb").read_text()
+    assert "360 pairs | 32 latents" in text and "class_ratio" in text
