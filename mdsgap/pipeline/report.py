@@ -57,15 +57,13 @@ def load_run(run_dir, sae: str = "sae") -> dict:
 def histogram_png(scores: pd.DataFrame, settings: dict) -> bytes | None:
     """PNG of the MDS histogram of every variant (latents firing on at least min_pairs pairs), with the first
     variant's thresholds; None without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    try:  # a bare Figure: no pyplot state, so a notebook's own backend and figures are left alone
+        from matplotlib.figure import Figure
     except ImportError:
         return None
     live = scores["fires_pair"] >= settings["min_pairs"]
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=110)
+    fig = Figure(figsize=(6, 3.2), dpi=110)
+    ax = fig.subplots()
     bins = np.linspace(0, 1, 41)
     for v in settings["variants"]:
         ax.hist(scores.loc[live, f"mds_{v}"].dropna(), bins=bins, histtype="step", linewidth=1.5, label=v)
@@ -79,7 +77,6 @@ def histogram_png(scores: pd.DataFrame, settings: dict) -> bytes | None:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     return buf.getvalue()
 
 
