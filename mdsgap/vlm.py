@@ -1,0 +1,160 @@
+"""A small adapter VLM on the world: LLaVA's recipe at toy scale, to measure how the gap looks there.
+
+A frozen CLIP image tower gives patch tokens; a projector (linear as in LLaVA 1.0, a 2-layer MLP as in
+LLaVA 1.5) maps them into a small causal language model's token space, where they precede the text. The
+language model is word-level over the world's small vocabulary, so decoding a visual token straight to the
+vocabulary (the overview's "they mean nothing" claim) can be checked word by word.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from mdsgap import world
+from mdsgap.params import check_fields
+
+SPECIALS = ("<pad>", "<bos>", "<eos>")
+PAD, BOS, EOS = range(3)
+QUESTIONS = {"colour": "what colour is the shape ?", "shape": "what shape is it ?",
+             "size": "what size is the shape ?"}
+"""Questions the chapter asks about an image, by the factor whose value answers them."""
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words, with '?', ',' and '.' as words of their own."""
+    return re.findall(r"[a-z]+|[?,.]", text.lower())
+
+
+class Vocab:
+    """Word-level vocabulary: the specials, then the words of world captions, questions and answers."""
+
+    def __init__(self, tokens: list[str]):
+        self.tokens = list(SPECIALS) + sorted(set(tokens) - set(SPECIALS))
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+
+    @classmethod
+    def from_world(cls, cfg: world.WorldConfig | None = None, n: int = 4000, seed: int = 0) -> "Vocab":
+        pairs = world.generate(cfg or world.WorldConfig(), n, seed=seed, split="vocab")
+        found = {w for c in pairs.captions for w in words(c)}
+        found |= {w for q in QUESTIONS.values() for w in words(q)}
+        found |= {w for f in world.FACTORS for v in f.values for w in words(str(v))}
+        return cls(sorted(found))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, text: str, bos: bool = True, eos: bool = True) -> list[int]:
+        unknown = [w for w in words(text) if w not in self.index]
+        if unknown:
+            raise ValueError(f"words not in the vocabulary: {unknown}; build it with Vocab.from_world on the "
+                             "same world (or add them).")
+        ids = [self.index[w] for w in words(text)]
+        return [BOS] * bos + ids + [EOS] * eos
+
+    def decode(self, ids) -> str:
+        return " ".join(self.tokens[i] for i in ids if i not in (PAD, BOS, EOS))
+
+    def batch(self, texts: list[str], length: int, bos: bool = True, eos: bool = True) -> torch.Tensor:
+        """(n, length) ids, right-padded with PAD; a text longer than `length` is an error, not a cut."""
+        out = torch.full((len(texts), length), PAD, dtype=torch.long)
+        for i, t in enumerate(texts):
+            ids = self.encode(t, bos, eos)
+            if len(ids) > length:
+                raise ValueError(f"{t!r} is {len(ids)} tokens, longer than {length}: raise max_text.")
+            out[i, :len(ids)] = torch.tensor(ids)
+        return out
+
+
+@dataclass(frozen=True)
+class VLMConfig:
+    """The adapter VLM's shape (its training recipe lives with the training functions)."""
+
+    projector: str = "mlp2"
+    """"linear" (LLaVA 1.0) or "mlp2" (LLaVA 1.5: Linear, GELU, Linear)."""
+    d_model: int = 64
+    n_layers: int = 4
+    n_heads: int = 4
+    max_len: int = 48
+    """Visual tokens plus text tokens the positional table covers."""
+    seed: int = 0
+
+    def __post_init__(self):
+        check_fields(self)
+        if self.projector not in ("linear", "mlp2"):
+            raise ValueError(f"projector must be 'linear' or 'mlp2', got {self.projector!r}.")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}.")
+
+
+def projector(kind: str, d_in: int, d_out: int) -> nn.Module:
+    if kind == "linear":
+        return nn.Linear(d_in, d_out)
+    return nn.Sequential(nn.Linear(d_in, d_out), nn.GELU(), nn.Linear(d_out, d_out))
+
+
+class TinyLM(nn.Module):
+    """A causal transformer over word tokens, its output head tied to the token embeddings."""
+
+    def __init__(self, vocab_size: int, cfg: VLMConfig):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, cfg.d_model, padding_idx=PAD)
+        self.pos = nn.Parameter(torch.zeros(cfg.max_len, cfg.d_model))
+        self.layers = nn.ModuleList(
+            nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, 4 * cfg.d_model, dropout=0.0,
+                                       batch_first=True, norm_first=True) for _ in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        nn.init.normal_(self.pos, std=0.02)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits (B, T, V) for input embeddings h (B, T, d), and the hidden states: the input (with
+        positions) and the output of every layer."""
+        if h.shape[1] > len(self.pos):
+            raise ValueError(f"sequence of {h.shape[1]} tokens is longer than max_len {len(self.pos)}.")
+        h = h + self.pos[:h.shape[1]]
+        mask = nn.Transformer.generate_square_subsequent_mask(h.shape[1], device=h.device)
+        states = [h]
+        for layer in self.layers:
+            h = layer(h, src_mask=mask, is_causal=True)
+            states.append(h)
+        return self.norm(h) @ self.embed.weight.T, states
+
+
+class AdapterVLM(nn.Module):
+    """Projected patch tokens, then text tokens, through `TinyLM`; the image tower stays outside (frozen)."""
+
+    def __init__(self, vocab_size: int, d_visual: int, cfg: VLMConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.project = projector(cfg.projector, d_visual, cfg.d_model)
+        self.lm = TinyLM(vocab_size, cfg)
+
+    def forward(self, patches: torch.Tensor | None, ids: torch.Tensor):
+        """Logits at the text positions (B, T, V) and every layer's hidden states over the whole sequence
+        (visual tokens first). `patches` None runs the language model alone."""
+        text = self.lm.embed(ids)
+        n_vis = 0 if patches is None else patches.shape[1]
+        h = text if patches is None else torch.cat([self.project(patches), text], 1)
+        logits, states = self.lm(h)
+        return logits[:, n_vis:], states
+
+
+@torch.no_grad()
+def patch_tokens(clip, images, batch_size: int = 256) -> torch.Tensor:
+    """(n, P, width) patch tokens of the frozen CLIP image tower (open_clip's `output_tokens`), for uint8
+    world images (n, H, W, 3)."""
+    visual = clip.model.visual
+    if not hasattr(visual, "output_tokens"):
+        raise ValueError(f"{type(visual).__name__} gives no patch tokens: the adapter VLM needs a ViT tower.")
+    out, old = [], visual.output_tokens
+    visual.output_tokens = True
+    clip.model.eval()
+    try:
+        for i in range(0, len(images), batch_size):
+            x = clip.image_tensor(images[i:i + batch_size]).to(clip.device())
+            out.append(visual(x)[1].float().cpu())
+    finally:
+        visual.output_tokens = old
+    return torch.cat(out)
