@@ -39,7 +39,7 @@ class Vocab:
     def from_world(cls, cfg: world.WorldConfig | None = None, n: int = 4000, seed: int = 0) -> "Vocab":
         pairs = world.generate(cfg or world.WorldConfig(), n, seed=seed, split="vocab")
         found = {w for c in pairs.captions for w in words(c)}
-        found |= {w for q in QUESTIONS.values() for w in words(q)}
+        found |= {w for q in QUESTIONS.values() for w in words(q)} | {".", ","}
         found |= {w for f in world.FACTORS for v in f.values for w in words(str(v))}
         return cls(sorted(found))
 
@@ -158,3 +158,104 @@ def patch_tokens(clip, images, batch_size: int = 256) -> torch.Tensor:
     finally:
         visual.output_tokens = old
     return torch.cat(out)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """LLaVA's three phases at toy scale: the language model on captions alone, then the projector alone on
+    captioning (alignment), then projector and language model on captions and questions (tuning)."""
+
+    lm_steps: int = 600
+    align_steps: int = 300
+    tune_steps: int = 600
+    batch_size: int = 128
+    lr: float = 3e-3
+    context_share: float = 0.5
+    """Share of tuning questions preceded by the image's own caption (so text and image agree in training,
+    and the chapter can ask what the model follows when they disagree)."""
+    max_text: int = 32
+    seed: int = 0
+
+    def __post_init__(self):
+        check_fields(self)
+
+
+def question_texts(factors, captions: list[str], rng: torch.Generator, share: float) -> list[str]:
+    """One question per pair about a random factor of QUESTIONS, answered by its value, preceded by the pair's
+    caption with probability `share`."""
+    names = list(QUESTIONS)
+    pick = torch.randint(0, len(names), (len(captions),), generator=rng).tolist()
+    ctx = (torch.rand(len(captions), generator=rng) < share).tolist()
+    out = []
+    for i, (k, c) in enumerate(zip(pick, ctx)):
+        f = names[k]
+        prefix = f"{captions[i]} . " if c else ""
+        out.append(f"{prefix}{QUESTIONS[f]} {factors[f].iloc[i]}")
+    return out
+
+
+def _loss(model: AdapterVLM, patches, ids: torch.Tensor, answer_only: torch.Tensor | None = None):
+    """Next-token cross-entropy over the text (PAD ignored); with `answer_only`, only where it is True."""
+    logits, _ = model(patches, ids[:, :-1])
+    target = ids[:, 1:].clone()
+    if answer_only is not None:
+        target[~answer_only[:, 1:]] = PAD
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                       ignore_index=PAD)
+
+
+def answer_mask(ids: torch.Tensor, vocab: Vocab) -> torch.Tensor:
+    """True at the tokens after the question mark (the answer and its end), where tuning puts its loss."""
+    after = (ids == vocab.index["?"]).long().cumsum(1) > 0
+    return after & (ids != vocab.index["?"]) & (ids != PAD)
+
+
+def train(model: AdapterVLM, vocab: Vocab, patches: torch.Tensor, captions: list[str], factors,
+          recipe: Recipe, progress: bool = True):
+    """The three phases on (patch tokens, captions, factor table); returns the model and a loss curve."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(recipe.seed)
+    g = torch.Generator().manual_seed(recipe.seed)
+    cap_ids = vocab.batch(captions, recipe.max_text)
+    rows = []
+    phases = (("language model", recipe.lm_steps, model.lm.parameters(), False),
+              ("alignment", recipe.align_steps, model.project.parameters(), True),
+              ("tuning", recipe.tune_steps, model.parameters(), True))
+    for phase, steps, params, visual in phases:
+        opt = torch.optim.AdamW(list(params), lr=recipe.lr, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=max(steps, 1))
+        for step in tqdm(range(steps), desc=f"VLM: {phase}", disable=not progress, mininterval=2):
+            idx = torch.randint(0, len(captions), (recipe.batch_size,), generator=g)
+            vis = patches[idx] if visual else None
+            if phase == "tuning":
+                texts = question_texts(factors.iloc[idx.numpy()].reset_index(drop=True),
+                                       [captions[i] for i in idx.tolist()], g, recipe.context_share)
+                ids = vocab.batch(texts, recipe.max_text)
+                loss = _loss(model, vis, ids, answer_mask(ids, vocab))
+            else:
+                loss = _loss(model, vis, cap_ids[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if step % 50 == 0 or step == steps - 1:
+                rows.append({"phase": phase, "step": step, "loss": loss.item()})
+    return model.eval(), pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def answers(model: AdapterVLM, vocab: Vocab, patches: torch.Tensor | None, prompts: list[str]) -> list[str]:
+    """The model's one-word answer (greedy next token after the prompt) for each (image, prompt)."""
+    ids = [vocab.encode(p, bos=True, eos=False) for p in prompts]
+    out = [""] * len(ids)
+    for length in sorted(set(map(len, ids))):  # prompts of one length together: no padding to attend to
+        rows = [i for i, r in enumerate(ids) if len(r) == length]
+        batch = torch.tensor([ids[i] for i in rows])
+        logits, _ = model(None if patches is None else patches[rows], batch)
+        last = logits[:, -1]
+        last[:, :len(SPECIALS)] = float("-inf")
+        for i, w in zip(rows, last.argmax(-1).tolist()):
+            out[i] = vocab.tokens[w]
+    return out

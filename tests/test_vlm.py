@@ -60,3 +60,33 @@ def test_patch_tokens_of_the_clip_tower():
     tokens = vlm.patch_tokens(clip, images)
     assert tokens.ndim == 3 and tokens.shape[0] == 3 and tokens.shape[1] > 1
     assert clip.model.visual.output_tokens is False, "the tower is left as it was"
+
+
+def test_answer_mask_covers_only_the_answer(vocab):
+    ids = vocab.batch(["a red circle . what colour is the shape ? red"], length=16)
+    mask = vlm.answer_mask(ids, vocab)
+    assert [vocab.tokens[i] for i in ids[0][mask[0]]] == ["red", "<eos>"]
+
+
+def test_questions_carry_the_caption_at_the_given_share(vocab):
+    pairs = world.generate(world.WorldConfig(), 400, seed=1, split="t")
+    g = torch.Generator().manual_seed(0)
+    texts = vlm.question_texts(pairs.factors, pairs.captions, g, share=0.25)
+    with_caption = sum(not any(t.startswith(q) for q in vlm.QUESTIONS.values()) for t in texts)
+    assert 60 < with_caption < 140
+    for t, (_, row) in zip(texts, pairs.factors.iterrows()):
+        q = next(q for q in vlm.QUESTIONS.values() if q in t)
+        factor = next(f for f, qq in vlm.QUESTIONS.items() if qq == q)
+        assert t.endswith(f"{q} {row[factor]}")
+
+
+def test_training_runs_every_phase_and_answers_with_words(vocab):
+    pairs = world.generate(world.WorldConfig(), 64, seed=0, split="t")
+    patches = torch.randn(64, 4, 12)
+    model = vlm.AdapterVLM(len(vocab), 12, vlm.VLMConfig(d_model=32, n_layers=1))
+    recipe = vlm.Recipe(lm_steps=3, align_steps=2, tune_steps=3, batch_size=8)
+    model, curve = vlm.train(model, vocab, patches, pairs.captions, pairs.factors, recipe, progress=False)
+    assert set(curve.phase) == {"language model", "alignment", "tuning"}
+    got = vlm.answers(model, vocab, patches[:3], ["what colour is the shape ?", "a red shape . what shape "
+                                                  "is it ?", "what size is the shape ?"])
+    assert len(got) == 3 and all(w in vocab.index and w not in vlm.SPECIALS for w in got)
