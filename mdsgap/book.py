@@ -87,8 +87,6 @@ def execute(stem: str, profile: str, overrides: dict | None = None, out_dir: Pat
     common, own = profile_blocks(profile, stem)
     # Shared parameters go to the notebooks that declare them; a notebook's own block must all be declared.
     params = {**{k: v for k, v in common.items() if k in declared}, **own, **(overrides or {})}
-    if "profile" in declared:
-        params.setdefault("profile", profile)
     check_profile_types(stem, params, declared)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

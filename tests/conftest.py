@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +54,12 @@ def tiny_unclip_pipeline(folder, d: int = 32):
                           down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2))
     StableUnCLIPImg2ImgPipeline(**parts).save_pretrained(folder / "pipe")
     return folder / "pipe"
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread, as in the subprocesses (ENV): fast on a shared machine, and the same arithmetic."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

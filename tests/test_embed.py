@@ -20,21 +20,15 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 ARGS = ["--model", "mdsgap-tiny", "--batch-size", "4", "--shard-size", "8", "--workers", "1"]
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # as the subprocesses run (ENV)
+
+
 def mdsgap(*args) -> int:
     return cli.main([str(a) for a in args])
 
 
 def checksums(run: Path) -> list[str]:
     return [s["sha256"] for s in shards.load_manifest(run)["shards"]]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread, as in the subprocesses (ENV): fast on a shared machine, and the same arithmetic."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

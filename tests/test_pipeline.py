@@ -22,6 +22,9 @@ SAE_ARGS = ["--latents", "32", "--k", "4", "--steps", "300", "--batch-size", "64
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # as the subprocesses run (ENV)
+
+
 def make_run(path: Path, n_shards: int = 3, n: int = 120, d: int = 16, seed: int = 0) -> Path:
     """A finished embedding run: sparse combinations of shared atoms, images and captions offset apart."""
     g = torch.Generator().manual_seed(seed)
@@ -38,15 +41,6 @@ def make_run(path: Path, n_shards: int = 3, n: int = 120, d: int = 16, seed: int
 
 def mdsgap(*args) -> int:
     return cli.main([str(a) for a in args])
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread, as in the subprocesses (ENV): fast on a shared machine, and the same arithmetic."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")
