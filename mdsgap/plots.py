@@ -268,3 +268,67 @@ def example_rows(rows, ncols: int = 6, size: float = 1.5, wrap: int = 22):
             ax.imshow(np.asarray(im), interpolation="nearest")
             ax.set_title("\n".join(textwrap.wrap(cap, wrap)), fontsize=8)
     return fig
+
+
+def _band(ax, d, x: str, value: str, label: str, **style):
+    """A line of `value` against x with its 95% band (columns `<value> low`, `<value> high`)."""
+    line = ax.plot(d[x], d[value], marker="o", label=label, **style)[0]
+    ax.fill_between(d[x], d[f"{value} low"], d[f"{value} high"], alpha=0.2, color=line.get_color())
+
+
+def token_plane(visual, text, n: int = 600, seed: int = 0):
+    """Unit visual tokens and text token embeddings in the plane of their two mean directions: x along
+    the text mean, y along the part of the visual mean orthogonal to it (orthogonal cones sit on the
+    two axes)."""
+    import torch
+
+    v = torch.nn.functional.normalize(visual.float(), dim=-1)
+    t = torch.nn.functional.normalize(text.float(), dim=-1)
+    e1 = torch.nn.functional.normalize(t.mean(0), dim=0)
+    e2 = v.mean(0) - (v.mean(0) @ e1) * e1
+    e2 = e2 / e2.norm()
+    g = torch.Generator().manual_seed(seed)
+    fig, ax = plt.subplots(figsize=(5, 4.6))
+    for name, a in (("text token embeddings", t), ("projected visual tokens", v)):
+        a = a[torch.randperm(len(a), generator=g)[:n]]
+        ax.scatter(a @ e1, a @ e2, s=6, alpha=0.5, label=name)
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.axvline(0, color="grey", lw=0.6)
+    ax.set(xlabel="along the text mean", ylabel="along the visual mean (orthogonal part)", aspect="equal")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def per_layer(summaries: dict, title: str = "", ylabel: str = "", ax=None):
+    """Lines against layer (0 = the input tokens), one per (label -> summary with columns layer, value,
+    value low, value high; the value column named like the label); on `ax` when given."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.6)) if ax is None else (ax.figure, ax)
+    for label, d in summaries.items():
+        _band(ax, d, "layer", label, label)
+    ax.set(xlabel="layer (0 = the tokens the language model receives)", ylabel=ylabel, title=title,
+           xticks=sorted(set().union(*(d.layer for d in summaries.values()))))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def follow_rates(summary, order=("image", "text", "other")):
+    """Stacked bars per factor (panel) and intervention: the shares of answers that follow the image, the
+    text or neither under conflicting prompts (means over seeds; the intervals are in the tables)."""
+    factors = list(dict.fromkeys(summary.factor))
+    fig, axes = plt.subplots(1, len(factors), figsize=(5.2 * len(factors), 3.6), squeeze=False,
+                             sharey=True)
+    colours = {"image": "tab:blue", "text": "tab:orange", "other": "lightgrey"}
+    for ax, f in zip(axes[0], factors):
+        d = summary[summary.factor == f]
+        bottom = np.zeros(len(d))
+        for k in order:
+            ax.bar(range(len(d)), d[k], bottom=bottom, color=colours[k], label=f"follows {k}")
+            bottom += d[k].to_numpy()
+        ax.set_xticks(range(len(d)), d.intervention, rotation=20, fontsize=8)
+        ax.set(title=f"asked the {f}", ylim=(0, 1))
+    axes[0, 0].set_ylabel("share of answers")
+    axes[0, -1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

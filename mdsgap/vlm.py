@@ -7,13 +7,16 @@ vocabulary (the overview's "they mean nothing" claim) can be checked word by wor
 """
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn as nn
 
-from mdsgap import world
+from mdsgap import cache, world
 from mdsgap.params import check_fields
 
 SPECIALS = ("<pad>", "<bos>", "<eos>")
@@ -108,18 +111,37 @@ class TinyLM(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         nn.init.normal_(self.pos, std=0.02)
 
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, h: torch.Tensor, add: tuple[int, torch.Tensor] | None = None,
+                attn_bias: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Logits (B, T, V) for input embeddings h (B, T, d), and the hidden states: the input (with
-        positions) and the output of every layer."""
+        positions) and the output of every layer. `add` = (k, a) adds a (B, T, d) to the residual stream
+        after layer k (0: before the first layer), the hook of the re-injection intervention;
+        `attn_bias` (T, T) is added to every layer's attention logits (on top of the causal mask)."""
         if h.shape[1] > len(self.pos):
             raise ValueError(f"sequence of {h.shape[1]} tokens is longer than max_len {len(self.pos)}.")
+        if add is not None and not 0 <= add[0] <= len(self.layers):
+            raise ValueError(f"cannot add after layer {add[0]}: the model has {len(self.layers)} layers.")
         h = h + self.pos[:h.shape[1]]
         mask = nn.Transformer.generate_square_subsequent_mask(h.shape[1], device=h.device)
+        causal = attn_bias is None
+        mask = mask if causal else mask + attn_bias
+        h = h + add[1] if add is not None and add[0] == 0 else h
         states = [h]
-        for layer in self.layers:
-            h = layer(h, src_mask=mask, is_causal=True)
-            states.append(h)
-        return self.norm(h) @ self.embed.weight.T, states
+        # torch's inference fast path misreads a float mask that is not purely causal (checked in tests)
+        fast = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(fast and causal)
+        try:
+            for k, layer in enumerate(self.layers, start=1):
+                h = layer(h, src_mask=mask, is_causal=causal)
+                h = h + add[1] if add is not None and add[0] == k else h
+                states.append(h)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fast)
+        return self.head(h), states
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits of hidden states: the final norm, then the tied embedding matrix."""
+        return self.norm(h) @ self.embed.weight.T
 
 
 class AdapterVLM(nn.Module):
@@ -131,14 +153,33 @@ class AdapterVLM(nn.Module):
         self.project = projector(cfg.projector, d_visual, cfg.d_model)
         self.lm = TinyLM(vocab_size, cfg)
 
-    def forward(self, patches: torch.Tensor | None, ids: torch.Tensor):
+    def forward(self, patches: torch.Tensor | None, ids: torch.Tensor, visual_scale: float = 1.0,
+                reinject: int | None = None, attend_image: float = 1.0):
         """Logits at the text positions (B, T, V) and every layer's hidden states over the whole sequence
-        (visual tokens first). `patches` None runs the language model alone."""
+        (visual tokens first). `patches` None runs the language model alone.
+
+        Three interventions against text dominance: `visual_scale` multiplies the projected visual
+        tokens; `reinject` = k adds them again to the residual stream at their positions after layer k;
+        `attend_image` multiplies every text token's attention weights on the visual tokens before
+        renormalising (a log-bias on their logits, as in Liu et al. 2024's "pay attention to image")."""
         text = self.lm.embed(ids)
-        n_vis = 0 if patches is None else patches.shape[1]
-        h = text if patches is None else torch.cat([self.project(patches), text], 1)
-        logits, states = self.lm(h)
-        return logits[:, n_vis:], states
+        if patches is None:
+            return self.lm(text)
+        vis = visual_scale * self.project(patches)
+        add, bias, n_vis = None, None, vis.shape[1]
+        if reinject is not None:
+            add = (reinject, torch.cat([vis, torch.zeros_like(text)], 1))
+        if attend_image != 1.0:
+            if attend_image <= 0:
+                raise ValueError(f"attend_image must be positive, got {attend_image}.")
+            bias = torch.zeros(n_vis + text.shape[1], n_vis + text.shape[1], device=text.device)
+            bias[n_vis:, :n_vis] = math.log(attend_image)
+        logits, states = self.lm(torch.cat([vis, text], 1), add, bias)
+        return logits[:, vis.shape[1]:], states
+
+    def visual_tokens(self, patches: torch.Tensor) -> torch.Tensor:
+        """Projected visual tokens (B, P, d_model): what the language model receives for an image."""
+        return self.project(patches)
 
 
 @torch.no_grad()
@@ -212,8 +253,8 @@ def answer_mask(ids: torch.Tensor, vocab: Vocab) -> torch.Tensor:
 
 def train(model: AdapterVLM, vocab: Vocab, patches: torch.Tensor, captions: list[str], factors,
           recipe: Recipe, progress: bool = True):
-    """The three phases on (patch tokens, captions, factor table); returns the model and a loss curve."""
-    import pandas as pd
+    """The three phases on (patch tokens, captions, factor table); returns the model and a loss curve.
+    A phase of zero steps is skipped."""
     from tqdm.auto import tqdm
 
     torch.manual_seed(recipe.seed)
@@ -224,6 +265,8 @@ def train(model: AdapterVLM, vocab: Vocab, patches: torch.Tensor, captions: list
               ("alignment", recipe.align_steps, model.project.parameters(), True),
               ("tuning", recipe.tune_steps, model.parameters(), True))
     for phase, steps, params, visual in phases:
+        if steps == 0:
+            continue
         opt = torch.optim.AdamW(list(params), lr=recipe.lr, weight_decay=0.0)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=max(steps, 1))
         for step in tqdm(range(steps), desc=f"VLM: {phase}", disable=not progress, mininterval=2):
@@ -246,16 +289,58 @@ def train(model: AdapterVLM, vocab: Vocab, patches: torch.Tensor, captions: list
 
 
 @torch.no_grad()
-def answers(model: AdapterVLM, vocab: Vocab, patches: torch.Tensor | None, prompts: list[str]) -> list[str]:
-    """The model's one-word answer (greedy next token after the prompt) for each (image, prompt)."""
+def answers(model: AdapterVLM, vocab: Vocab, patches: torch.Tensor | None, prompts: list[str],
+            **intervention) -> list[str]:
+    """The model's one-word answer (greedy next token after the prompt) for each (image, prompt);
+    `intervention` goes to `AdapterVLM.forward` (visual_scale, reinject)."""
     ids = [vocab.encode(p, bos=True, eos=False) for p in prompts]
     out = [""] * len(ids)
     for length in sorted(set(map(len, ids))):  # prompts of one length together: no padding to attend to
         rows = [i for i, r in enumerate(ids) if len(r) == length]
         batch = torch.tensor([ids[i] for i in rows])
-        logits, _ = model(None if patches is None else patches[rows], batch)
+        if patches is None:
+            logits, _ = model(None, batch)
+        else:
+            logits, _ = model(patches[rows], batch, **intervention)
         last = logits[:, -1]
         last[:, :len(SPECIALS)] = float("-inf")
         for i, w in zip(rows, last.argmax(-1).tolist()):
             out[i] = vocab.tokens[w]
     return out
+
+
+def fit(clip_identity: dict, data: dict, vocab: Vocab, patches: torch.Tensor, captions: list[str], factors,
+        cfg: VLMConfig, stages: list[Recipe], progress: bool = True) -> tuple[AdapterVLM, pd.DataFrame]:
+    """The adapter VLM trained by `stages` in turn (each a `Recipe`, its zero-step phases skipped), cached
+    after every stage keyed by the CLIP, the data (`data`: how the pairs were drawn), the config and the
+    stages so far; stages that share a prefix (one base, several tunings) train the prefix once."""
+    model, curves = None, []
+    for k in range(len(stages)):
+        key = {"clip": clip_identity, "data": data, "vocab": vocab.tokens, "config": asdict(cfg),
+               "stages": [asdict(r) for r in stages[:k + 1]], "torch": torch.__version__.split("+")[0]}
+        start = None if model is None else {n: t.clone() for n, t in model.state_dict().items()}
+
+        def build(folder: Path, recipe=stages[k], start=start):
+            torch.manual_seed(cfg.seed)
+            m = AdapterVLM(len(vocab), patches.shape[-1], cfg)
+            if start is not None:
+                m.load_state_dict(start)
+            _, curve = train(m, vocab, patches, captions, factors, recipe, progress)
+            torch.save(m.state_dict(), folder / "weights.pt")
+            curve.to_csv(folder / "curve.csv", index=False)
+
+        folder = cache.cached("vlm", key, build)
+        model = AdapterVLM(len(vocab), patches.shape[-1], cfg)
+        model.load_state_dict(torch.load(folder / "weights.pt", weights_only=True))
+        curves.append(pd.read_csv(folder / "curve.csv").assign(stage=k))
+    return model.eval(), pd.concat(curves, ignore_index=True)
+
+
+def stages(steps: tuple[int, int, int], context_share: float, seed: int, batch_size: int = 64
+           ) -> list[Recipe]:
+    """LLaVA's phases as two cached stages: the base (language model, then alignment) and the tuning at a
+    context share, so tunings at several shares share one base."""
+    lm, align, tune = steps
+    return [Recipe(lm_steps=lm, align_steps=align, tune_steps=0, batch_size=batch_size, seed=seed),
+            Recipe(lm_steps=0, align_steps=0, tune_steps=tune, batch_size=batch_size, seed=seed,
+                   context_share=context_share)]

@@ -1,0 +1,245 @@
+"""The gap inside an adapter VLM: the overview's four claims as measurements on `vlm.AdapterVLM`.
+
+- Cones (Shukor et al.): projected visual tokens and the language model's text token embeddings each
+  sit in a narrow cone (`gap.cone`), the two cones nearly orthogonal (`angle` between their means).
+- Logit lens (Neo et al.): visual tokens decoded straight through the LM head name nothing of the
+  image; `lens_hits` asks, layer by layer, how often the decoded word names one of the image's values.
+- Layer similarity (Venhoff et al.): image-text similarity of matched pairs rises with depth.
+- Text dominance (Wang et al.; Nikankin et al.): when the prompt's text contradicts the image, which
+  one the answer follows (`follow_rates`).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from mdsgap import gap, vlm, world
+
+
+def angle(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Angle in degrees between the mean directions of two sets of vectors (rows)."""
+    cos = F.cosine_similarity(a.float().mean(0), b.float().mean(0), dim=0).clamp(-1, 1)
+    return float(torch.rad2deg(torch.arccos(cos)))
+
+
+def cross_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean cosine between every row of a and every row of b (O((n + m) d) via the mean directions)."""
+    return float(gap.normalize(a).mean(0) @ gap.normalize(b).mean(0))
+
+
+def geometry(visual: torch.Tensor, text: torch.Tensor) -> dict[str, float]:
+    """Cone of each set, the angle between their means and their mean cross cosine (rows are tokens)."""
+    return {"visual cone": gap.cone(visual), "text cone": gap.cone(text), "angle": angle(visual, text),
+            "cross cosine": cross_cosine(visual, text)}
+
+
+@torch.no_grad()
+def tokens(model: vlm.AdapterVLM, patches: torch.Tensor, ids: torch.Tensor
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The projected visual tokens of `patches` (every position of every image, as rows) and the text
+    token embeddings of `ids` as the language model receives them (padding left out)."""
+    return model.visual_tokens(patches).flatten(0, 1), model.lm.embed(ids[ids != vlm.PAD])
+
+
+def token_geometry(model: vlm.AdapterVLM, patches: torch.Tensor, ids: torch.Tensor) -> dict[str, float]:
+    """`geometry` of the visual tokens and the text token embeddings (`tokens`)."""
+    return geometry(*tokens(model, patches, ids))
+
+
+def value_words(factors: pd.DataFrame, names=("shape", "colour", "size", "position", "texture")):
+    """Per row, the set of words that name one of the image's values of the factors `names`."""
+    sets = [set() for _ in range(len(factors))]
+    for name in names:
+        for i, v in enumerate(factors[name].astype(str)):
+            sets[i].update(vlm.words(v))
+    return sets
+
+
+@torch.no_grad()
+def lens_words(model: vlm.AdapterVLM, vocab: vlm.Vocab, patches: torch.Tensor) -> torch.Tensor:
+    """(layers + 1, n, P) word ids: each visual token decoded through the final norm and the tied head
+    at every depth (the logit lens; specials excluded). The visual tokens come first and attention is
+    causal, so no text is needed."""
+    bos = torch.full((len(patches), 1), vlm.BOS)
+    _, states = model(patches, bos)
+    out = []
+    for h in states:
+        logits = model.lm.head(h[:, :patches.shape[1]])
+        logits[..., :len(vlm.SPECIALS)] = float("-inf")
+        out.append(logits.argmax(-1))
+    return torch.stack(out)
+
+
+def lens_hits(decoded: torch.Tensor, vocab: vlm.Vocab, factors: pd.DataFrame, seed: int = 0
+              ) -> pd.DataFrame:
+    """Per layer: the share of visual tokens whose decoded word names a value of their own image, the
+    same share against a shuffled image (the chance control) and the share naming any value at all."""
+    own = value_words(factors)
+    perm = np.random.default_rng(seed).permutation(len(own))
+    every = set().union(*own)
+    rows = []
+    for layer, ids in enumerate(decoded):
+        words = [[vocab.tokens[t] for t in row] for row in ids.tolist()]
+        hit = np.mean([[w in own[i] for w in ws] for i, ws in enumerate(words)])
+        shuffled = np.mean([[w in own[perm[i]] for w in ws] for i, ws in enumerate(words)])
+        named = np.mean([[w in every for w in ws] for ws in words])
+        rows.append({"layer": layer, "own image": hit, "shuffled image": shuffled, "any value": named})
+    return pd.DataFrame(rows)
+
+
+def pooled(states, mask: torch.Tensor) -> torch.Tensor:
+    """(layers + 1, n, d): each layer's hidden states averaged over the positions where mask is True."""
+    m = mask.float().unsqueeze(-1)
+    return torch.stack([(h * m).sum(1) / m.sum(1) for h in states])
+
+
+def similarity_by_layer(visual: torch.Tensor, text: torch.Tensor, seed: int = 0, centre: bool = False
+                        ) -> pd.DataFrame:
+    """Per layer, from (layers + 1, n, d) pooled states of n images and their n captions: the mean cosine
+    of matched pairs, of pairs shuffled by a derangement (the control), and `margin`, their difference.
+    `centre` first subtracts each side's mean state per layer, so a direction every input shares (the
+    cone) cannot make pairs look similar."""
+    if centre:
+        visual, text = visual - visual.mean(1, keepdim=True), text - text.mean(1, keepdim=True)
+    n = visual.shape[1]
+    if n < 2:
+        raise ValueError("layer similarity needs at least two pairs (the shuffled control pairs them).")
+    shift = torch.randint(1, n, (1,), generator=torch.Generator().manual_seed(seed))
+    perm = (torch.arange(n) + shift) % n
+    rows = []
+    for layer, (v, t) in enumerate(zip(visual, text)):
+        matched = F.cosine_similarity(v, t, dim=-1).mean().item()
+        unmatched = F.cosine_similarity(v, t[perm], dim=-1).mean().item()
+        rows.append({"layer": layer, "matched": matched, "unmatched": unmatched,
+                     "margin": matched - unmatched})
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def layer_similarity(model: vlm.AdapterVLM, patches: torch.Tensor, ids: torch.Tensor, seed: int = 0,
+                     centre: bool = False) -> pd.DataFrame:
+    """`similarity_by_layer` of the adapter VLM: an image's visual-token states (the image alone) against
+    its caption's text states (the caption alone), each averaged over its positions."""
+    bos = torch.full((len(patches), 1), vlm.BOS)
+    _, vis_states = model(patches, bos)
+    vis_mask = torch.zeros(vis_states[0].shape[:2], dtype=torch.bool)
+    vis_mask[:, :patches.shape[1]] = True
+    _, txt_states = model(None, ids)
+    v, t = pooled(vis_states, vis_mask), pooled(txt_states, ids != vlm.PAD)
+    return similarity_by_layer(v, t, seed, centre)
+
+
+def conflict_prompts(factors: pd.DataFrame, factor: str, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Per row: the image's own caption with its `factor` value swapped for another value, then the
+    question about that factor; and the value the text asserts. The factor must always be named."""
+    values = world.FACTOR_BY_NAME[factor].values
+    if not factors[f"mentioned_{factor}"].all():
+        raise ValueError(f"captions do not always name the {factor}: choose a factor every caption names "
+                         f"({[f.name for f in world.FACTORS if f.named == 1.0 and f.shown == 1.0]}).")
+    rng = np.random.default_rng(seed)
+    prompts, asserted = [], []
+    for caption, true in zip(factors.caption, factors[factor].astype(str)):
+        other = [v for v in values if v != true][rng.integers(len(values) - 1)]
+        text = re.sub(rf"\b{re.escape(true)}\b", other, caption, count=1)
+        prompts.append(f"{text} . {vlm.QUESTIONS[factor]}")
+        asserted.append(other)
+    return prompts, asserted
+
+
+def follow_rates(answers: list[str], image: list[str], text: list[str]) -> dict[str, float]:
+    """Shares of answers that give the image's value, the text's, or something else."""
+    a, i, t = (np.asarray(v, dtype=object) for v in (answers, image, text))
+    follows_image, follows_text = (a == i).mean(), (a == t).mean()
+    return {"image": float(follows_image), "text": float(follows_text),
+            "other": float(1 - follows_image - follows_text)}
+
+
+def accuracy(model: vlm.AdapterVLM, vocab: vlm.Vocab, patches: torch.Tensor | None, factors: pd.DataFrame,
+             names=tuple(vlm.QUESTIONS), **intervention) -> dict[str, float]:
+    """Share of right one-word answers to each factor's question; `patches` None asks the language model
+    alone (the control: what the words of the question give away)."""
+    out = {}
+    for name in names:
+        got = vlm.answers(model, vocab, patches, [vlm.QUESTIONS[name]] * len(factors), **intervention)
+        out[name] = float(np.mean(np.asarray(got, dtype=object) == factors[name].astype(str).to_numpy()))
+    return out
+
+
+def dominance(model: vlm.AdapterVLM, vocab: vlm.Vocab, patches: torch.Tensor, factors: pd.DataFrame,
+              names=("colour", "shape"), interventions: dict | None = None, seed: int = 0) -> pd.DataFrame:
+    """Per factor and intervention (name -> keyword arguments of `AdapterVLM.forward`): the follow rates
+    under conflicting captions, and the accuracy without conflict under the same intervention (its cost)."""
+    rows = []
+    for name in names:
+        prompts, asserted = conflict_prompts(factors, name, seed)
+        truth = list(factors[name].astype(str))
+        for label, kw in (interventions or {"none": {}}).items():
+            rates = follow_rates(vlm.answers(model, vocab, patches, prompts, **kw), truth, asserted)
+            plain = accuracy(model, vocab, patches, factors, (name,), **kw)[name]
+            rows.append({"factor": name, "intervention": label, **rates, "accuracy": plain})
+    return pd.DataFrame(rows)
+
+
+def summarise(table: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataFrame:
+    """Mean and 95% interval over seeds (column `seed`) of each value per group of `by`: columns
+    `<value>`, `<value> low`, `<value> high`."""
+    from mdsgap import stats
+
+    rows = []
+    for key, d in table.groupby(by, sort=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        for v in values:
+            mean, lo, hi = stats.seeds_ci(d.groupby("seed")[v].mean().to_numpy())
+            row.update({v: mean, f"{v} low": lo, f"{v} high": hi})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def relation(a: pd.Series, b: pd.Series, value: str, other: str | None = None) -> str:
+    """'above', 'below' or 'within': where a's 95% interval of `value` lies against b's interval of
+    `other` (default: the same value; rows of `summarise`); intervals that overlap are 'within'."""
+    other = other or value
+    if a[f"{value} low"] > b[f"{other} high"]:
+        return "above"
+    if a[f"{value} high"] < b[f"{other} low"]:
+        return "below"
+    return "within"
+
+
+def depth_verdict(raw: pd.DataFrame, centred: pd.DataFrame) -> dict:
+    """Claim 3 from `summarise`d `layer_similarity` tables (raw and centred): whether the raw matched
+    cosine rises from the input to the last layer (intervals apart), by how much more than the unmatched
+    control, and the layer where the centred margin peaks, with whether its interval excludes 0."""
+    first, last = raw.iloc[0], raw.iloc[-1]
+    peak = centred.loc[centred.margin.idxmax()]
+    return {"rises": bool(last["matched low"] > first["matched high"]),
+            "rise": float(last.matched - first.matched),
+            "rise_unmatched": float(last.unmatched - first.unmatched),
+            "peak_layer": int(peak.layer), "peak_margin": float(peak.margin),
+            "peak_low": float(peak["margin low"]), "peak_high": float(peak["margin high"]),
+            "peak_above_zero": bool(peak["margin low"] > 0), "n_layers": int(raw.layer.max())}
+
+
+def dominance_verdicts(follow: pd.DataFrame, baseline: str = "none") -> dict[str, dict]:
+    """Claim 4 per factor, from `summarise`d `dominance` tables: what the answers follow without
+    intervention ('the text' or 'the image' when one interval lies above the other, else 'neither
+    clearly'), and the intervention that makes the most answers follow the image, with its cost."""
+    out = {}
+    for factor, d in follow.groupby("factor", sort=False):
+        d = d.set_index("intervention")
+        base = d.loc[baseline]
+        side = relation(base, base, "text", "image")
+        best = d.image.idxmax()
+        out[factor] = {
+            "text": float(base.text), "text_low": float(base["text low"]),
+            "text_high": float(base["text high"]), "image": float(base.image),
+            "image_low": float(base["image low"]), "image_high": float(base["image high"]),
+            "follows": {"above": "the text", "below": "the image"}.get(side, "neither clearly"),
+            "accuracy": float(base.accuracy), "best": best, "best_image": float(d.loc[best, "image"]),
+            "best_text": float(d.loc[best, "text"]), "best_accuracy": float(d.loc[best, "accuracy"]),
+            "best_helps": relation(d.loc[best], base, "image") == "above"}
+    return out
