@@ -324,11 +324,13 @@ def follow_rates(summary, order=("image", "text", "other")):
         d = summary[summary.factor == f]
         bottom = np.zeros(len(d))
         for k in order:
-            ax.bar(range(len(d)), d[k], bottom=bottom, color=colours[k], label=f"follows {k}")
+            label = "neither" if k == "other" else f"follows the {k}"
+            ax.bar(range(len(d)), d[k], bottom=bottom, color=colours[k],
+                   label=label if ax is axes[0, 0] else None)
             bottom += d[k].to_numpy()
         ax.set_xticks(range(len(d)), d.intervention, rotation=20, fontsize=8)
         ax.set(title=f"asked the {f}", ylim=(0, 1))
     axes[0, 0].set_ylabel("share of answers")
-    axes[0, -1].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.legend(fontsize=8, loc="upper center", ncols=3, frameon=False)
     return fig

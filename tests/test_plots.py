@@ -59,3 +59,36 @@ def test_example_rows_draws_a_row_per_entry_and_says_when_a_feature_fires_on_no_
     assert sum(len(ax.images) for ax in fig.axes) == 3
     assert any(t.get_text() == "fires on no image" for ax in fig.axes for t in ax.texts)
     plt.close(fig)
+
+
+def test_token_plane_puts_orthogonal_sets_on_their_axes():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    text = torch.eye(6)[0] + 0.05 * torch.randn(50, 6, generator=g)
+    visual = torch.eye(6)[1] + 0.05 * torch.randn(80, 6, generator=g)
+    fig = plots.token_plane(visual, text, n=40)
+    ax = fig.axes[0]
+    t, v = (c.get_offsets() for c in ax.collections)
+    assert len(t) == 40 and len(v) == 40
+    assert t[:, 0].mean() > 0.9 and abs(t[:, 1].mean()) < 0.1
+    assert v[:, 1].mean() > 0.9 and abs(v[:, 0].mean()) < 0.1
+    plt.close(fig)
+
+
+def test_per_layer_draws_a_band_per_label_and_follow_rates_stacks_to_one():
+    d = pd.DataFrame({"layer": [0, 1, 2], "a": [0.1, 0.2, 0.3], "a low": [0.0, 0.1, 0.2],
+                      "a high": [0.2, 0.3, 0.4], "b": [0.5] * 3, "b low": [0.4] * 3, "b high": [0.6] * 3})
+    fig = plots.per_layer({"a": d, "b": d}, ylabel="share")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["a", "b"] and len(ax.collections) == 2
+    assert list(ax.get_xticks()) == [0, 1, 2]
+    plt.close(fig)
+    rows = pd.DataFrame([{"factor": f, "intervention": i, "image": 0.5, "text": 0.3, "other": 0.2}
+                         for f in ("colour", "shape") for i in ("none", "x2")])
+    fig = plots.follow_rates(rows)
+    tops = [p.get_y() + p.get_height() for p in fig.axes[0].patches]
+    assert len(fig.axes) == 2 and max(tops) == 1.0
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["follows the image", "follows the text",
+                                                                  "neither"]
+    plt.close(fig)
