@@ -48,6 +48,10 @@ class DecoderConfig:
     added bias: a multiplicative route that can switch spatial detectors on and off."""
     attention: bool = False
     """Self-attention in the UNet's middle block."""
+    cond_maps: int = 0
+    """Also feed the condition as this many learned spatial maps (a linear map from the condition to
+    maps x resolution x resolution input channels): a route that can place a shape where the embedding
+    says, which convolutions cannot do from a spatially constant signal."""
     seed: int = 0
 
     def __post_init__(self):
@@ -76,7 +80,8 @@ class EmbeddingDecoder(nn.Module):
         self.cfg = cfg
         width = cfg.channels[0] * 4  # UNet2DModel's timestep-embedding width
         self.unet = UNet2DModel(
-            sample_size=cfg.resolution, in_channels=3 + cfg.cond_channels, out_channels=3, block_out_channels=cfg.channels,
+            sample_size=cfg.resolution, in_channels=3 + cfg.cond_channels + cfg.cond_maps, out_channels=3,
+            block_out_channels=cfg.channels,
             layers_per_block=cfg.layers_per_block, down_block_types=("DownBlock2D",) * len(cfg.channels),
             up_block_types=("UpBlock2D",) * len(cfg.channels), class_embed_type="identity",
             norm_num_groups=8, add_attention=cfg.attention,
@@ -84,6 +89,7 @@ class EmbeddingDecoder(nn.Module):
         self.cond = nn.Sequential(nn.Linear(d_embed, width), nn.SiLU(), nn.Linear(width, width))
         self.null = nn.Parameter(torch.zeros(width))
         self.to_maps = nn.Linear(width, cfg.cond_channels) if cfg.cond_channels else None
+        self.to_spatial = nn.Linear(width, cfg.cond_maps * cfg.resolution ** 2) if cfg.cond_maps else None
 
     def forward(self, noisy: torch.Tensor, t: torch.Tensor, emb: torch.Tensor | None,
                 drop: torch.Tensor | None = None) -> torch.Tensor:
@@ -93,6 +99,9 @@ class EmbeddingDecoder(nn.Module):
         if self.to_maps is not None:
             maps = self.to_maps(c)[:, :, None, None].expand(-1, -1, *noisy.shape[-2:])
             noisy = torch.cat([noisy, maps], 1)
+        if self.to_spatial is not None:
+            r = self.cfg.resolution
+            noisy = torch.cat([noisy, self.to_spatial(c).view(len(c), self.cfg.cond_maps, r, r)], 1)
         return self.unet(noisy, t, class_labels=c).sample
 
 

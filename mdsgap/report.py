@@ -20,3 +20,12 @@ def seed_summary(df: pd.DataFrame, by: list[str], value: str, seeds, reference: 
         rows.append({**dict(zip(by, key)), "mean": mean, "low": lo, "high": hi,
                      reference: float(main.iloc[0]) if len(main) else np.nan})
     return pd.DataFrame(rows)
+
+
+def interval_table(summary: pd.DataFrame, index, values: list[str], digits: int = 3) -> pd.DataFrame:
+    """A readable table of a summary with `<value> low` / `<value> high` columns: one "mean [low, high]"
+    string per value, indexed by `index` (a column or a list of them)."""
+    out = summary.set_index(index)
+    cells = {v: [f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+                 for m, lo, hi in zip(out[v], out[f"{v} low"], out[f"{v} high"])] for v in values}
+    return pd.DataFrame(cells, index=out.index)

@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mdsgap import adapter_gap, experiment, gap, plots, vlm, world
+from mdsgap import adapter_gap, experiment, plots, report, vlm, world
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
@@ -133,7 +133,8 @@ for s in seeds:
 answered = adapter_gap.summarise(pd.DataFrame(rows), ["factor"],
                                  ["with the image", "without it", "chance"])
 glue("n_probe", n_probe)
-answered.set_index("factor").style.format(precision=3)
+report.interval_table(answered, "factor", ["with the image", "without it"]).assign(
+    chance=answered.chance.round(3).to_numpy())
 
 # %%
 acc = answered.set_index("factor")
@@ -143,6 +144,9 @@ for f in acc.index:
     glue(f"acc_{f}_high", acc.loc[f, "with the image high"])
     glue(f"blind_{f}", acc.loc[f, "without it"])
     glue(f"chance_{f}", acc.loc[f, "chance"])
+from_image = (acc["without it"] < acc["with the image low"]).all()
+glue("blind_says", "so the answers come from the image" if from_image else
+     "so for some questions the words alone give part of the answer away")
 
 # %% [markdown]
 # The models name the colour right {glue:text}`acc_colour:.2f` of the time
@@ -151,8 +155,8 @@ for f in acc.index:
 # ({glue:text}`acc_shape_low:.2f` to {glue:text}`acc_shape_high:.2f`; chance
 # {glue:text}`chance_shape:.2f`) and the size {glue:text}`acc_size:.2f` (chance
 # {glue:text}`chance_size:.2f`). Without the image the language model gets the colour right
-# {glue:text}`blind_colour:.2f` and the shape {glue:text}`blind_shape:.2f` of the time, so the
-# answers come from the image. {numref}`fig-vlm-answers` shows a few.
+# {glue:text}`blind_colour:.2f` and the shape {glue:text}`blind_shape:.2f` of the time,
+# {glue:text}`blind_says`. {numref}`fig-vlm-answers` shows a few.
 
 # %% mystnb={"figure": {"caption": "Held-out world images with the first seed's answers to the three questions (colour, shape, size).", "name": "fig-vlm-answers"}}
 shown = slice(0, 6)
@@ -165,12 +169,13 @@ plt.show()
 # %% [markdown]
 # ## Claim 1: a narrow cone, nearly orthogonal to the text
 #
-# {cite:t}`modalitygapoverview2025` (after Shukor et al.) describe the projected visual tokens as a
-# narrow cone nearly orthogonal to the text token embeddings. Three numbers per model measure it:
-# the cone of each set (the mean cosine between two of its members, {doc}`01_measuring_gap`'s
-# measure), and the angle between the two sets' mean directions. The visual tokens are those of
-# the held-out images; the text tokens are the held-out captions' words as the language model
-# embeds them. The control is the same model with its projector as it was before training.
+# The overview {cite:p}`modalitygapoverview2025`, after Shukor et al., describes the projected
+# visual tokens as a narrow cone nearly orthogonal to the text token embeddings. Three numbers per
+# model measure it: the cone of each set (the mean cosine between two of its members,
+# {doc}`01_measuring_gap`'s measure), and the angle between the two sets' mean directions. The
+# visual tokens are those of the held-out images; the text tokens are the held-out captions' words
+# as the language model embeds them. The control is the same model with its projector as it was
+# before training.
 
 # %%
 ids = vocab.batch(list(probe.captions), vlm.Recipe.max_text)
@@ -182,7 +187,7 @@ for s in seeds:
         geo.append({"seed": s, "model": name, **adapter_gap.token_geometry(m, probe_patches, ids)})
 values = ["visual cone", "text cone", "angle", "cross cosine"]
 geometry = adapter_gap.summarise(pd.DataFrame(geo), ["model"], values)
-geometry.set_index("model").style.format(precision=3)
+report.interval_table(geometry, "model", values)
 
 # %% mystnb={"figure": {"caption": "The first seed's projected visual tokens (a sample from the held-out images) and the text token embeddings of the held-out captions, each scaled to unit length, in the plane of their two mean directions: x along the text mean, y along the part of the visual mean orthogonal to it.", "name": "fig-vlm-cones"}}
 plots.token_plane(*adapter_gap.tokens(models[seeds[0]], probe_patches, ids))
@@ -197,11 +202,12 @@ for key, name in (("vis_cone", "visual cone"), ("txt_cone", "text cone"), ("angl
         glue(f"{key}{tag}_high", g.loc[m, f"{name} high"])
 ORTHO = 20  # degrees from 90 within which we call two directions nearly orthogonal (our choice)
 narrow = g.loc["trained", "visual cone low"] > g.loc["trained", "text cone high"]
-ortho = abs(g.loc["trained", "angle low"] - 90) < ORTHO > abs(g.loc["trained", "angle high"] - 90)
+ortho = all(abs(g.loc["trained", f"angle {end}"] - 90) < ORTHO for end in ("low", "high"))
 glue("ortho", ORTHO)
 glue("claim1", "confirmed" if narrow and ortho else "not confirmed")
 glue("claim1_narrow", "narrower than" if narrow else "not narrower than")
 glue("claim1_ortho", "within" if ortho else "not within")
+glue("angle_moved", g.loc["projector untrained", "angle"] - g.loc["trained", "angle"])
 
 # %% [markdown]
 # The visual tokens of the trained models have a cone of {glue:text}`vis_cone:.2f`
@@ -213,7 +219,9 @@ glue("claim1_ortho", "within" if ortho else "not within")
 # chose. The first claim is **{glue:text}`claim1`** here. Before training, the projector gave a cone
 # of {glue:text}`vis_cone_fresh:.2f` at {glue:text}`angle_fresh:.0f` degrees: a random projector of
 # CLIP's patch tokens already makes a cone of its own, as random networks do in
-# {doc}`05_why_the_gap`. {numref}`fig-vlm-cones` draws the two sets in the plane of their means.
+# {doc}`05_why_the_gap`, and training turned its mean {glue:text}`angle_moved:.0f` degrees toward
+# the text (a negative number: away from it). {numref}`fig-vlm-cones` draws the two sets in the
+# plane of their means.
 
 # %% [markdown]
 # ## Claim 2: visual tokens decoded to words
@@ -234,18 +242,20 @@ lens = adapter_gap.summarise(pd.concat(lens), ["layer"],
 
 # %%
 first, last = lens.iloc[0], lens.iloc[-1]
-vs = {k: adapter_gap.relation(row, row, "own image", "shuffled image")
-      for k, row in (("lens0", first), ("lens_last", last))}
-for k, row in (("lens0", first), ("lens_last", last)):
+ends = (("lens0", first), ("lens_last", last))
+vs = {k: adapter_gap.relation(row, row, "own image", "shuffled image") for k, row in ends}
+for k, row in ends:
     glue(k, row["own image"])
     glue(f"{k}_shuffled", row["shuffled image"])
     glue(f"{k}_vs", vs[k])
 glue("lens0_any", first["any value"])
 glue("n_last", int(last.layer))
 glue("claim2", "confirmed" if vs["lens0"] != "above" else "contradicted")
-glue("lens_summary", "after the last layer the lens reads a token's own image above the shuffled "
-     "control, so 'meaningless' holds only at the input" if vs["lens_last"] == "above" else
-     f"after the last layer the lens reads a token's own image {vs['lens_last']} the control")
+above = vs["lens_last"] == "above"
+glue("lens_deeper", "the language model turns the visual tokens into words of their image as "
+     "they rise through it" if above else "deeper layers leave them as unreadable")
+glue("lens_summary", "after the last layer the lens reads a token's own image above the control, "
+     "so 'meaningless' holds only at the input" if above else "the lens finds them meaningless")
 
 # %% mystnb={"figure": {"caption": "Visual tokens read through the language model's head after each layer (0 = the projected tokens): the share whose word names a value of their own image, of a shuffled image (the control), and of any image; means over seeds with 95% bands.", "name": "fig-vlm-lens"}}
 plots.per_layer({k: lens for k in ("own image", "shuffled image", "any value")},
@@ -257,11 +267,10 @@ plt.show()
 # {glue:text}`lens0:.2f` of the time, against {glue:text}`lens0_shuffled:.2f` for a shuffled image
 # ({glue:text}`lens0_vs` the control's interval), although {glue:text}`lens0_any:.2f` of the
 # tokens decode to some value word. The second claim is **{glue:text}`claim2`** at the input.
-# Deeper in the model the picture changes ({numref}`fig-vlm-lens`): after layer
+# Deeper in the model ({numref}`fig-vlm-lens`), after layer
 # {glue:text}`n_last` the share is {glue:text}`lens_last:.2f` against
-# {glue:text}`lens_last_shuffled:.2f` ({glue:text}`lens_last_vs` the control's interval), so the
-# language model turns the visual tokens into words of their image as they rise through it, which
-# is what the logit-lens studies behind the claim report for large models too.
+# {glue:text}`lens_last_shuffled:.2f` ({glue:text}`lens_last_vs` the control's interval):
+# {glue:text}`lens_deeper`.
 
 # %% [markdown]
 # ## Claim 3: image-text similarity across depth
@@ -336,8 +345,7 @@ runs = [adapter_gap.dominance(models[s], vocab, probe_patches, probe.factors,
                               interventions=interventions, seed=s).assign(seed=s) for s in seeds]
 follow = adapter_gap.summarise(pd.concat(runs), ["factor", "intervention"],
                                ["image", "text", "other", "accuracy"])
-follow.set_index(["factor", "intervention"])[["image", "image low", "image high", "text",
-                                               "text low", "text high", "accuracy"]]
+report.interval_table(follow, ["factor", "intervention"], ["image", "text", "other", "accuracy"])
 
 # %% mystnb={"figure": {"caption": "Answers to a question whose caption contradicts the image: the share that follows the image, the text, or neither, for each factor, with no intervention and with the attention on visual tokens multiplied by each factor (means over seeds).", "name": "fig-vlm-dominance"}}
 plots.follow_rates(follow)
@@ -358,7 +366,11 @@ glue("claim4", "; ".join(claim4))
 # %%
 worst = max(verdicts, key=lambda f: verdicts[f]["text"])
 weakest = acc["with the image"].loc[list(verdicts)].idxmin()
-glue("dom_tracks", "is" if worst == weakest else "is not")
+glue("dom_tracks", "is the one the model reads least well from the image alone" if worst == weakest
+     else "is not the one the model reads least well from the image alone")
+differ = len({v["follows"] for v in verdicts.values()}) > 1
+glue("dom_differ", "Text dominance differs from factor to factor here, so it is not a fixed "
+     "trait of the model." if differ else "Text dominance looks the same for every factor here.")
 top = follow[(follow.factor == worst) & (follow.intervention == f"attention x{max(boosts):g}")]
 glue("dom_top", f"x{max(boosts):g}")
 glue("dom_top_other", float(top.other.iloc[0]))
@@ -377,10 +389,9 @@ glue("dom_worst_helps", "beyond" if verdicts[worst]["best_helps"] else "not beyo
 # {glue:text}`dom_shape_image_high:.2f`) and the text {glue:text}`dom_shape_text:.2f`
 # ({glue:text}`dom_shape_text_low:.2f` to {glue:text}`dom_shape_text_high:.2f`): they follow
 # {glue:text}`dom_shape_follows`. The fourth claim is **{glue:text}`claim4`** here. The factor
-# whose answers follow the text most ({glue:text}`dom_worst`) {glue:text}`dom_tracks` the one the
-# model reads least well from the image alone (colour right {glue:text}`acc_colour:.2f` of the
-# time, shape {glue:text}`acc_shape:.2f`): text dominance is a matter of the evidence each side
-# brings, not a fixed preference for words.
+# whose answers follow the text most ({glue:text}`dom_worst`) {glue:text}`dom_tracks` (colour
+# right {glue:text}`acc_colour:.2f` of the time without conflict, shape {glue:text}`acc_shape:.2f`).
+# {glue:text}`dom_differ`
 #
 # For the {glue:text}`dom_worst`, the intervention that sends most answers to the image is
 # {glue:text}`dom_worst_best`: the image's share moves from {glue:text}`dom_worst_image:.2f` to
@@ -407,6 +418,8 @@ both = pd.DataFrame({"CLIP (image vs text embeddings)": clip_geo,
 glue("clip_angle", clip_geo["angle"])
 glue("clip_img_cone", clip_geo["visual cone"])
 glue("clip_txt_cone", clip_geo["text cone"])
+glue("clip_cross", clip_geo["cross cosine"])
+glue("vlm_cross", g.loc["trained", "cross cosine"])
 both.rename(columns={"visual cone": "image-side cone", "text cone": "text-side cone"}).round(3)
 
 # %% [markdown]
@@ -417,7 +430,9 @@ both.rename(columns={"visual cone": "image-side cone", "text cone": "text-side c
 # training pulls toward each other, pair by pair; the adapter's is the angle between the projector's
 # outputs and a word space the projector was never asked to match: it was trained only to make the
 # language model predict the right next word. Nothing in LLaVA's loss asks a visual token to
-# resemble a word, so the adapter's gap is less a failure of alignment than an absence of it, and
+# resemble a word (the mean cosine between a visual token and a word is {glue:text}`vlm_cross:.3f`,
+# against {glue:text}`clip_cross:.3f` between the CLIP's images and captions), so the adapter's
+# gap is less a failure of alignment than an absence of it, and
 # its consequences show up downstream: in what the lens reads and in what the answers follow.
 
 # %% [markdown]
@@ -433,7 +448,7 @@ both.rename(columns={"visual cone": "image-side cone", "text cone": "text-side c
 # The model is tiny and its words few, and that is the point: every claim can be checked against the
 # values that made each image, with seeds and a control. The controls change how two of the claims
 # read: {glue:text}`lens_summary`, and {glue:text}`depth_shared:.0%` of the rise in raw similarity
-# is shared by unmatched pairs. Text dominance is a property of each factor, not of the model. The
+# is shared by unmatched pairs. {glue:text}`dom_differ` The
 # choices are this book's: the word-level language model, the size of the projector's input (CLIP's
 # patch tokens), the share of captions in tuning ({glue:text}`context_share:.2f`), the
 # {glue:text}`ortho`-degree threshold, and the conflict prompts. The parameters `projector`

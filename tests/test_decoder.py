@@ -91,9 +91,21 @@ def test_accuracy_and_changes_compare_reads_per_factor():
         R.changes(before, after.iloc[:2])
 
 
-@pytest.mark.parametrize("kwargs", [dict(cond_channels=4), dict(prediction="epsilon")])
+@pytest.mark.parametrize("kwargs", [dict(cond_channels=4), dict(prediction="epsilon"), dict(cond_maps=2)])
 def test_decoder_variants_train_and_sample(kwargs):
     images = world.generate(world.WorldConfig(), 16, seed=0).images
     cfg = D.DecoderConfig(channels=(8, 16), steps=2, batch_size=4, n_images=16, **kwargs)
     model, _ = D.train_decoder(images, torch.randn(16, 8), cfg, progress=False)
     assert D.sample(model, torch.randn(3, 8), steps=2).shape == (3, 16, 16, 3)
+
+
+def test_spatial_condition_maps_depend_on_the_embedding():
+    torch.manual_seed(0)
+    cfg = D.DecoderConfig(channels=(8, 16), cond_maps=2)
+    model = D.EmbeddingDecoder(8, cfg).eval()
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([10, 10])
+    e = torch.randn(1, 8).repeat(2, 1)
+    e[1] += 1.0
+    with torch.no_grad():
+        out = model(x[:1].repeat(2, 1, 1, 1), t, e)
+    assert model.unet.conv_in.in_channels == 5 and not torch.allclose(out[0], out[1])

@@ -25,3 +25,13 @@ def test_seed_summary_groups_by_several_columns_and_only_the_named_seeds():
     t = report.seed_summary(results(), ["knob", "other"], "value", ["seed 2"], "main", n_boot=20)
     assert list(zip(t.knob, t.other)) == [(0, "a"), (1, "a")]
     assert t["mean"].tolist() == pytest.approx([2.0, 12.0])
+
+
+def test_interval_table_writes_mean_and_interval():
+    import pandas as pd
+
+    from mdsgap import report
+
+    s = pd.DataFrame({"factor": ["shape"], "acc": [0.5], "acc low": [0.25], "acc high": [0.75]})
+    t = report.interval_table(s, "factor", ["acc"], digits=2)
+    assert t.loc["shape", "acc"] == "0.50 [0.25, 0.75]"
