@@ -62,3 +62,21 @@ def rescale(edited: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     """Edited embeddings (the autoencoder works on unit vectors) back at the norms of the originals, which
     the pipeline's image normaliser expects."""
     return torch.nn.functional.normalize(edited.float(), dim=-1) * original.float().norm(dim=-1, keepdim=True)
+
+
+def draw_edits(pipe, sae, original: torch.Tensor, labels, classes=("ImgD", "TxtD", "CMD"),
+               steps: int = 20, seed: int = 0) -> tuple[list, list[str]]:
+    """The real path's grid: the originals through the autoencoder with nothing removed, then with each
+    class's latents removed (`labels` per latent), each drawn by the pipeline with the same noise;
+    returns the images and a caption per image."""
+    from mdsgap import editing
+
+    labels = np.asarray(labels)
+    versions = {"nothing removed": []}
+    versions |= {f"{c} removed": np.flatnonzero(labels == c) for c in classes if (labels == c).any()}
+    images, names = [], []
+    for name, latents in versions.items():
+        e = rescale(editing.without_latents(sae, original, latents), original)
+        images += draw(pipe, e, steps, seed=seed)
+        names += [name] * len(original)
+    return images, names

@@ -27,6 +27,15 @@ def test_removed_latents_do_not_contribute():
     assert torch.allclose(edited, m.decode(z))
 
 
+def test_scaled_latents_amplify_only_the_named_latents():
+    m, e = _sae(), torch.randn(20, 8)
+    z = m.encode(torch.nn.functional.normalize(e, dim=-1))
+    keep = [int(z[0].argmax())]
+    assert torch.allclose(editing.scaled_latents(m, e, keep, 1.0), m.decode(z))
+    z[:, keep] *= 3
+    assert torch.allclose(editing.scaled_latents(m, e, keep, 3.0), m.decode(z))
+
+
 def test_class_removal_rows_and_random_controls():
     p = world.generate(world.WorldConfig(), 60, seed=0)
     m = _sae(d=6)
@@ -87,3 +96,21 @@ def test_changes_against_random_flags_a_class_above_its_random_range():
     got = editing.changes_against_random(pd.DataFrame(rows), ["shape", "colour"]).set_index("factor")
     assert got.loc["shape", "above random"] and not got.loc["colour", "above random"]
     assert got.loc["shape", "change"] == pytest.approx(0.6)
+    # a mean above the range whose interval still reaches into it is not a class effect
+    rows = [{"seed": s, "labelling": "L", "removed": "CMD", "kind": "class", "shape": [0, 0, 0.03][s]}
+            for s in range(3)]
+    rows += [{"seed": s, "labelling": "L", "removed": "random, CMD-sized", "kind": "random", "shape": 0.0}
+             for s in range(3)]
+    got = editing.changes_against_random(pd.DataFrame(rows), ["shape"]).set_index("factor")
+    assert got.loc["shape", "change"] > 0 and not got.loc["shape", "above random"]
+
+
+def test_against_prediction_splits_the_moves():
+    import pandas as pd
+
+    moved = pd.DataFrame({"labelling": ["m"] * 4, "class": ["ImgD", "ImgD", "CMD", "CMD"],
+                          "factor": ["size", "shape", "shape", "colour"],
+                          "above random": [True, True, False, True]})
+    got = editing.against_prediction(moved, {"size": "ImgD", "shape": "CMD", "colour": "CMD"}).iloc[0]
+    assert got["as predicted"] == "CMD: colour; ImgD: size"
+    assert got["not predicted"] == "ImgD: shape" and got["missing"] == "CMD: shape"

@@ -20,6 +20,9 @@ def test_an_edited_embedding_goes_through_stable_unclip(tmp_path, tiny_unclip):
     assert np.array_equal(np.asarray(drawn[0]), np.asarray(again[0]))
     with pytest.raises(ValueError, match=r"must be \(n, 32\)"):
         unclip.draw(pipe, torch.randn(2, 16))
+    labels = np.array(["ImgD"] * 10 + ["CMD"] * 10 + ["none"] * 44)
+    grid, names = unclip.draw_edits(pipe, model, emb[:2], labels, steps=2, seed=0)
+    assert len(grid) == 6 and names == ["nothing removed"] * 2 + ["ImgD removed"] * 2 + ["CMD removed"] * 2
 
 
 def test_a_folder_that_is_no_pipeline_is_refused_with_the_fix(tmp_path):
