@@ -146,3 +146,15 @@ def test_chapter_three_shows_a_pipeline_run(tmp_path):
     book.execute("03_modality_dominance", "tiny", overrides={"run_dir": str(run)}, out_dir=tmp_path / "out")
     text = (tmp_path / "out" / "03_modality_dominance.ipynb").read_text()
     assert "360 pairs | 32 latents" in text and "class_ratio" in text
+
+
+@pytest.mark.slow
+def test_generation_chapter_draws_the_edits_with_a_stable_unclip_folder(tmp_path, tiny_unclip):
+    """The generation chapter's real path: a local Stable unCLIP pipeline (tiny, random, built from configs
+    with the embedding width of the chapter's CLIP) draws the class-edited embeddings."""
+    folder = tiny_unclip(tmp_path, d=16)  # mdsgap-tiny's embedding width
+    overrides = {"unclip_folder": str(folder), "ddim_steps": 2}
+    book.execute("10_generation", "tiny", overrides=overrides, out_dir=tmp_path / "out")
+    nb = json.loads((tmp_path / "out" / "10_generation.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "unclip.load_pipeline" in "".join(c["source"]))
+    assert any("image/png" in o.get("data", {}) for o in cell["outputs"])  # the edits, drawn by unCLIP
