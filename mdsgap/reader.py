@@ -115,6 +115,17 @@ def accuracy(got: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
                       for f in got.columns})
 
 
+def accuracy_ci(got: pd.DataFrame, truth: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """`accuracy` with a 95% bootstrap interval over images: columns accuracy, low, high per factor."""
+    from mdsgap import stats
+
+    rows = {}
+    for f in got.columns:
+        hits = (got[f].astype(str).to_numpy() == truth[f].astype(str).to_numpy()).astype(float)
+        rows[f] = dict(zip(("accuracy", "low", "high"), stats.mean_ci([hits], seed=seed)))
+    return pd.DataFrame(rows).T
+
+
 def changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.Series:
     """Share of images whose read value differs between two generations from paired conditions, per factor:
     how much an edit of the conditioning embedding moved each factor of the drawn image."""
