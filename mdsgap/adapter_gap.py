@@ -41,8 +41,14 @@ def geometry(visual: torch.Tensor, text: torch.Tensor) -> dict[str, float]:
 def tokens(model: vlm.AdapterVLM, patches: torch.Tensor, ids: torch.Tensor
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """The projected visual tokens of `patches` (every position of every image, as rows) and the text
-    token embeddings of `ids` as the language model receives them (padding left out)."""
-    return model.visual_tokens(patches).flatten(0, 1), model.lm.embed(ids[ids != vlm.PAD])
+    token embeddings of `ids` as the language model receives them: one row per word occurrence, the
+    specials (padding, BOS, EOS) left out."""
+    return model.visual_tokens(patches).flatten(0, 1), model.lm.embed(ids[words_mask(ids)])
+
+
+def words_mask(ids: torch.Tensor) -> torch.Tensor:
+    """True at word tokens (not padding, BOS or EOS, which are alike across captions)."""
+    return ids >= len(vlm.SPECIALS)
 
 
 def token_geometry(model: vlm.AdapterVLM, patches: torch.Tensor, ids: torch.Tensor) -> dict[str, float]:
@@ -123,13 +129,14 @@ def similarity_by_layer(visual: torch.Tensor, text: torch.Tensor, seed: int = 0,
 def layer_similarity(model: vlm.AdapterVLM, patches: torch.Tensor, ids: torch.Tensor, seed: int = 0,
                      centre: bool = False) -> pd.DataFrame:
     """`similarity_by_layer` of the adapter VLM: an image's visual-token states (the image alone) against
-    its caption's text states (the caption alone), each averaged over its positions."""
+    its caption's text states (the caption alone), each averaged over its positions (the caption's
+    words only: BOS, the same for every caption, and EOS left out)."""
     bos = torch.full((len(patches), 1), vlm.BOS)
     _, vis_states = model(patches, bos)
     vis_mask = torch.zeros(vis_states[0].shape[:2], dtype=torch.bool)
     vis_mask[:, :patches.shape[1]] = True
     _, txt_states = model(None, ids)
-    v, t = pooled(vis_states, vis_mask), pooled(txt_states, ids != vlm.PAD)
+    v, t = pooled(vis_states, vis_mask), pooled(txt_states, words_mask(ids))
     return similarity_by_layer(v, t, seed, centre)
 
 
@@ -213,10 +220,14 @@ def relation(a: pd.Series, b: pd.Series, value: str, other: str | None = None) -
 def depth_verdict(raw: pd.DataFrame, centred: pd.DataFrame) -> dict:
     """Claim 3 from `summarise`d `layer_similarity` tables (raw and centred): whether the raw matched
     cosine rises from the input to the last layer (intervals apart), by how much more than the unmatched
-    control, and the layer where the centred margin peaks, with whether its interval excludes 0."""
+    control, the centred margin at the input, and the layer where it peaks, with whether its interval
+    excludes 0 and lies above the input's."""
     first, last = raw.iloc[0], raw.iloc[-1]
-    peak = centred.loc[centred.margin.idxmax()]
+    peak, start = centred.loc[centred.margin.idxmax()], centred.iloc[0]
     return {"rises": bool(last["matched low"] > first["matched high"]),
+            "input_margin": float(start.margin), "input_low": float(start["margin low"]),
+            "input_high": float(start["margin high"]),
+            "peak_above_input": relation(peak, start, "margin") == "above",
             "rise": float(last.matched - first.matched),
             "rise_unmatched": float(last.unmatched - first.unmatched),
             "peak_layer": int(peak.layer), "peak_margin": float(peak.margin),
@@ -224,16 +235,22 @@ def depth_verdict(raw: pd.DataFrame, centred: pd.DataFrame) -> dict:
             "peak_above_zero": bool(peak["margin low"] > 0), "n_layers": int(raw.layer.max())}
 
 
-def dominance_verdicts(follow: pd.DataFrame, baseline: str = "none") -> dict[str, dict]:
-    """Claim 4 per factor, from `summarise`d `dominance` tables: what the answers follow without
-    intervention ('the text' or 'the image' when one interval lies above the other, else 'neither
-    clearly'), and the intervention that makes the most answers follow the image, with its cost."""
+def dominance_verdicts(runs: pd.DataFrame, baseline: str = "none") -> dict[str, dict]:
+    """Claim 4 per factor, from per-seed `dominance` tables (column `seed`): what the answers follow
+    without intervention ('the text' or 'the image' when, within seeds, one share is above the other
+    with an interval clear of zero, else 'neither clearly'), and the intervention that sends the most
+    answers to the image, with its cost and whether it beats no intervention within seeds."""
+    values = ["image", "text", "other", "accuracy"]
+    follow = summarise(runs, ["factor", "intervention"], values)
     out = {}
     for factor, d in follow.groupby("factor", sort=False):
         d = d.set_index("intervention")
-        base = d.loc[baseline]
-        side = relation(base, base, "text", "image")
-        best = d.image.idxmax()
+        base, best = d.loc[baseline], d.image.idxmax()
+        r = runs[runs.factor == factor]
+        side = paired(r[r.intervention == baseline], ["factor"], "text", "image").relation.iloc[0]
+        wide = r.pivot_table(index="seed", columns="intervention", values="image").reset_index()
+        wide["factor"] = factor
+        helps = best != baseline and paired(wide, ["factor"], best, baseline).relation.iloc[0] == "above"
         out[factor] = {
             "text": float(base.text), "text_low": float(base["text low"]),
             "text_high": float(base["text high"]), "image": float(base.image),
@@ -241,5 +258,21 @@ def dominance_verdicts(follow: pd.DataFrame, baseline: str = "none") -> dict[str
             "follows": {"above": "the text", "below": "the image"}.get(side, "neither clearly"),
             "accuracy": float(base.accuracy), "best": best, "best_image": float(d.loc[best, "image"]),
             "best_text": float(d.loc[best, "text"]), "best_accuracy": float(d.loc[best, "accuracy"]),
-            "best_helps": relation(d.loc[best], base, "image") == "above"}
+            "best_helps": bool(helps)}
     return out
+
+
+def paired(table: pd.DataFrame, by: list[str], a: str, b: str) -> pd.DataFrame:
+    """Per group of `by`: the mean over seeds of a - b, taken within each seed (both come from the same
+    models and inputs), its 95% interval over seeds, and whether a lies 'above', 'below' or 'within'
+    (the interval of the difference clear of zero or not)."""
+    from mdsgap import stats
+
+    rows = []
+    for key, d in table.groupby(by, sort=False):
+        diff = d.groupby("seed").apply(lambda g: (g[a] - g[b]).mean(), include_groups=False)
+        mean, lo, hi = stats.seeds_ci(diff.to_numpy())
+        side = "above" if lo > 0 else "below" if hi < 0 else "within"
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "difference": mean,
+                     "low": lo, "high": hi, "relation": side})
+    return pd.DataFrame(rows)

@@ -20,6 +20,7 @@ def without_latents(model: SparseAutoencoder, e: torch.Tensor, latents=()) -> to
     return scaled_latents(model, e, latents, 0.0)
 
 
+@torch.no_grad()
 def scaled_latents(model: SparseAutoencoder, e: torch.Tensor, latents=(), factor: float = 2.0
                    ) -> torch.Tensor:
     """The SAE's reconstruction of the unit embeddings e with the given latents multiplied by factor
@@ -116,12 +117,22 @@ def against_prediction(moved: pd.DataFrame, predicted: dict[str, str]) -> pd.Dat
     """Per labelling: the factors each class moves beyond its random sets (`changes_against_random`),
     split into those the class should carry (`predicted`: factor -> its expected class, e.g. from
     `groundtruth.EXPECTED` of the world's kinds) and those it should not, and the predicted moves that
-    are missing. One row per labelling, the lists as '; '-joined 'class: factor' strings ('none')."""
+    are missing. One row per labelling, each list as text: 'shape and colour (CMD)' ('nothing')."""
     rows = []
     for name, d in moved.groupby("labelling", sort=False):
         beyond = {(c, f) for c, f, a in zip(d["class"], d.factor, d["above random"]) if a}
         want = {(predicted[f], f) for f in d.factor.unique() if f in predicted}
-        join = lambda pairs: "; ".join(f"{c}: {f}" for c, f in sorted(pairs)) or "none"
+        join = lambda pairs: _by_class(sorted(pairs))
         rows.append({"labelling": name, "as predicted": join(beyond & want),
                      "not predicted": join(beyond - want), "missing": join(want - beyond)})
     return pd.DataFrame(rows)
+
+
+def _by_class(pairs) -> str:
+    """[(class, factor), ...] as 'size and position (ImgD), shape (CMD)'; 'nothing' when empty."""
+    classes = dict.fromkeys(c for c, _ in pairs)
+    parts = []
+    for c in classes:
+        fs = [f for cc, f in pairs if cc == c]
+        parts.append(f"{', '.join(fs[:-1]) + ' and ' if len(fs) > 1 else ''}{fs[-1]} ({c})")
+    return ", ".join(parts) or "nothing"

@@ -40,11 +40,21 @@ def image_mask(model, input_ids: torch.Tensor) -> torch.Tensor:
     return input_ids == model.config.image_token_id
 
 
+def _language_model(model):
+    """The decoder stack (with its final `norm`), across transformers versions."""
+    inner = getattr(model, "model", None)
+    if inner is not None and hasattr(inner, "language_model"):  # transformers >= 4.52
+        return inner.language_model
+    return model.language_model.model  # older: LlamaForCausalLM under .language_model
+
+
 @torch.no_grad()
 def layer_means(model, input_ids: torch.Tensor, pixel_values: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None) -> torch.Tensor:
     """(layers + 1, n, d): hidden states averaged over the visual tokens (with `pixel_values`) or over the
-    attended text tokens (without), every layer of the language model."""
+    attended text tokens (without), every layer of the language model. transformers returns the last
+    layer's states after the final norm (the others before it), so the last point is normed; leave
+    BOS out of `input_ids` for text (its states are alike across captions and large in Llama)."""
     out = model(input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask,
                 output_hidden_states=True)
     if pixel_values is not None:
@@ -57,13 +67,18 @@ def layer_means(model, input_ids: torch.Tensor, pixel_values: torch.Tensor | Non
 @torch.no_grad()
 def visual_tokens(model, pixel_values: torch.Tensor) -> torch.Tensor:
     """(n * P, d): the projected visual tokens, as the language model receives them."""
-    return torch.cat(list(model.get_image_features(pixel_values=pixel_values).pooler_output))
+    out = model.get_image_features(pixel_values=pixel_values)
+    feats = getattr(out, "pooler_output", out)  # a tensor in older transformers
+    return torch.cat([f.reshape(-1, f.shape[-1]) for f in feats])
 
 
 @torch.no_grad()
-def token_geometry(model, pixel_values: torch.Tensor, text_ids: torch.Tensor) -> dict[str, float]:
-    """`adapter_gap.geometry` of the projected visual tokens and the text token embeddings of `text_ids`."""
-    text = model.get_input_embeddings()(text_ids.flatten())
+def token_geometry(model, pixel_values: torch.Tensor, text_ids: torch.Tensor,
+                   attention_mask: torch.Tensor | None = None) -> dict[str, float]:
+    """`adapter_gap.geometry` of the projected visual tokens and the text token embeddings of `text_ids`
+    (padding left out where `attention_mask` is 0)."""
+    keep = torch.ones_like(text_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+    text = model.get_input_embeddings()(text_ids[keep])
     return adapter_gap.geometry(visual_tokens(model, pixel_values), text)
 
 
@@ -72,6 +87,8 @@ def lens_ids(model, input_ids: torch.Tensor, pixel_values: torch.Tensor) -> list
     """Per layer, the vocabulary id each visual token decodes to through the final norm and the LM head
     (the logit lens), as one (n * P,) tensor per layer."""
     out = model(input_ids=input_ids, pixel_values=pixel_values, output_hidden_states=True)
-    norm = model.model.language_model.norm
+    norm = _language_model(model).norm
     mask = image_mask(model, input_ids)
-    return [model.lm_head(norm(h[mask])).argmax(-1) for h in out.hidden_states]
+    last = len(out.hidden_states) - 1  # already after the final norm
+    return [model.lm_head(h[mask] if k == last else norm(h[mask])).argmax(-1)
+            for k, h in enumerate(out.hidden_states)]

@@ -95,9 +95,9 @@ on_real.to_frame("reader accuracy, real images").T.style.format(precision=3)
 # extra input channels of {glue:text}`resolution`×{glue:text}`resolution` pixels. The second route
 # is this book's: from a signal that is the same at every pixel, convolutions learn colour and
 # position but hardly where the corners of a square go (the trials without it, recorded in the
-# project's notes, missed the shape far more often). One condition in ten is dropped in training, so
-# sampling can use classifier-free guidance (weight {glue:text}`guidance`, {glue:text}`ddim_steps`
-# DDIM steps).
+# project's notes, missed the shape far more often). A share {glue:text}`cond_dropout` of the
+# conditions is dropped in training, so sampling can use classifier-free guidance
+# ({glue:text}`guidance_note`; {glue:text}`ddim_steps` DDIM steps).
 
 # %%
 dec_cfg = decoder.DecoderConfig(
@@ -108,6 +108,9 @@ model, curve = decoder.trained_decoder(subject.clip, dec_cfg)
 glue("decoder_steps", dec_cfg.steps)
 glue("decoder_images", dec_cfg.n_images)
 glue("cond_maps", dec_cfg.cond_maps)
+glue("cond_dropout", dec_cfg.cond_dropout)
+glue("guidance_note", "here off: weight 1 is the conditional model alone" if guidance == 1 else
+     f"weight {guidance:g}")
 for name in ("resolution", "guidance", "ddim_steps"):
     glue(name, globals()[name])
 
@@ -134,8 +137,11 @@ quality.style.format(precision=3)
 bar = {f: quality.loc[f] for f in ("shape", "colour")}
 for f, r in bar.items():
     glue(f"q_{f}", f"{r.accuracy:.2f} [{r.low:.2f}, {r.high:.2f}]")
-met = all(r.accuracy >= 0.8 for r in bar.values())
-glue("q_met", "met" if met else "missed")
+BAR = 0.8  # the quality bar of the issue that asked for this chapter: reader accuracy on both
+met = all(r.accuracy >= BAR for r in bar.values())
+glue("bar", BAR)
+glue("q_met", "missed" if not met else "met" if all(r.low >= BAR for r in bar.values()) else
+     "met by the means, though an interval reaches below it")
 glue("q_says", "the embedding carries what an image generator needs, and the world's ground truth "
      "can score it" if met else "short of the bar, so the edits below read a blurred picture")
 glue("n_generate", n_generate)
@@ -151,7 +157,7 @@ plt.show()
 # In {numref}`fig-generation-drawn`, the top row holds held-out images at the decoder's resolution
 # and the bottom row their drawings. The reader finds the original's shape in
 # {glue:text}`q_shape` of the drawings and its colour in {glue:text}`q_colour` (95% intervals over
-# images): the chapter's quality bar, 0.8 on both, is {glue:text}`q_met`.
+# images): the chapter's quality bar, {glue:text}`bar` on both, is {glue:text}`q_met`.
 
 # %% [markdown]
 # ## From captions
@@ -206,7 +212,7 @@ def draw(e, s):
 
 
 # %%
-edit_x, rows = x_test[:n_edit], []
+edit_x, rows, kept = x_test[:n_edit], [], {}  # kept: what later cells show, by seed and labelling
 for s in seeds:
     cfg = EX.sae_configs(s)["TopK"]
     fs, sae_s = features.sae_features(fx, fy, cfg, subject.clip.identity, data_id, progress=False)
@@ -214,13 +220,17 @@ for s in seeds:
     plain = draw(editing.without_latents(sae_s, edit_x), s)
     for name, m in LABELLINGS.items():
         labels = comparison.attribute(m, zx, zy, opts=opts, x=fx.numpy(), y=fy.numpy()).labels
+        kept[s, name] = (sae_s, labels, plain)
         for removed, kind, k, latents in editing.removal_sets(labels, n_random_sets, seed=s):
             got = draw(editing.without_latents(sae_s, edit_x, latents), s)
             rows.append({"seed": s, "labelling": name, "removed": removed, "kind": kind, "draw": k,
                          **reader.changes(plain, got)})
 edits = pd.DataFrame(rows)
+
+# %%
 glue("n_edit", n_edit)
 glue("n_random_sets", n_random_sets)
+sae_s, labels, plain = kept[seeds[-1], "probe partner"]  # what the grid and the exercises show
 
 # %% mystnb={"figure": {"caption": "Share of drawings in which each factor changed when each class was removed from the conditioning embedding (points: mean over seeds with 95% intervals) and when random sets of the same size were removed (grey bars: 95% range), for each labelling of the latents.", "name": "fig-generation-edits"}}
 moved = editing.changes_against_random(edits, list(read_cfg.factors))
@@ -230,8 +240,9 @@ plt.show()
 # %%
 def moved_beyond(name):
     d = moved[(moved.labelling == name) & moved["above random"]]
-    parts = [f"{c}: {f} ({v:.2f})" for c, f, v in zip(d["class"], d.factor, d.change)]
-    return "; ".join(parts) or "none"
+    parts = [f"{', '.join(f'{f} {v:.2f}' for f, v in zip(g.factor, g.change))} ({c})"
+             for c, g in d.groupby("class", sort=False)]
+    return "; ".join(parts) or "nothing"
 
 
 for name in LABELLINGS:
@@ -301,14 +312,15 @@ else:
 # alone, the shape of the original in {glue:text}`q_shape` of the held-out cases and its colour in
 # {glue:text}`q_colour`: {glue:text}`q_says`. From captions, the gap shift alone reaches
 # {glue:text}`text_shift` and the learned prior {glue:text}`text_mlp`: {glue:text}`text_says`.
-# Whether the modality classes control generation is the question of
-# {numref}`fig-generation-edits`, where a class whose removal moves a factor only as often as random
-# sets of its size do says nothing about the class. Under the probe partners, the class edits move
-# {glue:text}`pred_partner_yes` as their classes predict and {glue:text}`pred_partner_no` besides;
-# under the paper's MDS, {glue:text}`pred_MDS_yes` as predicted and {glue:text}`pred_MDS_no`
-# besides. Two choices are this book's, not the paper's
-# (whose generation protocol is not public): the spatial route for the condition, and scoring by a
-# reader trained on real images. A real Stable unCLIP is one parameter away (`unclip_folder`).
+# Whether the modality classes control generation is the question of {numref}`fig-generation-edits`,
+# where a class whose removal moves a factor only as often as random sets of its size do says
+# nothing about the class. Under the probe partners, the class edits move
+# {glue:text}`pred_partner_yes` as their classes predict, {glue:text}`pred_partner_no` besides, and
+# miss {glue:text}`pred_partner_missing`; under the paper's MDS, {glue:text}`pred_MDS_yes` as
+# predicted, {glue:text}`pred_MDS_no` besides, and miss {glue:text}`pred_MDS_missing`. Two choices
+# are this book's, not the paper's (whose generation protocol is not public): the spatial route for
+# the condition, and scoring by a reader trained on real images. A real Stable unCLIP is one
+# parameter away (`unclip_folder`).
 
 # %% [markdown]
 # ## Exercises

@@ -221,7 +221,7 @@ def test_dominance_verdicts_name_the_side_and_the_best_intervention():
                   "text": 0.6 - 0.3 * s, "other": 0.1, "accuracy": 0.9},
                  {"seed": s, "factor": "colour", "intervention": "boost", "image": 0.3, "text": 0.6,
                   "other": 0.1, "accuracy": 0.9}]
-    v = adapter_gap.dominance_verdicts(_summary(rows))
+    v = adapter_gap.dominance_verdicts(pd.DataFrame(rows))
     assert v["shape"]["follows"] == "the text" and v["shape"]["best"] == "boost"
     assert v["shape"]["best_helps"] and v["shape"]["best_accuracy"] == pytest.approx(0.6)
     assert v["colour"]["follows"] == "neither clearly"
@@ -253,3 +253,17 @@ def test_accuracy_and_dominance_tables(vocab):
                                   interventions={"none": {}, "x2": {"attend_image": 2.0}})
     assert len(table) == 4 and set(table.intervention) == {"none", "x2"}
     assert ((table.image + table.text + table.other - 1).abs() < 1e-9).all()
+
+
+def test_paired_takes_the_difference_within_each_seed():
+    # a and b overlap as ranges over seeds, but a is above b in every seed
+    t = pd.DataFrame({"seed": [0, 1, 2], "g": ["x"] * 3, "a": [0.3, 0.5, 0.7], "b": [0.2, 0.4, 0.6]})
+    got = adapter_gap.paired(t, ["g"], "a", "b").iloc[0]
+    assert got.difference == pytest.approx(0.1) and got.relation == "above"
+    t["b"] = [0.4, 0.4, 0.6]
+    assert adapter_gap.paired(t, ["g"], "a", "b").iloc[0].relation == "within"
+
+
+def test_words_mask_leaves_out_the_specials(vocab):
+    ids = vocab.batch(["a red circle"], 6)
+    assert adapter_gap.words_mask(ids).tolist() == [[False, True, True, True, False, False]]

@@ -112,5 +112,7 @@ def test_against_prediction_splits_the_moves():
                           "factor": ["size", "shape", "shape", "colour"],
                           "above random": [True, True, False, True]})
     got = editing.against_prediction(moved, {"size": "ImgD", "shape": "CMD", "colour": "CMD"}).iloc[0]
-    assert got["as predicted"] == "CMD: colour; ImgD: size"
-    assert got["not predicted"] == "ImgD: shape" and got["missing"] == "CMD: shape"
+    assert got["as predicted"] == "colour (CMD), size (ImgD)"
+    assert got["not predicted"] == "shape (ImgD)" and got["missing"] == "shape (CMD)"
+    moved["above random"] = False
+    assert editing.against_prediction(moved, {"size": "ImgD"}).iloc[0]["as predicted"] == "nothing"
