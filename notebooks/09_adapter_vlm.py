@@ -507,16 +507,20 @@ both.rename(columns={"visual cone": "image-side cone", "text cone": "text-side c
 # `mdsgap.llava` (tested on a tiny LLaVA built from configs). With its processor's `input_ids` (the
 # image placeholder repeated once per visual token) and `pixel_values`:
 #
-# ```python from mdsgap import adapter_gap, llava
+# ```python
+# from mdsgap import adapter_gap, llava
 #
-# model, processor = llava.load("/path/to/llava-1.5-7b-hf") batch = processor(images=images,
-# text=["USER: <image>\nASSISTANT:"] * len(images),                   return_tensors="pt") captions
-# = processor.tokenizer(texts, return_tensors="pt", padding=True) visual = llava.layer_means(model,
-# batch.input_ids, batch.pixel_values) text = llava.layer_means(model, captions.input_ids,
-# attention_mask=captions.attention_mask) adapter_gap.similarity_by_layer(visual, text, centre=True)
-# # claim 3, with its control llava.token_geometry(model, batch.pixel_values, captions.input_ids)
-# # claim 1 llava.lens_ids(model, batch.input_ids, batch.pixel_values)    # claim 2: decode with the
-# tokenizer ```
+# model, processor = llava.load("/path/to/llava-1.5-7b-hf")
+# batch = processor(images=images, text=["USER: <image>\nASSISTANT:"] * len(images),
+#                   return_tensors="pt")
+# captions = processor.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+# visual = llava.layer_means(model, batch.input_ids, batch.pixel_values)
+# text = llava.layer_means(model, captions.input_ids, attention_mask=captions.attention_mask)
+# adapter_gap.similarity_by_layer(visual, text, centre=True)    # claim 3, with its control
+# llava.token_geometry(model, batch.pixel_values, captions.input_ids,
+#                      captions.attention_mask)                  # claim 1
+# llava.lens_ids(model, batch.input_ids, batch.pixel_values)    # claim 2: decode with the tokenizer
+# ```
 #
 # Claim 4 needs only generation with conflicting captions (`model.generate`), and the attention
 # intervention needs a hook on the language model's attention; neither is in the package yet.

@@ -126,6 +126,9 @@ def test_chapter_reads_as_prose_for_a_course(stem):
     wide = [line[:40] for c in cells for line in c.source.splitlines() if len(line) > 100]
     assert not long and not wide, f"{stem}: cells over 15 lines {long}; lines over 100 characters {wide}"
     text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    fences = [i for i, c in enumerate(cells) if c.cell_type == "markdown"
+              and sum(line.lstrip().startswith("```") for line in c.source.splitlines()) % 2]
+    assert not fences, f"{stem}: markdown cells {fences} open a code fence they do not close"
     assert ":::{admonition} What you will learn" in text
     starts = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "{solution-start}" in c.source]
     assert text.count("{exercise}") >= 2 and len(starts) == text.count("{exercise}")
