@@ -178,9 +178,10 @@ plt.show()
 # ## Claim 1: a narrow cone, nearly orthogonal to the text
 #
 # The overview {cite:p}`modalitygapoverview2025`, after Shukor et al., describes the projected
-# visual tokens as a narrow cone nearly orthogonal to the text token embeddings. Three numbers per
+# visual tokens as a narrow cone nearly orthogonal to the text token embeddings. Four numbers per
 # model measure it: the cone of each set (the mean cosine between two of its members,
-# {doc}`01_measuring_gap`'s measure), and the angle between the two sets' mean directions. The
+# {doc}`01_measuring_gap`'s measure), the angle between the two sets' mean directions, and the mean
+# cosine between a visual token and a word (the cross cosine). The
 # visual tokens are those of the held-out images; the text tokens are the held-out captions' words
 # as the language model embeds them. The control is the same model with its projector as it was
 # before training.
@@ -454,7 +455,7 @@ glue("dom_worst_move", "no intervention does better than none" if verdicts[worst
 #
 # The contrastive gap of {doc}`01_measuring_gap` lives between two towers' final embeddings; the
 # adapter's lives between the projected visual tokens and the language model's own word
-# embeddings, at its input. The same three numbers describe both:
+# embeddings, at its input. The same four numbers describe both:
 
 # %%
 clip_test = experiment.test_data(S, subject.clip)
