@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mdsgap import gap, vlm, world
+from mdsgap import gap, report, vlm, world
 
 
 def angle(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -191,34 +191,8 @@ def dominance(model: vlm.AdapterVLM, vocab: vlm.Vocab, patches: torch.Tensor, fa
     return pd.DataFrame(rows)
 
 
-def summarise(table: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataFrame:
-    """Mean and 95% interval over seeds (column `seed`) of each value per group of `by`: columns
-    `<value>`, `<value> low`, `<value> high`."""
-    from mdsgap import stats
-
-    rows = []
-    for key, d in table.groupby(by, sort=False):
-        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        for v in values:
-            mean, lo, hi = stats.seeds_ci(d.groupby("seed")[v].mean().to_numpy())
-            row.update({v: mean, f"{v} low": lo, f"{v} high": hi})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def relation(a: pd.Series, b: pd.Series, value: str, other: str | None = None) -> str:
-    """'above', 'below' or 'within': where a's 95% interval of `value` lies against b's interval of
-    `other` (default: the same value; rows of `summarise`); intervals that overlap are 'within'."""
-    other = other or value
-    if a[f"{value} low"] > b[f"{other} high"]:
-        return "above"
-    if a[f"{value} high"] < b[f"{other} low"]:
-        return "below"
-    return "within"
-
-
 def depth_verdict(raw: pd.DataFrame, centred: pd.DataFrame) -> dict:
-    """Claim 3 from `summarise`d `layer_similarity` tables (raw and centred): whether the raw matched
+    """Claim 3 from `report.seed_intervals` `layer_similarity` tables (raw and centred): whether the raw matched
     cosine rises from the input to the last layer (intervals apart), by how much more than the unmatched
     control, the centred margin at the input, and the layer where it peaks, with whether its interval
     excludes 0 and lies above the input's."""
@@ -227,7 +201,7 @@ def depth_verdict(raw: pd.DataFrame, centred: pd.DataFrame) -> dict:
     return {"rises": bool(last["matched low"] > first["matched high"]),
             "input_margin": float(start.margin), "input_low": float(start["margin low"]),
             "input_high": float(start["margin high"]),
-            "peak_above_input": relation(peak, start, "margin") == "above",
+            "peak_above_input": report.relation(peak, start, "margin") == "above",
             "rise": float(last.matched - first.matched),
             "rise_unmatched": float(last.unmatched - first.unmatched),
             "peak_layer": int(peak.layer), "peak_margin": float(peak.margin),
@@ -241,16 +215,16 @@ def dominance_verdicts(runs: pd.DataFrame, baseline: str = "none") -> dict[str, 
     with an interval clear of zero, else 'neither clearly'), and the intervention that sends the most
     answers to the image, with its cost and whether it beats no intervention within seeds."""
     values = ["image", "text", "other", "accuracy"]
-    follow = summarise(runs, ["factor", "intervention"], values)
+    follow = report.seed_intervals(runs, ["factor", "intervention"], values)
     out = {}
     for factor, d in follow.groupby("factor", sort=False):
         d = d.set_index("intervention")
         base, best = d.loc[baseline], d.image.idxmax()
         r = runs[runs.factor == factor]
-        side = paired(r[r.intervention == baseline], ["factor"], "text", "image").relation.iloc[0]
+        side = report.paired(r[r.intervention == baseline], ["factor"], "text", "image").relation.iloc[0]
         wide = r.pivot_table(index="seed", columns="intervention", values="image").reset_index()
         wide["factor"] = factor
-        helps = best != baseline and paired(wide, ["factor"], best, baseline).relation.iloc[0] == "above"
+        helps = best != baseline and report.paired(wide, ["factor"], best, baseline).relation.iloc[0] == "above"
         out[factor] = {
             "text": float(base.text), "text_low": float(base["text low"]),
             "text_high": float(base["text high"]), "image": float(base.image),
@@ -260,19 +234,3 @@ def dominance_verdicts(runs: pd.DataFrame, baseline: str = "none") -> dict[str, 
             "best_text": float(d.loc[best, "text"]), "best_accuracy": float(d.loc[best, "accuracy"]),
             "best_helps": bool(helps)}
     return out
-
-
-def paired(table: pd.DataFrame, by: list[str], a: str, b: str) -> pd.DataFrame:
-    """Per group of `by`: the mean over seeds of a - b, taken within each seed (both come from the same
-    models and inputs), its 95% interval over seeds, and whether a lies 'above', 'below' or 'within'
-    (the interval of the difference clear of zero or not)."""
-    from mdsgap import stats
-
-    rows = []
-    for key, d in table.groupby(by, sort=False):
-        diff = d.groupby("seed").apply(lambda g: (g[a] - g[b]).mean(), include_groups=False)
-        mean, lo, hi = stats.seeds_ci(diff.to_numpy())
-        side = "above" if lo > 0 else "below" if hi < 0 else "within"
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "difference": mean,
-                     "low": lo, "high": hi, "relation": side})
-    return pd.DataFrame(rows)

@@ -136,3 +136,17 @@ def _by_class(pairs) -> str:
         fs = [f for cc, f in pairs if cc == c]
         parts.append(f"{', '.join(fs[:-1]) + ' and ' if len(fs) > 1 else ''}{fs[-1]} ({c})")
     return ", ".join(parts) or "nothing"
+
+
+def class_versions(model: SparseAutoencoder, e: torch.Tensor, labels,
+                   classes=dominance.CLASSES) -> list[tuple[str, np.ndarray, torch.Tensor]]:
+    """(class, its latents, the edited embeddings) for nothing removed ('none', no latents), then for each
+    class that has latents under `labels` (one label per latent) removed: the rows of a before/after
+    grid of class edits."""
+    labels = np.asarray(labels)
+    out = [("none", np.array([], dtype=np.int64), without_latents(model, e))]
+    for c in classes:
+        latents = np.flatnonzero(labels == c)
+        if len(latents):
+            out.append((c, latents, without_latents(model, e, latents)))
+    return out

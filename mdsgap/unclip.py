@@ -67,16 +67,12 @@ def rescale(edited: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
 def draw_edits(pipe, sae, original: torch.Tensor, labels, classes=("ImgD", "TxtD", "CMD"),
                steps: int = 20, seed: int = 0) -> tuple[list, list[str]]:
     """The real path's grid: the originals through the autoencoder with nothing removed, then with each
-    class's latents removed (`labels` per latent), each drawn by the pipeline with the same noise;
+    class's latents removed (`editing.class_versions`), each drawn by the pipeline with the same noise;
     returns the images and a caption per image."""
     from mdsgap import editing
 
-    labels = np.asarray(labels)
-    versions = {"nothing removed": []}
-    versions |= {f"{c} removed": np.flatnonzero(labels == c) for c in classes if (labels == c).any()}
     images, names = [], []
-    for name, latents in versions.items():
-        e = rescale(editing.without_latents(sae, original, latents), original)
-        images += draw(pipe, e, steps, seed=seed)
-        names += [name] * len(original)
+    for c, _, edited in editing.class_versions(sae, original, labels, classes):
+        images += draw(pipe, rescale(edited, original), steps, seed=seed)
+        names += ["nothing removed" if c == "none" else f"{c} removed"] * len(original)
     return images, names

@@ -136,7 +136,7 @@ for s in seeds:
     rows += [{"seed": s, "factor": f, "with the image": seen[f], "without it": blind[f],
               "another image": wrong[f], "chance": 1 / len(world.FACTOR_BY_NAME[f].values)}
              for f in seen]
-answered = adapter_gap.summarise(pd.DataFrame(rows), ["factor"],
+answered = report.seed_intervals(pd.DataFrame(rows), ["factor"],
                                  ["with the image", "without it", "another image", "chance"])
 glue("n_probe", n_probe)
 report.interval_table(answered, "factor", ["with the image", "without it", "another image"]).assign(
@@ -196,7 +196,7 @@ for s in seeds:
     for name, m in (("trained", models[s]), ("projector untrained", fresh)):
         geo.append({"seed": s, "model": name, **adapter_gap.token_geometry(m, probe_patches, ids)})
 values = ["visual cone", "text cone", "angle", "cross cosine"]
-geometry = adapter_gap.summarise(pd.DataFrame(geo), ["model"], values)
+geometry = report.seed_intervals(pd.DataFrame(geo), ["model"], values)
 report.interval_table(geometry, "model", values)
 
 # %% mystnb={"figure": {"caption": "The first seed's projected visual tokens (a sample from the held-out images) and the text token embeddings of the held-out captions, each scaled to unit length, in the plane of their two mean directions: x along the text mean, y along the part of the visual mean orthogonal to it.", "name": "fig-vlm-cones"}}
@@ -266,8 +266,8 @@ for s in seeds:
     decoded = adapter_gap.lens_words(models[s], vocab, probe_patches)
     lens.append(adapter_gap.lens_hits(decoded, vocab, probe.factors, seed=s).assign(seed=s))
 lens_raw = pd.concat(lens)
-lens = adapter_gap.summarise(lens_raw, ["layer"], ["own image", "shuffled image", "any value"])
-lens_vs = adapter_gap.paired(lens_raw, ["layer"], "own image", "shuffled image").relation
+lens = report.seed_intervals(lens_raw, ["layer"], ["own image", "shuffled image", "any value"])
+lens_vs = report.paired(lens_raw, ["layer"], "own image", "shuffled image").relation
 
 # %%
 first, last = lens.iloc[0], lens.iloc[-1]
@@ -324,7 +324,7 @@ for s in seeds:
         t = adapter_gap.layer_similarity(models[s], probe_patches, ids, seed=s,
                                          centre=kind == "centred")
         sims[kind].append(t.assign(seed=s))
-sims = {k: adapter_gap.summarise(pd.concat(v), ["layer"], ["matched", "unmatched", "margin"])
+sims = {k: report.seed_intervals(pd.concat(v), ["layer"], ["matched", "unmatched", "margin"])
         for k, v in sims.items()}
 raw, centred = sims["raw"], sims["centred"]
 
@@ -386,7 +386,7 @@ glue("depth_vs_input", "above" if depth["peak_above_input"] else "not above")
 interventions = {"none": {}, **{f"attention x{b:g}": {"attend_image": b} for b in boosts}}
 runs = [adapter_gap.dominance(models[s], vocab, probe_patches, probe.factors,
                               interventions=interventions, seed=s).assign(seed=s) for s in seeds]
-follow = adapter_gap.summarise(pd.concat(runs), ["factor", "intervention"],
+follow = report.seed_intervals(pd.concat(runs), ["factor", "intervention"],
                                ["image", "text", "other", "accuracy"])
 report.interval_table(follow, ["factor", "intervention"], ["image", "text", "other", "accuracy"])
 

@@ -279,9 +279,7 @@ verdict
 
 # %% mystnb={"figure": {"caption": "Drawings of six held-out image embeddings after the last seed's autoencoder: with nothing removed (top row), then with the probe partners' ImgD, TxtD and CMD latents removed (one row each), all with the same sampling noise.", "name": "fig-generation-edit-grid"}}
 rows_shown, caps = [], []
-for c in ("none", "ImgD", "TxtD", "CMD"):
-    latents = [] if c == "none" else np.flatnonzero(np.asarray(labels) == c)
-    e = editing.without_latents(sae_s, edit_x[:6], latents)
+for c, latents, e in editing.class_versions(sae_s, edit_x[:6], labels):
     rows_shown.append(decoder.sample(model, e, ddim_steps, guidance, seed=seeds[-1]))
     caps += ["nothing removed" if c == "none" else f"{c} removed ({len(latents)})"] * 6
 plots.image_grid(np.concatenate(rows_shown), caps, ncols=6)

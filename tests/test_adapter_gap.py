@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mdsgap import adapter_gap, vlm, world
+from mdsgap import adapter_gap, report, vlm, world
 
 
 @pytest.fixture(scope="module")
@@ -194,22 +194,6 @@ def test_attention_boost_is_the_same_with_and_without_grad(vocab):
         model(patches, ids, attend_image=0.0)
 
 
-def _summary(rows):
-    return adapter_gap.summarise(pd.DataFrame(rows), ["factor", "intervention"],
-                                 ["image", "text", "other", "accuracy"])
-
-
-def test_summarise_and_relation():
-    rows = [{"seed": s, "factor": "shape", "intervention": "none", "image": 0.1 + 0.01 * s,
-             "text": 0.8, "other": 0.1, "accuracy": 0.7} for s in range(3)]
-    row = _summary(rows).iloc[0]
-    assert row["image"] == pytest.approx(0.11)
-    assert row["image low"] >= 0.1 - 1e-9 and row["image high"] <= 0.12 + 1e-9
-    assert adapter_gap.relation(row, row, "text", "image") == "above"
-    assert adapter_gap.relation(row, row, "image", "text") == "below"
-    assert adapter_gap.relation(row, row, "image") == "within"
-
-
 def test_dominance_verdicts_name_the_side_and_the_best_intervention():
     rows = []
     for s in range(3):
@@ -235,8 +219,8 @@ def test_depth_verdict_reads_the_rise_and_the_peak():
                              "margin": [0.0, 0.01, 0.03, 0.02, 0.0][k] + 0.001 * s}
                             for s in range(3) for k in layers])
     cols = ["matched", "unmatched", "margin"]
-    d = adapter_gap.depth_verdict(adapter_gap.summarise(raw, ["layer"], cols),
-                                  adapter_gap.summarise(centred, ["layer"], cols))
+    d = adapter_gap.depth_verdict(report.seed_intervals(raw, ["layer"], cols),
+                                  report.seed_intervals(centred, ["layer"], cols))
     assert d["rises"] and d["rise"] == pytest.approx(0.8, abs=0.01)
     assert d["rise_unmatched"] == pytest.approx(0.76) and d["peak_layer"] == 2
     assert d["peak_above_zero"] and d["n_layers"] == 4
@@ -253,15 +237,6 @@ def test_accuracy_and_dominance_tables(vocab):
                                   interventions={"none": {}, "x2": {"attend_image": 2.0}})
     assert len(table) == 4 and set(table.intervention) == {"none", "x2"}
     assert ((table.image + table.text + table.other - 1).abs() < 1e-9).all()
-
-
-def test_paired_takes_the_difference_within_each_seed():
-    # a and b overlap as ranges over seeds, but a is above b in every seed
-    t = pd.DataFrame({"seed": [0, 1, 2], "g": ["x"] * 3, "a": [0.3, 0.5, 0.7], "b": [0.2, 0.4, 0.6]})
-    got = adapter_gap.paired(t, ["g"], "a", "b").iloc[0]
-    assert got.difference == pytest.approx(0.1) and got.relation == "above"
-    t["b"] = [0.4, 0.4, 0.6]
-    assert adapter_gap.paired(t, ["g"], "a", "b").iloc[0].relation == "within"
 
 
 def test_words_mask_leaves_out_the_specials(vocab):

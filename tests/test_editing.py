@@ -116,3 +116,12 @@ def test_against_prediction_splits_the_moves():
     assert got["not predicted"] == "shape (ImgD)" and got["missing"] == "shape (CMD)"
     moved["above random"] = False
     assert editing.against_prediction(moved, {"size": "ImgD"}).iloc[0]["as predicted"] == "nothing"
+
+
+def test_class_versions_list_nothing_removed_then_each_nonempty_class():
+    m, e = _sae(), torch.randn(5, 8)
+    labels = np.array(["ImgD"] * 4 + ["CMD"] * 2 + ["none"] * 10)
+    got = editing.class_versions(m, e, labels)
+    assert [c for c, _, _ in got] == ["none", "ImgD", "CMD"]
+    assert torch.allclose(got[0][2], editing.without_latents(m, e))
+    assert list(got[2][1]) == [4, 5] and torch.allclose(got[2][2], editing.without_latents(m, e, [4, 5]))

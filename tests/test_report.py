@@ -28,10 +28,31 @@ def test_seed_summary_groups_by_several_columns_and_only_the_named_seeds():
 
 
 def test_interval_table_writes_mean_and_interval():
-    import pandas as pd
-
-    from mdsgap import report
-
     s = pd.DataFrame({"factor": ["shape"], "acc": [0.5], "acc low": [0.25], "acc high": [0.75]})
     t = report.interval_table(s, "factor", ["acc"], digits=2)
     assert t.loc["shape", "acc"] == "0.50 [0.25, 0.75]"
+
+
+def _summary(rows):
+    return report.seed_intervals(pd.DataFrame(rows), ["factor", "intervention"],
+                                 ["image", "text", "other", "accuracy"])
+
+
+def test_seed_intervals_and_relation():
+    rows = [{"seed": s, "factor": "shape", "intervention": "none", "image": 0.1 + 0.01 * s,
+             "text": 0.8, "other": 0.1, "accuracy": 0.7} for s in range(3)]
+    row = _summary(rows).iloc[0]
+    assert row["image"] == pytest.approx(0.11)
+    assert row["image low"] >= 0.1 - 1e-9 and row["image high"] <= 0.12 + 1e-9
+    assert report.relation(row, row, "text", "image") == "above"
+    assert report.relation(row, row, "image", "text") == "below"
+    assert report.relation(row, row, "image") == "within"
+
+
+def test_paired_takes_the_difference_within_each_seed():
+    # a and b overlap as ranges over seeds, but a is above b in every seed
+    t = pd.DataFrame({"seed": [0, 1, 2], "g": ["x"] * 3, "a": [0.3, 0.5, 0.7], "b": [0.2, 0.4, 0.6]})
+    got = report.paired(t, ["g"], "a", "b").iloc[0]
+    assert got.difference == pytest.approx(0.1) and got.relation == "above"
+    t["b"] = [0.4, 0.4, 0.6]
+    assert report.paired(t, ["g"], "a", "b").iloc[0].relation == "within"
