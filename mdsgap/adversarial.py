@@ -140,7 +140,7 @@ def summarise(table: pd.DataFrame, value: str = "success") -> pd.DataFrame:
     t = table.assign(attack=table["set"].str.replace(r" #\d+$", "", regex=True))
     rows = []
     for (name, attack, kind, b), d in t.groupby(["labelling", "attack", "kind", "budget"], sort=False):
-        mean, lo, hi = stats.seeds_ci(d.groupby("seed")[value].mean().to_numpy())
+        mean, lo, hi = stats.interval(d.groupby("seed")[value].mean().to_numpy())
         rows.append({"labelling": name, "attack": attack, "kind": kind, "budget": b, value: mean,
                      "low": lo, "high": hi})
     return pd.DataFrame(rows)

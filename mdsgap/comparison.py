@@ -16,7 +16,6 @@ kinds (`world.kind_of`: CMD between 1/3 and 2/3); the paper's MDS keeps its own 
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -223,8 +222,7 @@ def check_all(methods, zx, zy, factors: pd.DataFrame, decoder=None, opts: Option
     return out
 
 
-def accuracy_table(results: dict[tuple, Result], n_perm: int = 1000, n_boot: int = 1000,
-                   seed: int = 0) -> pd.DataFrame:
+def accuracy_table(results: dict[tuple, Result], n_perm: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Accuracy per (tool, method, condition, expected class) with 95% intervals over seeds and units.
 
     `results` maps (tool, method, seed) to a Result; seeds of one (tool, method) are the bootstrap's groups.
@@ -240,7 +238,7 @@ def accuracy_table(results: dict[tuple, Result], n_perm: int = 1000, n_boot: int
                 groups.setdefault((tool, method, condition, cls), []).append(sel)
     rows = []
     for (tool, method, condition, cls), g in groups.items():
-        mean, lo, hi = stats.mean_ci(g, n_boot=n_boot, seed=seed)
+        mean, lo, hi = stats.seed_interval(g)
         rows.append({"tool": tool, "method": method, "condition": condition, "expected": cls, "accuracy": mean,
                      "low": lo, "high": hi, "units": float(np.mean([len(x) for x in g])), "seeds": len(g)})
     return pd.DataFrame(rows)
@@ -280,42 +278,26 @@ def rescore(att: Attribution, zx, zy, opts: Options = Options(), x=None, y=None)
     raise ValueError(f"{att.method!r} cannot be rescored on a sweep. Sweepable: {list(SWEEPABLE)}")
 
 
-def sweep_fit(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
-    """Slope and intercept of measured against ideal dominance, with 95% intervals.
+def sweep_fit(table: pd.DataFrame) -> dict[str, float]:
+    """Slope and intercept of measured against ideal dominance, with 95% intervals over seeds.
 
-    `table` has one row per (seed, unit, point): columns seed, unit, ideal, measured. The fit goes through the
-    mean over units at each point; the bootstrap resamples seeds, then units within each seed (a perfect
-    method has slope 1 and intercept 0).
+    `table` has one row per (seed, unit, point): columns seed, unit, ideal, measured. Each seed's line goes
+    through its mean over units at each point; the estimate is the mean of the seeds' lines and the interval
+    `stats.interval` over them (a perfect method has slope 1 and intercept 0).
     """
+    from mdsgap import stats
+
     table = table.astype({"ideal": float, "measured": float}).dropna(subset=["measured"])
-    if table.empty:
-        nan = float("nan")
-        return {"slope": nan, "slope_low": nan, "slope_high": nan, "intercept": nan, "intercept_low": nan,
-                "intercept_high": nan}
-
-    points = np.sort(table.ideal.unique())
-    mats = []  # per seed: (units, points) measured scores, NaN where a unit has none
+    lines = []
     for _, t in table.groupby("seed"):
-        m = t.pivot_table(index="unit", columns="ideal", values="measured", aggfunc="mean")
-        mats.append(m.reindex(columns=points).to_numpy())
-
-    def fit(rows: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            means = np.nanmean(rows, 0)
-        ok = np.isfinite(means)
-        return np.polyfit(points[ok], means[ok], 1) if ok.sum() > 1 else np.array([np.nan, np.nan])
-
-    rng = np.random.default_rng(seed)
-    reps = []
-    for _ in range(n_boot):
-        drawn = [mats[i] for i in rng.integers(0, len(mats), len(mats))]
-        reps.append(fit(np.concatenate([m[rng.integers(0, len(m), len(m))] for m in drawn])))
-    reps = np.array(reps)
-    (slope, intercept) = fit(np.concatenate(mats))
-    (s_lo, i_lo), (s_hi, i_hi) = np.nanquantile(reps, [0.025, 0.975], axis=0)
-    return {"slope": float(slope), "slope_low": float(s_lo), "slope_high": float(s_hi), "intercept": float(intercept),
-            "intercept_low": float(i_lo), "intercept_high": float(i_hi)}
+        means = t.groupby("ideal").measured.mean()
+        if len(means) > 1:
+            lines.append(np.polyfit(means.index.to_numpy(), means.to_numpy(), 1))
+    lines = np.array(lines).reshape(-1, 2)
+    out = {}
+    for name, values in (("slope", lines[:, 0]), ("intercept", lines[:, 1])):
+        out.update(zip((name, f"{name}_low", f"{name}_high"), stats.interval(values)))
+    return out
 
 
 def sweep_rows(result: Result, points, swept: tuple[str, ...], seed: int = 0,
@@ -445,11 +427,11 @@ def describe_pair_awareness(shares: pd.DataFrame, drop: float = 0.5) -> str:
     return "; ".join(out)
 
 
-def sweep_fits(sweep: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def sweep_fits(sweep: pd.DataFrame) -> pd.DataFrame:
     """`sweep_fit` for every (tool, method, axis) of a sweep table."""
     rows = []
     for (tool, method, axis), d in sweep.groupby(["tool", "method", "axis"], sort=False):
-        rows.append({"tool": tool, "method": method, "axis": axis, **sweep_fit(d, n_boot=n_boot, seed=seed)})
+        rows.append({"tool": tool, "method": method, "axis": axis, **sweep_fit(d)})
     return pd.DataFrame(rows)
 
 

@@ -105,7 +105,7 @@ def changes_against_random(table: pd.DataFrame, columns) -> pd.DataFrame:
     for (name, cls), d in table[table.kind == "class"].groupby(["labelling", "removed"], sort=False):
         rand = table[(table.labelling == name) & (table.removed == f"random, {cls}-sized")]
         for col in columns:
-            mean, lo, hi = stats.seeds_ci(d[col].to_numpy())
+            mean, lo, hi = stats.interval(d[col].to_numpy())
             r_lo, r_hi = rand[col].quantile([0.025, 0.975]) if len(rand) else (np.nan, np.nan)
             rows.append({"labelling": name, "class": cls, "factor": col, "change": mean, "low": lo, "high": hi,
                          "random (mean)": rand[col].mean(), "random 2.5%": r_lo, "random 97.5%": r_hi,

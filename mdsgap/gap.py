@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mdsgap import stats
+
 
 # Published values the book compares against: (value, source). Liang et al. (2022) measured CLIP ViT-B/32
 # on 5,000 MSCOCO validation pairs.
@@ -142,16 +144,6 @@ def gap_metrics(x, y, seed: int = 0) -> dict[str, float]:
     return out
 
 
-def bootstrap_ci(fn, x, y, n_boot: int = 200, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """(estimate, low, high): a percentile bootstrap over pairs of a metric fn(x, y)."""
-    x, y = _pair(x, y)
-    rng = np.random.default_rng(seed)
-    n = x.shape[0]
-    stats = [fn(x[idx], y[idx]) for idx in (torch.as_tensor(rng.integers(0, n, n)) for _ in range(n_boot))]
-    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
-    return fn(x, y), float(lo), float(hi)
-
-
 def project_2d(x, y) -> tuple[np.ndarray, np.ndarray]:
     """Both modalities on the top two principal components of their union (unit rows, jointly centred)."""
     x, y = _pair(x, y)
@@ -171,7 +163,7 @@ def metrics_table(embedded: dict, n_boot: int = 200, seed: int = 0) -> "pd.DataF
     for label, (x, y) in embedded.items():
         row = {"model": label, "pairs": len(x)}
         for name, fn in METRICS.items():
-            est, lo, hi = bootstrap_ci(fn, x, y, n_boot=n_boot, seed=seed)
+            est, lo, hi = stats.bootstrap(fn, *_pair(x, y), n_boot=n_boot, seed=seed)
             row[name] = est
             row[f"{name} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]"
         row["linear separability"] = linear_separability(x, y, seed=seed)

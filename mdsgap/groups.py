@@ -145,7 +145,7 @@ def against_random(edits: pd.DataFrame, value: str = "gap") -> pd.DataFrame:
         rand = per[(per.labelling == name) & (per.removed == f"random, {cls}-sized")]
         if group:
             rand = rand[rand.group == group[0]]
-        mean, lo, hi = stats.seeds_ci(c.change.to_numpy())
+        mean, lo, hi = stats.interval(c.change.to_numpy())
         lower = np.mean([(rand[rand.seed == s].change < v).mean() + 0.5 * (rand[rand.seed == s].change == v).mean()
                          for s, v in zip(c.seed, c.change)])
         rows.append({"labelling": name, "class": cls, **({"group": group[0]} if group else {}),

@@ -141,8 +141,8 @@ def score_table(tool_seeds: dict, x: torch.Tensor, y: torch.Tensor, spaces: dict
     return scores
 
 
-def summarise_scores(scores, metrics=("EmbSim", "WinRate", "vs random SAE"), n_boot: int = 1000, seed: int = 0):
-    """Mean and 95% hierarchical bootstrap interval (`stats.mean_ci`: seeds, then features) of each metric of
+def summarise_scores(scores, metrics=("EmbSim", "WinRate", "vs random SAE")):
+    """Mean and 95% interval over seeds (`stats.seed_interval`: the seeds' means) of each metric of
     a `score_table`, per (space, tool, m); one row per metric."""
     import pandas as pd
 
@@ -151,7 +151,7 @@ def summarise_scores(scores, metrics=("EmbSim", "WinRate", "vs random SAE"), n_b
     summary = []
     for (space, tool, m), g in scores.groupby(["space", "tool", "m"], sort=False):
         for metric in metrics:
-            mean, lo, hi = stats.mean_ci(list(g[metric]), n_boot=n_boot, seed=seed)
+            mean, lo, hi = stats.seed_interval(list(g[metric]))
             summary.append({"space": space, "tool": tool, "m": m, "metric": metric, "mean": mean, "low": lo,
                             "high": hi, "seeds": len(g), "features": int(g["scorable"].mean())})
     return pd.DataFrame(summary)

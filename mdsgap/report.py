@@ -7,15 +7,14 @@ import pandas as pd
 from mdsgap import stats
 
 
-def seed_summary(df: pd.DataFrame, by: list[str], value: str, seeds, reference: str, n_boot: int = 1000,
-                 seed: int = 0) -> pd.DataFrame:
+def seed_summary(df: pd.DataFrame, by: list[str], value: str, seeds, reference: str) -> pd.DataFrame:
     """Per group of `by`: the mean of `value` over the seed models (rows whose `model` is in `seeds`) with its
-    95% bootstrap interval (columns mean, low, high), and the `reference` model's value in a column of its name
-    (NaN where the group has none)."""
+    95% t-interval over seeds (`stats.interval`; columns mean, low, high), and the `reference` model's value in
+    a column of its name (NaN where the group has none)."""
     rows = []
     for key, g in df.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        mean, lo, hi = stats.seeds_ci(g[g.model.isin(seeds)][value], n_boot=n_boot, seed=seed)
+        mean, lo, hi = stats.interval(g[g.model.isin(seeds)][value])
         main = g[g.model == reference][value]
         rows.append({**dict(zip(by, key)), "mean": mean, "low": lo, "high": hi,
                      reference: float(main.iloc[0]) if len(main) else np.nan})
@@ -38,7 +37,7 @@ def seed_intervals(table: pd.DataFrame, by: list[str], values: list[str]) -> pd.
     for key, d in table.groupby(by, sort=False):
         row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
         for v in values:
-            mean, lo, hi = stats.seeds_ci(d.groupby("seed")[v].mean().to_numpy())
+            mean, lo, hi = stats.interval(d.groupby("seed")[v].mean().to_numpy())
             row.update({v: mean, f"{v} low": lo, f"{v} high": hi})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -62,7 +61,7 @@ def paired(table: pd.DataFrame, by: list[str], a: str, b: str) -> pd.DataFrame:
     rows = []
     for key, d in table.groupby(by, sort=False):
         diff = d.groupby("seed").apply(lambda g: (g[a] - g[b]).mean(), include_groups=False)
-        mean, lo, hi = stats.seeds_ci(diff.to_numpy())
+        mean, lo, hi = stats.interval(diff.to_numpy())
         side = "above" if lo > 0 else "below" if hi < 0 else "within"
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "difference": mean,
                      "low": lo, "high": hi, "relation": side})

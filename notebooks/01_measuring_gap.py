@@ -136,7 +136,7 @@ if S.on_world:
     display(zs.style.format({"accuracy": "{:.3f}", "chance": "{:.3f}"}).hide(axis="index"))
 
 # %% [markdown]
-# The weakest of the always-named factors gets a bootstrap interval over the test images; a CSV
+# The weakest of the always-named factors gets a 95% t-interval over the test images; a CSV
 # dataset has no factor labels, so there is nothing to classify.
 
 # %%
@@ -146,7 +146,7 @@ if S.on_world:
     right = (evaluation.zero_shot_predict(test.x, classes) == truth).astype(float)
     glue("zs_min", float(worst.accuracy))
     glue("zs_min_factor", str(worst.factor))
-    glue("zs_min_ci", "[{1:.3f}, {2:.3f}]".format(*stats.mean_ci([right], seed=S.seed)))
+    glue("zs_min_ci", "[{1:.3f}, {2:.3f}]".format(*stats.seed_interval([right])))
     glue("zs_rest", ", ".join(f"{r.factor} {r.accuracy:.2f}" for r in rest.itertuples()))
     glue("zs_target", "met" if (always.accuracy >= 0.9).all() else "missed")
 else:
@@ -158,7 +158,7 @@ else:
 
 # %% [markdown]
 # Of the factors every caption names, the weakest, {glue:text}`zs_min_factor`, is classified
-# zero-shot with accuracy {glue:text}`zs_min:.3f` (95% bootstrap interval over test images
+# zero-shot with accuracy {glue:text}`zs_min:.3f` (95% interval over test images
 # {glue:text}`zs_min_ci`).
 # The vision-dominant factors, named in only a quarter of the captions, are read
 # {glue:text}`zs_rest`: the text side learns their words from few examples, so some of them fall

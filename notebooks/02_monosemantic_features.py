@@ -45,7 +45,6 @@ profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # extractor seeds for the default tools (TopK SAE, NCL)
 m_values = [10, 20, 50]  # sizes of the top-m sets EmbSim and WinRate are computed on
 n_random = 200  # random sets per feature behind WinRate
-n_boot = 1000  # bootstrap replicates of the confidence intervals
 
 # %%
 import matplotlib.pyplot as plt
@@ -60,7 +59,7 @@ from mdsgap.params import check_declared
 
 S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())
-check_declared(globals(), dict(n_seeds=int, m_values=list, n_random=int, n_boot=int))
+check_declared(globals(), dict(n_seeds=int, m_values=list, n_random=int))
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
@@ -172,12 +171,13 @@ glue("m_values", ", ".join(map(str, m_values)))
 # Every feature set of every seed is scored in each space at each $m$.
 # The third score, "vs random SAE", is the share of the random SAE's features that a feature beats
 # on EmbSim (explained below).
-# The means and 95% intervals come from a bootstrap over seeds and, within each seed, over features.
+# Each seed's score is its mean over features; the 95% intervals are t-intervals over those seed
+# means (`stats.seed_interval`; a tool with one seed gets an interval over its features).
 
 # %%
 METRICS = ("EmbSim", "WinRate", "vs random SAE")
 scores = interpretability.score_table(tool_seeds, x, y, spaces, m_values, n_random=n_random)
-summary = interpretability.summarise_scores(scores, METRICS, n_boot=n_boot, seed=S.seed)
+summary = interpretability.summarise_scores(scores, METRICS)
 
 # %% mystnb={"figure": {"caption": "EmbSim, WinRate and the win rate against the random SAE for every tool, against the size m of the top-m set, in the CLIP space and in the ground-truth factor space; dotted lines mark chance.", "name": "fig-mono-coherence"}}
 plots.coherence_by_m(summary)
@@ -236,8 +236,8 @@ glue("n_seeds", n_seeds)
 # ({glue:text}`factor_raw_vs_ci`).
 # The most coherent trained tool by this measure is {glue:text}`factor_best`,
 # {glue:text}`factor_stable` of $m \in$ {glue:text}`m_values`.
-# Intervals come from a bootstrap over seeds ({glue:text}`n_seeds` for TopK and NCL, one for the
-# other tools) and over features within each seed.
+# Intervals are t-intervals over seeds ({glue:text}`n_seeds` for TopK and NCL); the other tools have
+# one seed, and their intervals are over features.
 
 # %% [markdown]
 # ## What the features look like

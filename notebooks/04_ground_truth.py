@@ -53,7 +53,6 @@ n_perm = 1000  # random partitions per result
 p_values = [0.0, 0.25, 0.5, 0.75, 1.0]  # naming probabilities of the vision-dominant factors' sweep
 q_values = [0.0, 0.25, 0.5, 0.75, 1.0]  # showing probabilities of the language-dominant sweep
 n_sweep_pairs = 2_000  # pairs per sweep point
-n_ci_boot = 1000  # bootstrap replicates of the confidence intervals
 
 # %%
 import matplotlib.pyplot as plt
@@ -73,7 +72,7 @@ EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(
     tools=list, n_seeds=int, k_std=float, band=float, min_pairs=int,
     n_boot=int, factor_floor=float, pair_floor=float, n_perm=int, p_values=list,
-    q_values=list, n_sweep_pairs=int, n_ci_boot=int))
+    q_values=list, n_sweep_pairs=int))
 if not S.on_world:
     raise ValueError("This chapter needs the world's ground truth; it cannot run on a CSV dataset.")
 sns.set_theme(style="whitegrid", context="notebook")
@@ -235,7 +234,7 @@ for (tool, s), (zx, zy) in codes.items():
     got = comparison.check_all(comparison.METHODS, zx, zy, pairs.factors, decoders[(tool, s)], opts,
                                floor=factor_floor, x=xn, y=yn)
     results.update({(tool, method, s): r for method, r in got.items()})
-acc = comparison.accuracy_table(results, n_perm=n_perm, n_boot=n_ci_boot, seed=S.seed)
+acc = comparison.accuracy_table(results, n_perm=n_perm, seed=S.seed)
 glue("factor_floor", factor_floor)
 glue("pair_floor", pair_floor)
 
@@ -466,7 +465,7 @@ fig.tight_layout()
 plt.show()
 
 # %%
-fits = comparison.sweep_fits(sweep, n_boot=n_ci_boot, seed=S.seed)
+fits = comparison.sweep_fits(sweep)
 near = fits[(fits.slope - 1).abs() <= 0.1].sort_values("slope_high")
 glue("fits_near", "; ".join(f"{r.method} on {r.tool}, {r.axis} sweep: {r.slope:.2f} "
                             f"[{r.slope_low:.2f}, {r.slope_high:.2f}], intercept {r.intercept:.2f}"
@@ -552,7 +551,7 @@ for (tool, s), (zx, zy) in codes.items():
         got = comparison.check_all(alt_methods, zx, zy, pairs.factors, decoders[(tool, s)], opts,
                                    score="auroc", x=xn, y=yn)
         alt.update({(tool, method, s): r for method, r in got.items()})
-alt_acc = comparison.accuracy_table(alt, n_perm=n_perm, n_boot=100, seed=S.seed)
+alt_acc = comparison.accuracy_table(alt, n_perm=n_perm, seed=S.seed)
 alt_rank = comparison.ranking(alt_acc)
 glue("alt_best", f"{alt_rank.iloc[0].method} on {alt_rank.iloc[0].tool}")
 glue("alt_same", "the same" if alt_rank.iloc[0].method == best.method else "a different")

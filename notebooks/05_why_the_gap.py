@@ -51,7 +51,6 @@ learned_temperature = True  # also train with open_clip's learned temperature (f
 mention_levels = [1.0, 0.5, 0.25]  # P(caption names colour, size, position); shape: always
 sweep_temperature = 0.03  # temperature of the information-imbalance sweep
 n_eval = 1_000  # held-out pairs per sweep CLIP
-n_boot = 1000  # bootstrap replicates of the confidence intervals
 
 # %%
 import matplotlib.pyplot as plt
@@ -69,20 +68,15 @@ S = experiment.Settings.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, cone_depths=list, cone_width=int, n_cone_inputs=int, tower_models=list,
     n_tower_pairs=int, temperatures=list, learned_temperature=bool, mention_levels=list,
-    sweep_temperature=float, n_eval=int, n_boot=int))
+    sweep_temperature=float, n_eval=int))
 seeds = [S.seed + i for i in range(n_seeds)]  # every sweep point is repeated for each seed
 sns.set_theme(style="whitegrid", context="notebook")
 
 
 # %%
-def ci(values):
-    """(mean, low, high) over seeds: a bootstrap over the seed values."""
-    return stats.seeds_ci(values, n_boot=n_boot, seed=S.seed)
-
-
 def by_seed(df: pd.DataFrame, key: str) -> pd.DataFrame:
     """Per value of `key`: mean L2M with its interval over seeds, and mean zero-shot accuracy."""
-    return pd.DataFrame([{key: v, **dict(zip(("L2M", "low", "high"), ci(d.L2M))),
+    return pd.DataFrame([{key: v, **dict(zip(("L2M", "low", "high"), stats.interval(d.L2M))),
                           "zero-shot": d["zero-shot"].mean()}
                          for v, d in df.groupby(key)])
 
@@ -105,7 +99,7 @@ rows = []
 for depth in cone_depths:
     for nonlinear in (True, False):
         values = [cones.mlp_cone(inputs, cone_width, depth, nonlinear, seed=s) for s in seeds]
-        mean, lo, hi = ci(values)
+        mean, lo, hi = stats.interval(values)
         rows.append({"depth": depth, "layers": "Linear + ReLU" if nonlinear else "Linear only",
                      "cone": mean, "low": lo, "high": hi})
 mlp = pd.DataFrame(rows)
@@ -261,7 +255,7 @@ ax.errorbar(summary_t.temperature, summary_t.L2M,
 ax.plot(*zip(*LIANG_TEMPERATURE), marker="s", ls="--", color="grey",
         label="CLIP on MSCOCO (Liang et al.)")
 if len(learned):
-    m, lo, hi = ci(learned.L2M)
+    m, lo, hi = stats.interval(learned.L2M)
     ax.errorbar([learned["final temperature"].mean()], [m], yerr=[[m - lo], [hi - m]], marker="*",
                 ms=12, color="crimson", capsize=3, ls="none",
                 label="temperature learned from 0.07 (at its final value)")
@@ -292,7 +286,7 @@ glue("zs_highT", at.loc[hi_T, "zero-shot"])
 
 # %%
 if len(learned):
-    m, lo, hi = ci(learned.L2M)
+    m, lo, hi = stats.interval(learned.L2M)
     glue("learned_note", f" With open_clip's default recipe the temperature is learned from 0.07 "
                          f"and ends at {learned['final temperature'].mean():.3f}; the gap is then "
                          f"{m:.2f} ([{lo:.2f}, {hi:.2f}]), with mean zero-shot accuracy "
@@ -390,7 +384,7 @@ glue("info_agrees", "the direction Schrodi et al. report" if direction == "large
 # %%
 deeper = 2 * max(cone_depths)
 for nonlinear in (True, False):
-    mean, lo, hi = ci([cones.mlp_cone(inputs, cone_width, deeper, nonlinear, seed=s)
+    mean, lo, hi = stats.interval([cones.mlp_cone(inputs, cone_width, deeper, nonlinear, seed=s)
                        for s in seeds])
     layers = "Linear + ReLU" if nonlinear else "Linear only"
     before = mlp[(mlp.layers == layers) & (mlp.depth == max(cone_depths))].iloc[0].cone

@@ -161,7 +161,7 @@ worse = names.index(confounded) if confounded in names else None
 # %%
 def accuracy_ci(rows, pick):
     """Mean accuracy and 95% interval over seeds and images of the rows `pick` selects."""
-    mean, lo, hi = stats.mean_ci([r.correct[pick(r)].to_numpy(float) for r in rows], seed=S.seed)
+    mean, lo, hi = stats.seed_interval([r.correct[pick(r)].to_numpy(float) for r in rows])
     return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
@@ -175,7 +175,7 @@ display(per_group)
 
 # %%
 gaps = [groups.accuracy_gap(r, worse) for r in readings]
-mean, lo, hi = stats.seeds_ci(gaps, seed=S.seed)
+mean, lo, hi = stats.interval(gaps)
 glue("gap", mean)
 glue("gap_ci", f"[{lo:.3f}, {hi:.3f}]")
 glue("worse", names[worse])

@@ -124,8 +124,8 @@ plt.show()
 # Each model answers the three questions about {glue:text}`n_probe` held-out images with one word.
 # Two controls: the language model alone, without the image (whatever it gets right, the question
 # gave away), and the model shown another image of the set (what it gets right from the answers'
-# frequencies). Intervals here and below are 95% bootstrap intervals over the seeds; with three
-# seeds they are close to the seeds' range.
+# frequencies). Intervals here and below are 95% t-intervals over the seeds (`stats.interval`), whose
+# coverage the tests check on simulated experiments.
 
 # %%
 rows, other = [], np.random.default_rng(S.seed).permutation(n_probe)

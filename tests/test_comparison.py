@@ -41,7 +41,7 @@ def test_comparison_errors_and_accuracy_table():
     with pytest.raises(ValueError, match="Unknown attribution method"):
         C.attribute("vibes", zx, zy)
     res = {("planted", m, s): C.check(m, *_split_world(600, seed=s)) for m in ("concept, co-activation",) for s in (0, 1)}
-    t = C.accuracy_table(res, n_perm=50, n_boot=50)
+    t = C.accuracy_table(res, n_perm=50)
     row = t.set_index(["condition", "expected"]).loc[("method", "all")]
     assert row.accuracy == 1.0 and row.seeds == 2
 
@@ -68,7 +68,7 @@ def test_sweep_fit_recovers_a_planted_line_and_its_interval_covers_it():
     rng = np.random.default_rng(0)
     rows = [{"seed": s, "unit": u, "ideal": v, "measured": 0.2 + 0.5 * v + rng.normal(0, 0.02)}
             for s in range(3) for u in range(20) for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
-    fit = C.sweep_fit(pd.DataFrame(rows), n_boot=200)
+    fit = C.sweep_fit(pd.DataFrame(rows))
     assert fit["slope"] == pytest.approx(0.5, abs=0.02) and fit["intercept"] == pytest.approx(0.2, abs=0.02)
     assert fit["slope_low"] < 0.5 < fit["slope_high"]
 

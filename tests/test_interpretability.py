@@ -114,7 +114,7 @@ def test_score_table_has_a_row_per_tool_seed_and_m_and_compares_with_the_control
 
 def test_summarise_scores_gives_the_mean_over_seeds_with_an_interval_around_it():
     scores = _score_table(m_values=(3,))
-    summary = I.summarise_scores(scores, n_boot=50)
+    summary = I.summarise_scores(scores)
     assert len(summary) == 2 * 3 and set(summary.metric) == {"EmbSim", "WinRate", "vs random SAE"}
     row = summary[(summary.tool == "raw") & (summary.metric == "EmbSim")].iloc[0]
     per_seed = [np.mean(a) for a in scores[scores.tool == "raw"].EmbSim]

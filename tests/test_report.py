@@ -13,16 +13,17 @@ def results():
 
 
 def test_seed_summary_averages_the_seed_models_and_keeps_the_reference_apart():
-    t = report.seed_summary(results(), ["knob"], "value", ["seed 0", "seed 1", "seed 2"], "main", n_boot=50)
+    t = report.seed_summary(results(), ["knob"], "value", ["seed 0", "seed 1", "seed 2"], "main")
     assert list(t.knob) == [0, 1]
     assert t["mean"].tolist() == pytest.approx([1.0, 11.0])  # the reference's -5 is left out of the mean
     assert (t["low"] <= t["mean"]).all() and (t["mean"] <= t["high"]).all()
-    assert t["low"].iloc[0] >= 0 and t["high"].iloc[0] <= 2
+    half = 4.303 / np.sqrt(3)   # seeds 0, 1, 2: s = 1, t-interval over the three seeds
+    assert t["low"].iloc[0] == pytest.approx(1 - half, abs=1e-3) and t["high"].iloc[0] == pytest.approx(1 + half, abs=1e-3)
     assert t["main"].iloc[0] == -5.0 and np.isnan(t["main"].iloc[1])
 
 
 def test_seed_summary_groups_by_several_columns_and_only_the_named_seeds():
-    t = report.seed_summary(results(), ["knob", "other"], "value", ["seed 2"], "main", n_boot=20)
+    t = report.seed_summary(results(), ["knob", "other"], "value", ["seed 2"], "main")
     assert list(zip(t.knob, t.other)) == [(0, "a"), (1, "a")]
     assert t["mean"].tolist() == pytest.approx([2.0, 12.0])
 
@@ -43,7 +44,8 @@ def test_seed_intervals_and_relation():
              "text": 0.8, "other": 0.1, "accuracy": 0.7} for s in range(3)]
     row = _summary(rows).iloc[0]
     assert row["image"] == pytest.approx(0.11)
-    assert row["image low"] >= 0.1 - 1e-9 and row["image high"] <= 0.12 + 1e-9
+    half = 4.303 * 0.01 / np.sqrt(3)   # the t-interval over the three seeds
+    assert row["image low"] == pytest.approx(0.11 - half, abs=1e-4) and row["image high"] == pytest.approx(0.11 + half, abs=1e-4)
     assert report.relation(row, row, "text", "image") == "above"
     assert report.relation(row, row, "image", "text") == "below"
     assert report.relation(row, row, "image") == "within"
