@@ -234,19 +234,20 @@ def coherence_by_m(summary, chance: dict | None = None):
 
 
 def removal_against_random(table, metrics=None):
-    """Drop of each metric when a class of latents is removed (red) beside random same-size sets (grey, 95%
-    range), a row per labelling rule; `table` as `editing.against_random` gives it, with a `rule` column."""
+    """Change of each readout when a class of latents is removed (red) beside its matched random sets (grey:
+    the value for a random set of the class's totals and the 95% range), a row per labelling rule; `table`
+    holds `control.compare` rows with a `rule` column."""
     rules = list(dict.fromkeys(table.rule))
-    metrics = list(dict.fromkeys(table.metric)) if metrics is None else list(metrics)
+    metrics = list(dict.fromkeys(table.readout)) if metrics is None else list(metrics)
     fig, axes = plt.subplots(len(rules), len(metrics), figsize=(4 * len(metrics), 3.2 * len(rules)), squeeze=False)
     for (rule, metric), ax in zip([(r, m) for r in rules for m in metrics], axes.flat):
-        d = table[(table.metric == metric) & (table.rule == rule)]
-        mid = d["drop, random (mean)"]
+        d = table[(table.readout == metric) & (table.rule == rule)]
+        mid = d["random mean"]
         ax.errorbar(d["class"], mid, yerr=[mid - d["random 2.5%"], d["random 97.5%"] - mid], fmt="o", color="grey",
-                    capsize=4, label="random set, same size (95% range)")
-        ax.scatter(d["class"], d["drop, class"], color="crimson", zorder=3, label="the class")
+                    capsize=4, label="matched random sets (95% range)")
+        ax.scatter(d["class"], d["change"], color="crimson", zorder=3, label="the class")
         ax.axhline(0, color="black", lw=0.8)
-        ax.set(title=f"{metric} ({rule} rule)", ylabel="drop from the reconstruction")
+        ax.set(title=f"{metric} ({rule} rule)", ylabel="change from the reconstruction")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig

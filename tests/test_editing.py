@@ -36,17 +36,25 @@ def test_scaled_latents_amplify_only_the_named_latents():
     assert torch.allclose(editing.scaled_latents(m, e, keep, 3.0), m.decode(z))
 
 
-def test_class_removal_rows_and_random_controls():
+def test_removal_readout_equals_removing_by_hand_and_feeds_the_control():
+    from mdsgap import control
+
     p = world.generate(world.WorldConfig(), 60, seed=0)
     m = _sae(d=6)
     x, y = torch.randn(60, 6), torch.randn(60, 6)
     classes = {name: torch.randn(len(world.FACTOR_BY_NAME[name].values), 6) for name in world.ZERO_SHOT}
+    run = editing.removal_readout(m, x, y, classes, p.factors)
+    gone = [0, 3]
+    edit = lambda e: editing.without_latents(m, e, gone)
+    by_hand = editing.downstream(edit(x), edit(y), {k: edit(v) for k, v in classes.items()}, p.factors)
+    assert run(gone) == pytest.approx(by_hand)
+    r = evaluation.retrieval(edit(x), edit(y), p.factors, ks=(1,)).set_index(["direction", "metric"]).value
+    assert by_hand["recall@1"] == pytest.approx(r[("image→text", "recall@1")])
+    assert by_hand["consistent@1"] == pytest.approx(r[("image→text", "consistent@1")])
     labels = np.array([D.IMGD] * 4 + [D.TXTD] * 3 + [D.CMD] * 2 + [D.DEAD] * 7, dtype=object)
-    out = editing.class_removal(m, x, y, classes, p.factors, labels, n_random=5)
-    assert list(out[out.kind == "class"].removed) == [D.IMGD, D.TXTD, D.CMD]
-    assert (out[out.kind == "random"].groupby("removed").size() == 5).all()
-    assert set(out[out.kind == "random"]["size"]) == {4, 3, 2}
-    assert out[["zero-shot", "recall@1", "consistent@1"]].apply(lambda c: c.between(0, 1)).all().all()
+    carry = control.carried(m.encode(x), m.encode(y))
+    got = control.compare(run, labels, carry, control.ControlConfig(n_random=5), pool=np.arange(16))
+    assert set(got["class"]) == {D.IMGD, D.TXTD, D.CMD} and set(got.readout) == set(editing.METRICS)
 
 
 def test_zero_shot_split_matches_the_whole():
@@ -59,20 +67,6 @@ def test_zero_shot_split_matches_the_whole():
     a = evaluation.zero_shot(FakeClip(), img, p.factors)
     b = evaluation.zero_shot_scores(img, evaluation.zero_shot_classes(FakeClip()), p.factors)
     assert a.equals(b)
-
-
-def test_against_random_reports_drops_from_the_reconstruction():
-    import pandas as pd
-    removal = pd.DataFrame([
-        {"removed": "nothing", "kind": "none", "size": 0, "zero-shot": 0.9, "recall@1": 0.5, "consistent@1": 0.8},
-        {"removed": D.CMD, "kind": "class", "size": 2, "zero-shot": 0.8, "recall@1": 0.5, "consistent@1": 0.8},
-        {"removed": "random, CMD-sized", "kind": "random", "size": 2, "zero-shot": 0.7, "recall@1": 0.4, "consistent@1": 0.8},
-        {"removed": "random, CMD-sized", "kind": "random", "size": 2, "zero-shot": 0.5, "recall@1": 0.4, "consistent@1": 0.8}])
-    t = editing.against_random(removal).set_index("metric")
-    assert t.loc["zero-shot", "drop, class"] == pytest.approx(0.1)
-    assert t.loc["zero-shot", "drop, random (mean)"] == pytest.approx(0.3)
-    assert t.loc["zero-shot", "share of random sets hurting less"] == 0.0
-    assert t.loc["recall@1", "share of random sets hurting less"] == 0.0 and t.loc["recall@1", "drop, class"] == 0.0
 
 
 def test_removal_sets_give_each_class_and_random_sets_of_its_size():
@@ -125,3 +119,21 @@ def test_class_versions_list_nothing_removed_then_each_nonempty_class():
     assert [c for c, _, _ in got] == ["none", "ImgD", "CMD"]
     assert torch.allclose(got[0][2], editing.without_latents(m, e))
     assert list(got[2][1]) == [4, 5] and torch.allclose(got[2][2], editing.without_latents(m, e, [4, 5]))
+
+
+def test_probe_readout_reads_no_change_for_nothing_and_matches_the_probe_on_edits():
+    p = world.generate(world.WorldConfig(), 200, seed=1)
+    rng = torch.Generator().manual_seed(0)
+    e = torch.randn(200, 8, generator=rng)
+    e[:, 0] += 3 * torch.as_tensor(p.factors["size"].cat.codes.to_numpy(), dtype=torch.float32)
+    probes = editing.factor_probes(e, p.factors, ["size", "colour"])
+    w, b = probes["size"]
+    codes = (torch.nn.functional.normalize(e, dim=-1) @ w + b).argmax(1).numpy()
+    assert (codes == p.factors["size"].cat.codes.to_numpy()).mean() > 0.9   # the probe reads size
+    m = _sae(d=8)
+    run = editing.probe_readout(m, e, probes)
+    assert run([]) == {"size": 0.0, "colour": 0.0}
+    edited = torch.nn.functional.normalize(editing.without_latents(m, e, [1, 2]), dim=-1)
+    plain = torch.nn.functional.normalize(editing.without_latents(m, e), dim=-1)
+    want = ((edited @ w + b).argmax(1) != (plain @ w + b).argmax(1)).float().mean()
+    assert run([1, 2])["size"] == pytest.approx(float(want))

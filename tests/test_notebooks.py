@@ -1,9 +1,27 @@
 """Smoke test: every notebook executes end to end with the tiny profile, and errors name the cell."""
 import json
+import re
 
 import pytest
 
 from mdsgap import book
+
+
+def glued(nb: dict) -> dict[str, str]:
+    """{name: text} of the values a executed notebook glued (myst-nb's `glue` outputs)."""
+    out = {}
+    for c in nb["cells"]:
+        for o in c.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                out[name] = o.get("data", {}).get("application/papermill.record/text/plain", "")
+    return out
+
+
+def glue_references(nb: dict) -> set[str]:
+    """Names the prose of a notebook refers to with {glue:...}`name` or {glue}`name`."""
+    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    return set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text))
 
 
 @pytest.mark.slow
@@ -13,10 +31,8 @@ def test_notebook_runs_with_tiny_profile(stem, tmp_path):
     nb = json.loads((tmp_path / f"{stem}.ipynb").read_text())
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
-    glued = [o for c in nb["cells"] for o in c.get("outputs", [])
-             if "application/papermill.record/text/plain" in o.get("data", {}) or
-             o.get("metadata", {}).get("scrapbook") or "glue" in json.dumps(o.get("metadata", {}))]
-    assert glued, "a chapter glues its numbers into the prose"
+    missing = glue_references(nb) - set(glued(nb))
+    assert glue_references(nb) and not missing, f"{stem}: the prose refers to values never glued: {missing}"
 
 
 def test_every_notebook_has_one_parameters_cell_and_is_in_the_toc():
@@ -111,8 +127,10 @@ def test_group_chapter_runs_on_a_real_checkpoint_and_a_tsv_with_a_group_column(t
                  "csv_sep": "\t", "group_column": "gender", "confounded": "woman",
                  "group_prompts": {"woman": ["a photo of a woman"], "man": ["a photo of a man"]}}
     book.execute("07_group_attribute", "tiny", overrides=overrides, out_dir=tmp_path / "out")
-    text = (tmp_path / "out" / "07_group_attribute.ipynb").read_text()
-    assert "woman" in text and "man" in text
+    values = glued(json.loads((tmp_path / "out" / "07_group_attribute.ipynb").read_text()))
+    groups = {part.split(" ")[0] for part in values["per_group"].strip("'").split("; ")}
+    assert groups == {"woman", "man"}   # each group of the TSV's gender column has its accuracy
+    assert values["worse"].strip("'") in groups
 
 
 @pytest.mark.parametrize("stem", book.notebook_stems())

@@ -38,8 +38,8 @@ def test_coherence_by_m_draws_a_panel_per_space_and_metric_and_chance_only_for_w
     plt.close(fig)
 
 
-def test_removal_against_random_puts_each_class_drop_beside_its_random_sets():
-    rows = [{"rule": r, "metric": me, "class": c, "drop, class": 0.1 * i, "drop, random (mean)": 0.2,
+def test_removal_against_random_puts_each_class_change_beside_its_random_sets():
+    rows = [{"rule": r, "readout": me, "class": c, "change": 0.1 * i, "random mean": 0.2,
              "random 2.5%": 0.1, "random 97.5%": 0.3}
             for r in ("mean ± k std", "interval") for me in ("zero-shot", "recall@1")
             for i, c in enumerate(("ImgD", "TxtD", "CMD"))]

@@ -1,0 +1,193 @@
+"""The book's one control: a class's edit against random latent sets drawn outside the class and matched on
+what they carry.
+
+Removing a modality class of SAE latents changes many readouts simply because it removes mass. A fair
+control removes the same mass: each random set is drawn from the latents *outside* the class, one stand-in
+per member, each stand-in close to its member on every carried quantity (image-side and caption-side
+energy and firing frequency: `carried`). The class's readout is ranked among its random sets'
+in each seed (a permutation p-value), the seeds' p-values are combined (Stouffer), and one rule gives the
+verdict. Sign convention everywhere: a readout's change is edited minus unedited, and 'above' means the
+class's change is larger than random sets' (for a drop, read the readout as a loss).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats as _scipy
+
+from mdsgap import dominance, stats
+from mdsgap.params import check_fields
+
+CARRIED = ("image energy", "caption energy", "image firing", "caption firing")
+"""What a latent carries: its mean squared activation on images and on captions, and the share of images
+and of captions on which it fires."""
+IMAGE_SIDE = ("image energy", "image firing")
+"""What to match where only image embeddings are edited."""
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """How random sets are drawn and judged."""
+
+    n_random: int = 200
+    """Random sets per class and seed (at least 200 where the readout is cheap)."""
+    neighbours: int = 10
+    """A member's stand-in is drawn from its this many nearest latents outside the class."""
+    tolerance: float = 1.5
+    """A stand-in counts as matched when it carries within this factor of its member on every matched
+    quantity (ratio in [1/t, t]); the share matched is reported beside every verdict."""
+    match: tuple[str, ...] = CARRIED
+    """The carried quantities matched: drop 'caption energy' where only images are edited, and so on."""
+    adjust: bool = True
+    """Compare the class with random sets of its exact totals, by regression on the sets' totals (`compare`);
+    only with at least 10 random sets per regression coefficient."""
+    level: float = 0.05
+    """Two-sided level of the combined test: 'above' or 'below' at p < level, else 'within'."""
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "match", tuple(self.match))
+        check_fields(self)
+        unknown = sorted(set(self.match) - set(CARRIED))
+        if unknown:
+            raise ValueError(f"ControlConfig.match: unknown quantities {unknown}; choose from {list(CARRIED)}.")
+        if self.tolerance <= 1:
+            raise ValueError(f"ControlConfig.tolerance is a ratio and must exceed 1, got {self.tolerance}.")
+        if self.neighbours < 1:
+            raise ValueError(f"ControlConfig.neighbours must be at least 1, got {self.neighbours}.")
+        if self.n_random < 1:
+            raise ValueError(f"ControlConfig.n_random must be at least 1, got {self.n_random}.")
+
+
+@torch.no_grad()
+def carried(z_x: torch.Tensor, z_y: torch.Tensor) -> pd.DataFrame:
+    """Per latent (rows): what it carries on paired codes z_x (images) and z_y (captions), `CARRIED`."""
+    z_x, z_y = torch.as_tensor(z_x).float(), torch.as_tensor(z_y).float()
+    return pd.DataFrame({"image energy": z_x.pow(2).mean(0).numpy(), "caption energy": z_y.pow(2).mean(0).numpy(),
+                         "image firing": (z_x > 0).float().mean(0).numpy(),
+                         "caption firing": (z_y > 0).float().mean(0).numpy()})
+
+
+def matched_sets(members: np.ndarray, pool: np.ndarray, carry: pd.DataFrame, cfg: ControlConfig,
+                 rng: np.random.Generator) -> tuple[list[np.ndarray], dict]:
+    """`cfg.n_random` sets of len(members) latents from `pool` (the latents outside the class): each member
+    is replaced by one of its `cfg.neighbours` nearest pool latents (largest log-ratio over the matched
+    quantities) not yet in the set, at random. Returns the sets and how well they match: the share of
+    stand-ins within `cfg.tolerance` of their member, and per matched quantity the mean ratio of a set's
+    total to the class's."""
+    floor = {q: 1e-3 * max(float(carry[q].max()), 1e-12) for q in cfg.match}  # zero and tiny count alike
+    logs = np.stack([np.log(carry[q].to_numpy(float) + floor[q]) for q in cfg.match], 1)
+    dist = np.abs(logs[members][:, None, :] - logs[pool][None, :, :]).max(-1)  # (members, pool)
+    order = np.argsort(dist, axis=1, kind="stable")
+    sets, within = [], 0
+    for _ in range(cfg.n_random):
+        used = np.zeros(len(pool), bool)
+        chosen = np.empty(len(members), np.int64)
+        for i in rng.permutation(len(members)):
+            free = order[i][~used[order[i]]][:cfg.neighbours]
+            j = rng.choice(free)
+            within += dist[i, j] <= np.log(cfg.tolerance)
+            used[j] = True
+            chosen[i] = pool[j]
+        sets.append(chosen)
+    totals = {q: float(np.mean([carry[q].to_numpy()[s].sum() for s in sets]) /
+                       max(carry[q].to_numpy()[members].sum(), 1e-12)) for q in cfg.match}
+    return sets, {"matched": within / max(1, cfg.n_random * len(members)), "overlap": overlap(sets),
+                  **{f"{q} ratio": r for q, r in totals.items()}}
+
+
+def overlap(sets: list[np.ndarray]) -> float:
+    """The mean share of latents two different random sets have in common."""
+    if len(sets) < 2:
+        return 0.0
+    ids = {v: k for k, v in enumerate(np.unique(np.concatenate(sets)))}
+    m = np.zeros((len(sets), len(ids)))
+    for i, s in enumerate(sets):
+        m[i, [ids[v] for v in s]] = 1.0
+    g = m @ m.T
+    return float((g.sum() - np.trace(g)) / (len(sets) * (len(sets) - 1) * len(sets[0])))
+
+
+def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, cfg: ControlConfig = ControlConfig(),
+            classes=dominance.CLASSES, pool=None) -> pd.DataFrame:
+    """One seed's comparison: each class's change of every readout against its matched random sets.
+
+    `readout(latents)` returns {name: value} after removing (or otherwise editing) those latents; it is called
+    with no latents once for the unedited value, once per class and once per random set. `labels` gives each
+    latent's class; random sets come from `pool` (default: every classified latent, ImgD, TxtD or CMD) minus
+    the class.
+
+    The random sets share some latents (a heavy member has few heavy stand-ins), so they vary less than a set
+    of fresh latents would and their mean is one draw of the pool's: the class's deviation is shrunk by
+    sqrt((1 - o) / (1 + o)) before it is ranked, o the sets' mean `overlap` (exact for additive effects of
+    exchangeable latents; the tests check the calibration). What per-latent matching leaves (a class holding
+    the heaviest latents has no equally heavy stand-ins) is adjusted: with enough random sets (`cfg.adjust`), each readout's random changes are regressed on the sets'
+    totals of the matched quantities, and the class is compared with what a random set carrying exactly the
+    class's totals does (the regression's value there, and the random sets' residuals around it).
+    One row per (class, readout): size, change (class), random mean, 2.5% and 97.5% (for a set carrying the
+    class's totals), p above (`mid_rank_p` of the class among the random sets: small when the class's change is
+    larger, near 1 when smaller), adjusted, and how well the sets match (`matched_sets`).
+    """
+    labels = np.asarray(labels, dtype=object)
+    if len(labels) != len(carry):
+        raise ValueError(f"labels ({len(labels)}) and carry ({len(carry)}) must have one row per latent.")
+    rng = np.random.default_rng(cfg.seed)
+    base = readout(np.array([], np.int64))
+    every = np.flatnonzero(np.isin(labels, dominance.CLASSES)) if pool is None else np.asarray(pool)
+    quantities = carry[list(cfg.match)].to_numpy(float)
+    rows = []
+    for cls in classes:
+        members = np.flatnonzero(labels == cls)
+        outside = np.setdiff1d(every, members)
+        if len(members) == 0 or len(outside) < len(members):
+            continue
+        sets, match = matched_sets(members, outside, carry, cfg, rng)
+        mine = readout(members)
+        rand = pd.DataFrame([readout(s) for s in sets])
+        # Set totals relative to the class's, so the regression's intercept is the value at the class's mass.
+        scale = np.maximum(quantities[members].sum(0), 1e-12)
+        totals = np.stack([quantities[s].sum(0) for s in sets]) / scale - 1
+        adjust = cfg.adjust and len(sets) >= 10 * (totals.shape[1] + 1)
+        shrink = np.sqrt((1 - match["overlap"]) / (1 + match["overlap"]))
+        for name, value in mine.items():
+            change, r = value - base[name], rand[name].to_numpy(float) - base[name]
+            centre, resid = float(r.mean()), r - r.mean()
+            if adjust:
+                design = np.column_stack([np.ones(len(r)), totals])
+                coef = np.linalg.lstsq(design, r, rcond=None)[0]
+                centre, resid = float(coef[0]), r - design @ coef
+            rows.append({"class": cls, "readout": name, "size": len(members), "change": change,
+                         "random mean": centre, "random 2.5%": centre + float(np.quantile(resid, 0.025)),
+                         "random 97.5%": centre + float(np.quantile(resid, 0.975)),
+                         "p above": mid_rank_p(shrink * (change - centre), resid), "adjusted": adjust, **match})
+    return pd.DataFrame(rows)
+
+
+def mid_rank_p(value: float, random: np.ndarray) -> float:
+    """P(a random set's change >= value), counting ties half and the value itself as one of the draws:
+    (0.5 + #greater + 0.5 #equal) / (n + 1), never 0 or 1, uniform on average when value is one more draw."""
+    random = np.asarray(random, dtype=np.float64)
+    ties = np.isclose(random, value, rtol=1e-9, atol=1e-12)
+    return float((0.5 + np.sum((random > value) & ~ties) + 0.5 * np.sum(ties)) / (len(random) + 1))
+
+
+def verdicts(per_seed: pd.DataFrame, by=("class", "readout"), level: float = 0.05) -> pd.DataFrame:
+    """The book's one verdict on `compare` tables of several seeds (a `seed` column; other labelling columns
+    may be added to `by`): per group, the class's change minus its random mean, with its t-interval over seeds
+    (value, low, high); the p-value that combines the seeds' one-sided p-values (Stouffer's z, two-sided);
+    and the verdict, 'above', 'below' or 'within' (p >= level)."""
+    rows = []
+    for key, d in per_seed.groupby(list(by), sort=False):
+        z = _scipy.norm.isf(d["p above"].to_numpy(float)).sum() / np.sqrt(len(d))
+        p = float(min(1.0, 2 * _scipy.norm.sf(abs(z))))
+        value, low, high = stats.interval((d["change"] - d["random mean"]).to_numpy())
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "size": float(d["size"].mean()),
+                     "change": float(d["change"].mean()), "random mean": float(d["random mean"].mean()),
+                     "value": value, "low": low, "high": high, "p": p, "seeds": len(d),
+                     "matched": float(d["matched"].mean()),
+                     "verdict": "within" if p >= level else "above" if z > 0 else "below"})
+    return pd.DataFrame(rows)
