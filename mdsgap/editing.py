@@ -116,32 +116,55 @@ def removal_sets(labels, n_random: int = 20, seed: int = 0, classes=dominance.CL
     return out
 
 
-def changes_against_random(table: pd.DataFrame, columns) -> pd.DataFrame:
-    """Per labelling, class and column (one row per seed and edit in `table`): the class's mean over seeds with
-    its 95% interval, beside its random same-size sets (mean and 95% range), and whether the class's whole
-    interval lies above the random range."""
-    from mdsgap import stats
+def drawn_edits(model: SparseAutoencoder, e: torch.Tensor, labels, carry: pd.DataFrame, plain: pd.DataFrame,
+                draw, cfg, **tags) -> list[dict]:
+    """The images' side of an edit study: per class, what `draw` (embeddings -> the reader's table) sees
+    change against the plain reconstruction's drawing `plain` (`reader.changes`) when the class is removed,
+    and when each of `cfg.n_random` matched random sets is (`control.matched_sets`). One row per drawing:
+    the tags, class, kind ('class' or 'random'), draw (0 for the class, 1.. for the random sets), and the
+    share of drawings changed per factor."""
+    from mdsgap import control, reader
 
+    labels = np.asarray(labels, dtype=object)
+    pool = np.flatnonzero(np.isin(labels, dominance.CLASSES))
+    rng = np.random.default_rng(cfg.seed)
     rows = []
-    for (name, cls), d in table[table.kind == "class"].groupby(["labelling", "removed"], sort=False):
-        rand = table[(table.labelling == name) & (table.removed == f"random, {cls}-sized")]
-        for col in columns:
-            mean, lo, hi = stats.interval(d[col].to_numpy())
-            r_lo, r_hi = rand[col].quantile([0.025, 0.975]) if len(rand) else (np.nan, np.nan)
-            rows.append({"labelling": name, "class": cls, "factor": col, "change": mean, "low": lo, "high": hi,
-                         "random (mean)": rand[col].mean(), "random 2.5%": r_lo, "random 97.5%": r_hi,
-                         "above random": bool(lo > r_hi and not np.isclose(lo, r_hi))})
+    for cls in dominance.CLASSES:
+        members = np.flatnonzero(labels == cls)
+        outside = np.setdiff1d(pool, members)
+        if len(members) == 0 or len(outside) < len(members):
+            continue
+        sets, _ = control.matched_sets(members, outside, carry, cfg, rng)
+        for k, latents in enumerate([members, *sets]):
+            got = draw(without_latents(model, e, latents), cfg.seed)
+            rows.append({**tags, "class": cls, "kind": "random" if k else "class", "draw": k,
+                         **reader.changes(plain, got)})
+    return rows
+
+
+def confirmed(drawn: pd.DataFrame, factors) -> pd.DataFrame:
+    """Per labelling, class and factor of `drawn_edits` rows (several seeds): the share of drawings the class's
+    removal changed (mean over seeds), that of its matched random sets (each set's mean over seeds, then the
+    largest), and whether the class's is larger than every random set's (the drawings confirm a screen)."""
+    rows = []
+    for (name, cls), d in drawn.groupby(["labelling", "class"], sort=False):
+        for f in factors:
+            mine = d[d.kind == "class"][f].mean()
+            rand = d[d.kind == "random"].groupby("draw")[f].mean()
+            rows.append({"labelling": name, "class": cls, "factor": f, "drawn change": float(mine),
+                         "drawn random (max)": float(rand.max()) if len(rand) else np.nan,
+                         "confirmed": bool(len(rand) and mine > rand.max())})
     return pd.DataFrame(rows)
 
 
 def against_prediction(moved: pd.DataFrame, predicted: dict[str, str]) -> pd.DataFrame:
-    """Per labelling: the factors each class moves beyond its random sets (`changes_against_random`),
-    split into those the class should carry (`predicted`: factor -> its expected class, e.g. from
+    """Per labelling: the factors each class moves beyond its matched random sets (rows of
+    `control.verdicts` with a `factor` column and verdict 'above'), split into those the class should carry (`predicted`: factor -> its expected class, e.g. from
     `groundtruth.EXPECTED` of the world's kinds) and those it should not, and the predicted moves that
     are missing. One row per labelling, each list as text: 'shape and colour (CMD)' ('nothing')."""
     rows = []
     for name, d in moved.groupby("labelling", sort=False):
-        beyond = {(c, f) for c, f, a in zip(d["class"], d.factor, d["above random"]) if a}
+        beyond = {(c, f) for c, f, v in zip(d["class"], d.factor, d.verdict) if v == "above"}
         want = {(predicted[f], f) for f in d.factor.unique() if f in predicted}
         join = lambda pairs: _by_class(sorted(pairs))
         rows.append({"labelling": name, "as predicted": join(beyond & want),

@@ -187,9 +187,10 @@ def attack_success(summary, value: str = "success", classes=("ImgD", "TxtD", "CM
     return fig
 
 
-def edit_changes(moved, classes=("ImgD", "TxtD", "CMD")):
-    """Per labelling (a panel each): for each factor, the share of drawings it changed in when each class was
-    removed (coloured points with 95% intervals) and the random sets' 95% range (grey bars)."""
+def edit_effects(moved, classes=("ImgD", "TxtD", "CMD")):
+    """Per labelling (a panel each): for each factor, how much more often removing each class changes it than
+    removing its matched random sets (`control.verdicts` rows with a `factor` column: value, low, high), filled
+    where the verdict is not 'within'."""
     names = list(dict.fromkeys(moved.labelling))
     factors = list(dict.fromkeys(moved.factor))
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.6), squeeze=False, sharey=True)
@@ -198,14 +199,17 @@ def edit_changes(moved, classes=("ImgD", "TxtD", "CMD")):
         d = moved[moved.labelling == name]
         for j, cls in enumerate(classes):
             t = d[d["class"] == cls].set_index("factor").reindex(factors)
-            if t.change.isna().all():
+            if t.value.isna().all():
                 continue
             pos = np.arange(len(factors)) + (j - 1) * 0.25
-            ax.vlines(pos, t["random 2.5%"], t["random 97.5%"], color="grey", lw=6, alpha=0.4)
-            ax.errorbar(pos, t.change, yerr=[t.change - t.low, t.high - t.change], fmt="o", color=colours[j],
-                        capsize=3, label=f"remove {cls}")
+            lo, hi = (t.value - t.low).fillna(0), (t.high - t.value).fillna(0)
+            ax.errorbar(pos, t.value, yerr=[lo, hi], fmt="none", ecolor=colours[j], capsize=3)
+            decided = (t.verdict != "within").to_numpy()
+            ax.scatter(pos[decided], t.value[decided], color=colours[j], zorder=3, label=f"remove {cls}")
+            ax.scatter(pos[~decided], t.value[~decided], facecolor="white", edgecolor=colours[j], zorder=3)
+        ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(range(len(factors)), factors)
-        ax.set(title=name, ylabel="share of drawings changed", ylim=(-0.02, 1.02))
+        ax.set(title=name, ylabel="change beyond matched random sets")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig

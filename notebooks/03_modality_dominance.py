@@ -54,7 +54,8 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from mdsgap import control, dominance, editing, evaluation, experiment, features, gap, interpretability, plots
+from mdsgap import (control, dominance, editing, evaluation, experiment, features, gap,
+                    interpretability, plots)
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
@@ -277,8 +278,8 @@ else:
 
 # %%
 if S.on_world:
-    print("original embeddings:", {k: round(v, 3) for k, v in
-                                   editing.downstream(test.x, test.y, classes, test.factors).items()})
+    original = editing.downstream(test.x, test.y, classes, test.factors)
+    print("original embeddings:", {k: round(v, 3) for k, v in original.items()})
     print("TopK reconstruction:", {k: round(v, 3) for k, v in readout([]).items()})
     shown = ["rule", "class", "readout", "size", "change", "random mean", "p", "matched", "verdict"]
     display(removal[shown].style.format(precision=3, subset=shown[4:8]).hide(axis="index"))

@@ -45,7 +45,8 @@ guidance = 1.0  # classifier-free guidance weight (1: the conditional model alon
 prior_steps = 600  # steps of the MLP prior
 n_generate = 300  # held-out embeddings decoded for the quality bar
 n_edit = 96  # held-out embeddings decoded per edit
-n_random_sets = 2  # random latent sets per class and seed
+n_screen_sets = 200  # matched random latent sets per class and seed, screened on embeddings
+n_random_sets = 2  # of them, drawn as images per class and seed to confirm the screen
 unclip_folder = ""  # a local Stable unCLIP pipeline folder: also draw the edits with it (real path)
 
 # %%
@@ -54,8 +55,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mdsgap import (comparison, decoder, editing, experiment, features, groundtruth, plots, prior,
-                    reader, unclip, world)
+from mdsgap import (comparison, control, decoder, editing, experiment, features, groundtruth, plots,
+                    prior, reader, unclip, world)
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
@@ -65,7 +66,7 @@ EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, min_pairs=int, resolution=int, decoder_recipe=dict, reader_steps=int,
     ddim_steps=int, guidance=float, prior_steps=int, n_generate=int, n_edit=int,
-    n_random_sets=int, unclip_folder=str))
+    n_screen_sets=int, n_random_sets=int, unclip_folder=str))
 sns.set_theme(style="whitegrid", context="notebook")
 seeds = [S.seed + i for i in range(n_seeds)]
 
@@ -196,14 +197,24 @@ for key, q in (("text_mlp", mlp_q), ("text_shift", shift_q)):
 # ## Editing the condition, class by class
 #
 # For each seed, the TopK autoencoder of {doc}`04_ground_truth` labels its latents twice (the
-# paper's MDS and the probe partners). {glue:text}`n_edit` held-out image embeddings go through the
-# autoencoder with nothing removed, with each class removed, and with {glue:text}`n_random_sets`
-# random sets of each class's size removed; every version is drawn with the same sampling noise, and
-# the reader says which factors of the drawing changed.
+# paper's MDS and the probe partners), and each class is removed from the held-out image
+# embeddings. A class's edit says something about the class only beside edits that remove as much:
+# random sets drawn from the latents outside the class, each member replaced by a latent that
+# carries about as much on the images (energy and firing; `mdsgap.control`).
+#
+# Drawing is expensive, so the edits are first *screened* on the embeddings themselves: a
+# logistic-regression probe per factor, fitted on the held-out embeddings, reads each edited
+# embedding, and an edit moves a factor in the share of embeddings whose probe-read value changes.
+# Each class faces {glue:text}`n_screen_sets` matched random sets per seed there. The decoder and
+# the reader then *confirm* with images: {glue:text}`n_edit` embeddings drawn with nothing removed,
+# with each class removed and with {glue:text}`n_random_sets` of its matched random sets removed,
+# all with the same sampling noise.
 
 # %%
 LABELLINGS = {"paper's MDS": "MDS, interval", "probe partner": "concept, probe partner"}
 opts = comparison.Options(min_pairs=min_pairs, seed=S.seed)
+probes = editing.factor_probes(x_test, test.factors, read_cfg.factors)
+ctl = dict(match=control.IMAGE_SIDE)  # only image embeddings are edited: match what they carry
 
 
 def draw(e, s):
@@ -212,41 +223,58 @@ def draw(e, s):
 
 
 # %%
-edit_x, rows, kept = x_test[:n_edit], [], {}  # kept: what later cells show, by seed and labelling
-for s in seeds:
-    cfg = EX.sae_configs(s)["TopK"]
-    fs, sae_s = features.sae_features(fx, fy, cfg, subject.clip.identity, data_id, progress=False)
+def seed_autoencoder(s):
+    """Seed s's TopK autoencoder, its codes of the feature pairs, and what each latent carries."""
+    fs, sae_s = features.sae_features(fx, fy, EX.sae_configs(s)["TopK"], subject.clip.identity,
+                                      data_id, progress=False)
     zx, zy = features.encode_all(fs, fx), features.encode_all(fs, fy)
+    return sae_s, zx, zy, control.carried(zx, zy)
+
+
+# %%
+edit_x, screen, rows, kept = x_test[:n_edit], [], [], {}  # kept: by seed and labelling
+for s in seeds:
+    sae_s, zx, zy, carry = seed_autoencoder(s)
+    readout = editing.probe_readout(sae_s, x_test, probes)
     plain = draw(editing.without_latents(sae_s, edit_x), s)
     for name, m in LABELLINGS.items():
         labels = comparison.attribute(m, zx, zy, opts=opts, x=fx.numpy(), y=fy.numpy()).labels
         kept[s, name] = (sae_s, labels, plain)
-        for removed, kind, k, latents in editing.removal_sets(labels, n_random_sets, seed=s):
-            got = draw(editing.without_latents(sae_s, edit_x, latents), s)
-            rows.append({"seed": s, "labelling": name, "removed": removed, "kind": kind, "draw": k,
-                         **reader.changes(plain, got)})
-edits = pd.DataFrame(rows)
+        cfg = control.ControlConfig(n_random=n_screen_sets, seed=s, **ctl)
+        screen.append(control.compare(readout, labels, carry, cfg).assign(seed=s, labelling=name))
+        cfg = control.ControlConfig(n_random=n_random_sets, seed=s, **ctl)
+        rows += editing.drawn_edits(sae_s, edit_x, labels, carry, plain, draw, cfg, seed=s,
+                                    labelling=name)
+screen, drawn_edits = pd.concat(screen, ignore_index=True), pd.DataFrame(rows)
 
 # %%
 glue("n_edit", n_edit)
+glue("n_screen_sets", n_screen_sets)
 glue("n_random_sets", n_random_sets)
+moved = control.verdicts(screen, by=("labelling", "class", "readout")).rename(
+    columns={"readout": "factor"})
+moved = moved.merge(editing.confirmed(drawn_edits, list(read_cfg.factors)),
+                    on=["labelling", "class", "factor"], how="left")
 sae_s, labels, plain = kept[seeds[-1], "probe partner"]  # what the grid and the exercises show
 
-# %% mystnb={"figure": {"caption": "Share of drawings in which each factor changed when each class was removed from the conditioning embedding (points: mean over seeds with 95% intervals) and when random sets of the same size were removed (grey bars: 95% range), for each labelling of the latents.", "name": "fig-generation-edits"}}
-moved = editing.changes_against_random(edits, list(read_cfg.factors))
-plots.edit_changes(moved)
+# %% mystnb={"figure": {"caption": "How much more often removing each class changes each factor (read by the probes off the edited embeddings) than removing matched random sets does: the difference with its 95% interval over seeds; filled points differ from random at the 5% level (combined permutation test), for each labelling of the latents.", "name": "fig-generation-edits"}}
+plots.edit_effects(moved)
 plt.show()
 
 # %%
 def moved_beyond(name):
-    d = moved[(moved.labelling == name) & moved["above random"]]
-    parts = [f"{', '.join(f'{f} {v:.2f}' for f, v in zip(g.factor, g.change))} ({c})"
+    d = moved[(moved.labelling == name) & (moved.verdict == "above")]
+    parts = [f"{', '.join(f'{f} {v:+.2f}' for f, v in zip(g.factor, g.value))} ({c})"
              for c, g in d.groupby("class", sort=False)]
     return "; ".join(parts) or "nothing"
 
 
 for name in LABELLINGS:
     glue(f"moved_{name.split()[-1]}", moved_beyond(name))
+above = moved[moved.verdict == "above"]
+glue("n_confirmed", int(above.confirmed.sum()))
+glue("n_above", len(above))
+moved.drop(columns=["seeds"]).style.format(precision=3).hide(axis="index")
 
 # %%
 world_cfg = world.WorldConfig()
@@ -259,10 +287,13 @@ for name in LABELLINGS:
 verdict
 
 # %% [markdown]
-# {numref}`fig-generation-edits` shows how often each factor of the drawing changed. Factors that a
-# class moves beyond its random sets (its whole interval above their 95% range):
-# {glue:text}`moved_MDS` under the paper's MDS classes; {glue:text}`moved_partner` under the probe
-# partners' classes. If the classes meant what they claim, removing each class would move the
+# {numref}`fig-generation-edits` shows how much more often each class's removal changes each factor
+# than its matched random sets' does. Factors that a class moves beyond them (combined p < 0.05,
+# the change beyond random beside each): {glue:text}`moved_MDS` under the paper's MDS classes;
+# {glue:text}`moved_partner` under the probe partners' classes. Of these
+# {glue:text}`n_above` screened moves, {glue:text}`n_confirmed` are confirmed in the drawings (the
+# class's removal changes the drawn factor more often than each of its drawn random sets, on
+# average over seeds). If the classes meant what they claim, removing each class would move the
 # factors of its kind in this world beyond random (ImgD the vision-dominant size and position, CMD
 # the cross-modal shape and colour; TxtD has no factor the reader can see) and nothing else. Under
 # the paper's MDS the moves as predicted are {glue:text}`pred_MDS_yes`, those not predicted
@@ -311,7 +342,7 @@ else:
 # {glue:text}`q_colour`: {glue:text}`q_says`. From captions, the gap shift alone reaches
 # {glue:text}`text_shift` and the learned prior {glue:text}`text_mlp`: {glue:text}`text_says`.
 # Whether the modality classes control generation is the question of {numref}`fig-generation-edits`,
-# where a class whose removal moves a factor only as often as random sets of its size do says
+# where a class whose removal moves a factor only as often as random sets that carry as much do says
 # nothing about the class. Under the probe partners, the class edits move
 # {glue:text}`pred_partner_yes` as their classes predict, {glue:text}`pred_partner_no` besides, and
 # miss {glue:text}`pred_partner_missing`; under the paper's MDS, {glue:text}`pred_MDS_yes` as
@@ -370,7 +401,8 @@ pd.DataFrame(amplified).T.round(3)
 # %% [markdown]
 # An amplified class should move the factors it carries, as its removal does; a class whose
 # amplification moves everything at once, or nothing, has no specific hold on the drawing. The
-# random-set control of the chapter applies here too, and is left to the reader.
+# chapter's control applies here too (`control.compare` with a readout that amplifies instead of
+# removing), and is left to the reader.
 #
 # ```{solution-end}
 # ```

@@ -80,23 +80,35 @@ def test_removal_sets_give_each_class_and_random_sets_of_its_size():
     assert all(len(l) == (3 if "ImgD" in r else 1) and set(l) <= {0, 1, 2, 3} for r, _, _, l in sets)
 
 
-def test_changes_against_random_flags_a_class_above_its_random_range():
+def test_drawn_edits_draw_each_class_and_its_matched_sets_and_confirmed_compares_them():
     import pandas as pd
 
-    rows = [{"seed": s, "labelling": "L", "removed": "CMD", "kind": "class", "shape": 0.6, "colour": 0.1}
-            for s in range(3)]
-    rows += [{"seed": s, "labelling": "L", "removed": "random, CMD-sized", "kind": "random", "shape": 0.1 + 0.01 * k,
-              "colour": 0.1} for s in range(3) for k in range(4)]
-    got = editing.changes_against_random(pd.DataFrame(rows), ["shape", "colour"]).set_index("factor")
-    assert got.loc["shape", "above random"] and not got.loc["colour", "above random"]
-    assert got.loc["shape", "change"] == pytest.approx(0.6)
-    # a mean above the range whose interval still reaches into it is not a class effect
-    rows = [{"seed": s, "labelling": "L", "removed": "CMD", "kind": "class", "shape": [0, 0, 0.03][s]}
-            for s in range(3)]
-    rows += [{"seed": s, "labelling": "L", "removed": "random, CMD-sized", "kind": "random", "shape": 0.0}
-             for s in range(3)]
-    got = editing.changes_against_random(pd.DataFrame(rows), ["shape"]).set_index("factor")
-    assert got.loc["shape", "change"] > 0 and not got.loc["shape", "above random"]
+    from mdsgap import control
+
+    m = _sae(d=6)
+    e = torch.randn(12, 6)
+    labels = np.array([D.IMGD] * 2 + [D.CMD] * 2 + [D.TXTD] * 2 + [D.CMD] * 10, dtype=object)
+    carry = control.carried(m.encode(torch.nn.functional.normalize(e, dim=-1)), torch.rand(12, 16))
+    plain = pd.DataFrame({"shape": ["a"] * 12})
+    calls = []
+
+    def draw(edited, seed):   # a fake drawing: reads "b" wherever the edit moved the embedding
+        calls.append(seed)
+        moved = (edited - editing.without_latents(m, e)).norm(dim=1) > 1e-6
+        return pd.DataFrame({"shape": np.where(moved.numpy(), "b", "a")})
+
+    cfg = control.ControlConfig(n_random=2, seed=5, neighbours=3)
+    rows = editing.drawn_edits(m, e, labels, carry, plain, draw, cfg, seed=5, labelling="L")
+    got = pd.DataFrame(rows)
+    assert len(got) == 2 * 3 and set(calls) == {5} and (got.seed == 5).all()
+    assert D.CMD not in set(got["class"])   # 12 members, 4 latents outside: no control, so no edit
+    assert list(got[got["class"] == D.IMGD].kind) == ["class", "random", "random"]
+    table = pd.DataFrame([{"labelling": "L", "class": "CMD", "kind": k, "draw": d, "seed": s, "shape": v}
+                          for s in range(2) for k, d, v in (("class", 0, 0.6), ("random", 1, 0.2),
+                                                            ("random", 2, 0.7 if s else 0.1))])
+    c = editing.confirmed(table, ["shape"]).iloc[0]
+    assert c["drawn change"] == pytest.approx(0.6) and c["drawn random (max)"] == pytest.approx(0.4)
+    assert c.confirmed
 
 
 def test_against_prediction_splits_the_moves():
@@ -104,11 +116,11 @@ def test_against_prediction_splits_the_moves():
 
     moved = pd.DataFrame({"labelling": ["m"] * 4, "class": ["ImgD", "ImgD", "CMD", "CMD"],
                           "factor": ["size", "shape", "shape", "colour"],
-                          "above random": [True, True, False, True]})
+                          "verdict": ["above", "above", "within", "above"]})
     got = editing.against_prediction(moved, {"size": "ImgD", "shape": "CMD", "colour": "CMD"}).iloc[0]
     assert got["as predicted"] == "colour (CMD), size (ImgD)"
     assert got["not predicted"] == "shape (ImgD)" and got["missing"] == "shape (CMD)"
-    moved["above random"] = False
+    moved["verdict"] = "below"
     assert editing.against_prediction(moved, {"size": "ImgD"}).iloc[0]["as predicted"] == "nothing"
 
 
