@@ -59,6 +59,7 @@ from mdsgap import (control, dominance, editing, evaluation, experiment, feature
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
+# %%
 S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(k_std=float, min_pairs=int, n_boot=int, band=float,
