@@ -155,6 +155,8 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
         shrink = np.sqrt((1 - match["overlap"]) / (1 + match["overlap"]))
         for name, value in mine.items():
             change, r = value - base[name], rand[name].to_numpy(float) - base[name]
+            if not np.isfinite(change):  # a readout this data cannot give (e.g. no group named)
+                continue
             centre, resid = float(r.mean()), r - r.mean()
             if adjust:
                 design = np.column_stack([np.ones(len(r)), totals])

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mdsgap import editing, evaluation, world
+from mdsgap import evaluation, gap, world
 from mdsgap.params import check_fields
 
 
@@ -99,66 +99,30 @@ def accuracy_gap(r: pd.DataFrame, confounded: int) -> float:
     return float(hit[~mine].mean() - hit[mine].mean())
 
 
-def removal(model, x: torch.Tensor, classes: torch.Tensor, groups, labellings: dict[str, np.ndarray],
-            confounded: int, names, n_random: int = 20, seed: int = 0) -> pd.DataFrame:
-    """Per-group zero-shot reading after removing each class of each labelling, and random same-size sets.
+def removal_readout(model, x: torch.Tensor, classes: torch.Tensor, groups, confounded: int, names):
+    """A readout for `control.compare`: latents -> after removing them from the test images and the groups'
+    class embeddings alike, the `accuracy_gap` ("gap") and per group its accuracy ("accuracy <g>"), mean
+    margin ("margin <g>") and the share of its plain-reconstruction margin kept ("kept <g>")."""
+    with torch.no_grad():
+        zx, zc = model.encode(gap.normalize(x).float()), model.encode(gap.normalize(classes).float())
 
-    One row per (labelling, edit, group): `removed` (a class, 'random, <class>-sized' or 'nothing' for the
-    plain reconstruction), `kind`, `set` (the random draw), `size`, the group's `accuracy` and `margin`,
-    `kept` (its margin as a share of the plain reconstruction's) and the edit's `gap` (`accuracy_gap`). The
-    class embeddings go through the same edit as the images, as in `editing.class_removal`.
-    """
-    def run(latents) -> pd.DataFrame:
-        edit = lambda e: editing.without_latents(model, e, latents)
-        r = readings(edit(x), edit(classes), groups)
-        return by_group(r, names).assign(gap=accuracy_gap(r, confounded))
+    def read(latents) -> pd.DataFrame:
+        keep = torch.ones(zx.shape[1])
+        keep[torch.as_tensor(np.asarray(latents, dtype=np.int64))] = 0.0
+        with torch.no_grad():
+            return readings(model.decode(zx * keep), model.decode(zc * keep), groups)
 
-    plain = run([])
-    rows = [plain.assign(labelling="none", removed="nothing", kind="none", set=0, size=0)]
-    for j, (name, labels) in enumerate(labellings.items()):
-        for removed, kind, k, latents in editing.removal_sets(labels, n_random, seed=seed + 1000 * j):
-            rows.append(run(latents).assign(labelling=name, removed=removed, kind=kind, set=k, size=len(latents)))
-    out = pd.concat(rows).rename_axis("group").reset_index()
-    base = plain.margin.reindex(out.group).to_numpy()
-    out["kept"] = out.margin.to_numpy() / base
-    return out
+    plain = by_group(read([]), names)
 
-
-def against_random(edits: pd.DataFrame, value: str = "gap") -> pd.DataFrame:
-    """Per labelling and class, over seeds (`edits` has a `seed` column): the change of `value` from the plain
-    reconstruction when the class is removed (mean and 95% interval over seeds), beside the changes of its
-    random same-size sets (mean and 95% range), and the share of random sets that lower it more (ties count
-    half). `value` is "gap" (one per edit) or a per-group column such as "kept" or "accuracy" (one row per
-    group)."""
-    from mdsgap import stats
-
-    keys = ["seed", "labelling", "removed", "set"] + ([] if value == "gap" else ["group"])
-    per = edits.drop_duplicates(keys)
-    idx = ["seed"] + keys[4:]
-    base = per[per.kind == "none"].set_index(idx)[value].rename("base")
-    per = per.join(base, on=idx)
-    per["change"] = per[value] - per["base"]
-    by = ["labelling", "removed"] + keys[4:]
-    rows = []
-    for key, c in per[per.kind == "class"].groupby(by, sort=False):
-        name, cls, *group = key
-        rand = per[(per.labelling == name) & (per.removed == f"random, {cls}-sized")]
-        if group:
-            rand = rand[rand.group == group[0]]
-        mean, lo, hi = stats.interval(c.change.to_numpy())
-        lower = np.mean([(rand[rand.seed == s].change < v).mean() + 0.5 * (rand[rand.seed == s].change == v).mean()
-                         for s, v in zip(c.seed, c.change)])
-        rows.append({"labelling": name, "class": cls, **({"group": group[0]} if group else {}),
-                     "size": float(c["size"].mean()), f"{value} change": mean, "low": lo, "high": hi,
-                     "random (mean)": rand.change.mean(), "random 2.5%": rand.change.quantile(0.025),
-                     "random 97.5%": rand.change.quantile(0.975), "random sets lowering it more": lower})
-    return pd.DataFrame(rows)
-
-
-def distinguishable(row, level: float = 0.05) -> bool:
-    """Whether a class's gap change lies outside its random sets' central (1 - level) share (two-sided)."""
-    share = row["random sets lowering it more"]
-    return bool(share < level / 2 or share > 1 - level / 2)
+    def run(latents) -> dict:
+        r = read(latents)
+        g = by_group(r, names)
+        out = {"gap": accuracy_gap(r, confounded) if confounded is not None else np.nan}
+        for name in g.index:
+            out.update({f"accuracy {name}": g.accuracy[name], f"margin {name}": g.margin[name],
+                        f"kept {name}": g.margin[name] / plain.margin[name]})
+        return out
+    return run
 
 
 def class_embeddings(clip, study: GroupStudy) -> torch.Tensor:

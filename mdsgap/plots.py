@@ -133,34 +133,6 @@ def seed_band(ax, summary, x: str, label: str, reference: str, color=None):
     return ax
 
 
-def group_removal(edits, metric: str = "accuracy", classes=("ImgD", "TxtD", "CMD")):
-    """Per labelling (a panel each): each group's `metric` after removing each class (coloured points,
-    mean over seeds) beside random same-size sets (grey bars: their 95% range over seeds and draws); the
-    dashed lines mark the plain reconstruction."""
-    names = [n for n in dict.fromkeys(edits.labelling) if n != "none"]
-    groups = list(dict.fromkeys(edits.group))
-    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.6), squeeze=False, sharey=True)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    plain = edits[edits.kind == "none"].groupby("group")[metric].mean()
-    for ax, name in zip(axes[0], names):
-        d = edits[edits.labelling == name]
-        for j, g in enumerate(groups):
-            off = (j - (len(groups) - 1) / 2) * 0.22
-            for i, cls in enumerate(classes):
-                rand = d[(d.group == g) & (d.removed == f"random, {cls}-sized")][metric]
-                if len(rand):
-                    ax.plot([i + off] * 2, rand.quantile([0.025, 0.975]), color="grey", lw=5, alpha=0.45)
-                val = d[(d.group == g) & (d.removed == cls)][metric]
-                if len(val):
-                    ax.scatter(i + off, val.mean(), color=colours[j], zorder=3, label=g if i == 0 else None)
-            ax.axhline(plain[g], color=colours[j], ls="--", lw=0.8)
-        ax.set_xticks(range(len(classes)), [f"remove {c}" for c in classes])
-        ax.set(title=name, ylabel=metric)
-    axes[0, 0].legend(title="group", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def attack_success(summary, value: str = "success", classes=("ImgD", "TxtD", "CMD")):
     """Per labelling (a panel each): `value` against the budget for each class (solid), its random same-size
     sets (dotted, same colour) and the whole-embedding attack (black), with 95% intervals over seeds."""
@@ -187,10 +159,10 @@ def attack_success(summary, value: str = "success", classes=("ImgD", "TxtD", "CM
     return fig
 
 
-def edit_effects(moved, classes=("ImgD", "TxtD", "CMD")):
-    """Per labelling (a panel each): for each factor, how much more often removing each class changes it than
-    removing its matched random sets (`control.verdicts` rows with a `factor` column: value, low, high), filled
-    where the verdict is not 'within'."""
+def class_effects(moved, classes=("ImgD", "TxtD", "CMD"), ylabel: str = "change beyond matched random sets"):
+    """Per labelling (a panel each): for each factor (or readout), how much more removing each class changes it
+    than removing its matched random sets (`control.verdicts` rows with a `factor` column: value, low, high),
+    filled where the verdict is not 'within'."""
     names = list(dict.fromkeys(moved.labelling))
     factors = list(dict.fromkeys(moved.factor))
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.6), squeeze=False, sharey=True)
@@ -209,7 +181,7 @@ def edit_effects(moved, classes=("ImgD", "TxtD", "CMD")):
             ax.scatter(pos[~decided], t.value[~decided], facecolor="white", edgecolor=colours[j], zorder=3)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(range(len(factors)), factors)
-        ax.set(title=name, ylabel="change beyond matched random sets")
+        ax.set(title=name, ylabel=ylabel)
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig

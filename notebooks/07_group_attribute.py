@@ -48,7 +48,7 @@ correlate_value = "large"  # its value
 strength = 1.0  # probability of the tie in training
 finetune_steps = 150  # steps of fine-tuning on the correlated world (not the sweeps' parameter)
 min_pairs = 5  # a latent firing on fewer pairs has no class
-n_random_sets = 20  # random latent sets per class and seed
+n_random_sets = 200  # matched random latent sets per class and seed
 group_column = "group"  # on a CSV: the column that holds each image's group
 group_prompts = {}  # on a CSV: {group: [prompt, ...]} for zero-shot reading of the group
 csv_sep = ""  # on a CSV: the column separator ("" detects it: tab for open_clip's TSV files)
@@ -60,7 +60,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from mdsgap import (comparison, datasets, embeddings, experiment, features, groups, plots, stats,
+from mdsgap import (comparison, control, datasets, embeddings, experiment, features, groups, plots, stats,
                     training, world)
 from mdsgap.book import glue
 from mdsgap.params import check_declared
@@ -226,7 +226,7 @@ for s in seeds:
     fs, model = features.sae_features(x, y, EX.sae_configs(s)["TopK"], r["clip"].identity, data_id,
                                       progress=False)
     zx, zy = features.encode_all(fs, x), features.encode_all(fs, y)
-    r["sae"] = model
+    r["sae"], r["carry"] = model, control.carried(zx, zy)
     r["labels"] = {name: comparison.attribute(m, zx, zy, opts=opts, x=x.numpy(), y=y.numpy()).labels
                    for name, m in LABELLINGS.items()}
 glue("n_pairs", S.n_feature_pairs)
@@ -243,116 +243,128 @@ display(sizes)
 # class's effect is only read against random sets of its own size.
 
 # %% [markdown]
-# ## Removing each class, against random sets
+# ## Removing each class, against matched random sets
 #
-# Each class of each labelling is switched off in the test images and in the group prompts alike,
-# and so are {glue:text}`n_random_sets` random sets of classified latents of the same size.
+# Each class of each labelling is switched off in the test images and in the group prompts alike.
+# Its control is {glue:text}`n_random_sets` random sets drawn from the latents outside the class,
+# each member replaced by a latent that carries about as much on images and on captions (energy and
+# firing; `mdsgap.control`), so a class and its controls remove the same mass. Every readout is a
+# change from the plain reconstruction: the accuracy gap between the groups, and each group's
+# accuracy and share of its zero-shot margin kept.
 
 # %%
 parts = []
 for s, r in runs.items():
-    e = groups.removal(r["sae"], r["x"], r["classes"], r["groups"], r["labels"], worse, names,
-                       n_random=n_random_sets, seed=s)
-    parts.append(e.assign(seed=s))
+    readout = groups.removal_readout(r["sae"], r["x"], r["classes"], r["groups"], worse, names)
+    cfg = control.ControlConfig(n_random=n_random_sets, seed=s)
+    for name, labels in r["labels"].items():
+        got = control.compare(readout, labels, r["carry"], cfg)
+        parts.append(got.assign(seed=s, labelling=name))
 edits = pd.concat(parts, ignore_index=True)
+effects = control.verdicts(edits, by=("labelling", "class", "readout"))
 glue("n_random_sets", n_random_sets)
 
-# %% mystnb={"figure": {"caption": "Zero-shot accuracy of each group after removing each class (points: mean over seeds), beside random latent sets of the same size (grey bars: 95% range over seeds and draws); dashed lines: the plain reconstruction.", "name": "fig-group-removal"}}
-plots.group_removal(edits)
+# %% mystnb={"figure": {"caption": "Change of each group's zero-shot accuracy when each class is removed, beyond the change that matched random sets cause (95% interval over seeds); filled points differ from random at the 5% level (combined permutation test).", "name": "fig-group-removal"}}
+accuracy = effects[effects.readout.str.startswith("accuracy ")]
+plots.class_effects(accuracy.assign(factor=accuracy.readout.str.removeprefix("accuracy ")),
+                    ylabel="accuracy change beyond random")
 plt.show()
 
 # %% [markdown]
-# {numref}`fig-group-removal` gives zero-shot accuracy of each group after removing each class
-# (points: mean over seeds), beside random latent sets of the same size (grey bars: 95% range over
-# seeds and draws); dashed lines mark the plain reconstruction.
+# {numref}`fig-group-removal` gives, for each group and class, how much more (above zero) or less
+# accurately the group is read after the class's removal than after removing matched random sets.
 
 # %% [markdown]
 # ## Does any class edit close the gap?
 #
 # The accuracy gap between the groups after each edit, as a change from the plain reconstruction
-# (negative: the gap shrinks), with its 95% interval over seeds, beside the changes of the random
-# sets:
+# (negative: the gap shrinks), beside the change of matched random sets, with the combined p-value
+# and the verdict:
 
 # %%
-closing = groups.against_random(edits, "gap")
-closing["beyond random"] = closing.apply(groups.distinguishable, axis=1)
-display(closing.style.format(precision=3).hide(axis="index"))
+closing = effects[effects.readout == "gap"]
+shown = ["labelling", "class", "size", "change", "random mean", "value", "low", "high", "p", "verdict"]
+display(closing[shown].style.format(precision=3, subset=shown[2:9]).hide(axis="index"))
+
 
 # %%
-def beyond(table, name, column):
-    """Classes (and groups) of a labelling whose change lies outside the random sets' 95% range."""
-    d = table[(table.labelling == name) & table["beyond random"]]
-    who = d["class"] + (" (" + d.group + ")" if "group" in d else "")
-    return ", ".join(f"{w}: {v:+.2f}" for w, v in zip(who, d[column])) or "none"
+def beyond(table, name):
+    """Classes (and groups) of a labelling whose change differs from their matched random sets'."""
+    d = table[(table.labelling == name) & (table.verdict != "within")]
+    return ", ".join(f"{w}: {v:+.2f} beyond random" for w, v in zip(d["class"] + " " + d.readout,
+                                                                    d.value)) or "none"
 
 
 for name in LABELLINGS:
-    glue(f"beyond_{name.split()[-1]}", beyond(closing, name, "gap change"))
-glue("random_range", f"{closing['random 2.5%'].min():+.2f} to {closing['random 97.5%'].max():+.2f}")
+    glue(f"beyond_{name.split()[-1]}", beyond(closing, name))
+gaps = edits[edits.readout == "gap"]
+glue("random_range", f"{gaps['random 2.5%'].min():+.2f} to {gaps['random 97.5%'].max():+.2f}")
 
 # %% [markdown]
-# Classes whose edit moves the gap beyond the 95% range of its random sets: {glue:text}`beyond_MDS`
-# for the paper's MDS, {glue:text}`beyond_partner` for the probe partners. The random sets alone
-# move the gap anywhere from {glue:text}`random_range`: removing a quarter of a dictionary's latents
-# often tips the reading of every image to one group, so a class would have to do far more than that
-# to stand out.
+# Classes whose edit moves the gap differently from their matched random sets:
+# {glue:text}`beyond_MDS` for the paper's MDS, {glue:text}`beyond_partner` for the probe partners.
+# The matched random sets alone move the gap anywhere from {glue:text}`random_range`: removing
+# latents that carry as much as a class often tips the reading of every image to one group, so a
+# class would have to do more than that to stand out.
 
 # %% [markdown]
 # ## Which class carries each group?
 #
 # The paper's asymmetry is about how much of each group's concept survives each removal. Here that
 # is the share of a group's zero-shot margin (the cosine to its own prompts minus the best other
-# group's) kept after the edit, as a change from the plain reconstruction, beside random sets of the
-# same size:
+# group's) kept after the edit, as a change from the plain reconstruction, beside matched random
+# sets:
 
 # %%
-carried = groups.against_random(edits, "kept")
-carried["beyond random"] = carried.apply(groups.distinguishable, axis=1)
-display(carried.style.format(precision=2).hide(axis="index"))
+carried = effects[effects.readout.str.startswith("kept ")].assign(
+    group=lambda d: d.readout.str.removeprefix("kept "))
+display(carried[["labelling", "group"] + shown[1:]].style.format(
+    precision=2, subset=shown[2:9]).hide(axis="index"))
+
 
 # %%
 def hurt_most(name):
-    """Per group: the class whose removal costs it most margin, and whether that beats random."""
+    """Per group: the class whose removal costs it most margin, and whether that differs from random."""
     d = carried[carried.labelling == name]
     out = []
     for g in names:
-        row = d[d.group == g].sort_values("kept change").iloc[0]
-        tag = "beyond" if row["beyond random"] else "within"
-        change = f"{row['kept change']:+.2f}"
-        out.append(f"the {g} group's by removing {row['class']} ({change}, {tag} random)")
+        row = d[d.group == g].sort_values("change").iloc[0]
+        out.append(f"the {g} group's by removing {row['class']} ({row.change:+.2f}, "
+                   f"{row.verdict} random)")
     return "; ".join(out)
 
 
 # %%
 def asymmetric(name):
-    """The paper's pattern: one group hurt most by ImgD removal, the other by TxtD, both beyond
-    random."""
+    """The paper's pattern: one group hurt most by ImgD removal, the other by TxtD, each below its
+    matched random sets."""
     d = carried[carried.labelling == name]
-    worst = [d[d.group == g].sort_values("kept change").iloc[0] for g in names]
+    worst = [d[d.group == g].sort_values("change").iloc[0] for g in names]
     paired = {r["class"] for r in worst} == {"ImgD", "TxtD"}
-    return paired and all(r["beyond random"] for r in worst)
+    return paired and all(r.verdict == "below" for r in worst)
 
 
 for name in LABELLINGS:
     glue(f"hurt_{name.split()[-1]}", hurt_most(name))
-    glue(f"kept_beyond_{name.split()[-1]}", beyond(carried, name, "kept change"))
+    glue(f"kept_beyond_{name.split()[-1]}", beyond(carried, name))
 seen = [name for name in LABELLINGS if asymmetric(name)]
 glue("asymmetry", f"appears under {', '.join(seen)}" if seen else "appears under neither labelling")
 
 # %% [markdown]
 # Under the paper's MDS classes the concept is hurt most as follows: {glue:text}`hurt_MDS`. Under
 # the probe partners' classes: {glue:text}`hurt_partner`. Edits that cost a group more than their
-# random sets do: {glue:text}`kept_beyond_MDS` (paper's MDS) and {glue:text}`kept_beyond_partner`
-# (probe partners). The paper's asymmetry, one group losing most to ImgD removal and the other to
-# TxtD removal, each beyond its random sets, {glue:text}`asymmetry`.
+# matched random sets do, or less: {glue:text}`kept_beyond_MDS` (paper's MDS) and
+# {glue:text}`kept_beyond_partner` (probe partners). The paper's asymmetry, one group losing most
+# to ImgD removal and the other to TxtD removal, each beyond its matched random sets,
+# {glue:text}`asymmetry`.
 
 # %% [markdown]
 # ## What this says
 #
 # The bias here has a known cause, a shortcut taught by the training data, and the CLIP's reading of
-# the group shows it. Whether a modality class "holds" one group's concept is a question the random
-# control answers: a class edit that does no more than a random set of its size says nothing about
-# the class. On a real dataset the same cells run with `dataset_csv`, `group_column` and
+# the group shows it. Whether a modality class "holds" one group's concept is a question the matched
+# control answers: a class edit that does no more than random latents carrying as much says nothing
+# about the class. On a real dataset the same cells run with `dataset_csv`, `group_column` and
 # `group_prompts` (and `csv_sep` for open_clip's tab-separated files), for any open_clip model.
 
 # %% [markdown]
@@ -388,9 +400,9 @@ pd.crosstab(pd.Series(first["paper's MDS"], name="paper's MDS"),
 #
 # ```{exercise}
 # :label: ex-group-2
-# Is it the class or its size that moves the gap? From `closing`, list each class's size beside
-# the change of the gap its removal causes and the mean change caused by random sets of the same
-# size.
+# Is it the class or its mass that moves the gap? From `edits`, list for the gap each class's size
+# and change beside the mean change of its matched random sets, and how well they were matched
+# (the share of stand-ins within tolerance, and their total image energy as a share of the class's).
 # ```
 #
 # ```{solution-start} ex-group-2
@@ -398,13 +410,14 @@ pd.crosstab(pd.Series(first["paper's MDS"], name="paper's MDS"),
 # ```
 
 # %%
-columns = ["labelling", "class", "size", "gap change", "random (mean)", "beyond random"]
-closing[columns].sort_values(["labelling", "size"]).style.format(precision=3).hide(axis="index")
+columns = ["seed", "labelling", "class", "size", "change", "random mean", "matched",
+           "image energy ratio"]
+gaps[columns].sort_values(["labelling", "size"]).style.format(precision=3).hide(axis="index")
 
 # %% [markdown]
-# Where a class's change sits close to the mean of its random sets, and both grow with the size,
-# the number of latents removed does the work, not which latents they are; only a change marked
-# beyond random says something about the class itself.
+# Where a class's change sits close to its matched random sets' mean, what the class removes does
+# the work, not which latents they are; only a verdict other than "within" says something about the
+# class itself, and only where the sets matched well.
 #
 # ```{solution-end}
 # ```

@@ -258,7 +258,7 @@ moved = moved.merge(editing.confirmed(drawn_edits, list(read_cfg.factors)),
 sae_s, labels, plain = kept[seeds[-1], "probe partner"]  # what the grid and the exercises show
 
 # %% mystnb={"figure": {"caption": "How much more often removing each class changes each factor (read by the probes off the edited embeddings) than removing matched random sets does: the difference with its 95% interval over seeds; filled points differ from random at the 5% level (combined permutation test), for each labelling of the latents.", "name": "fig-generation-edits"}}
-plots.edit_effects(moved)
+plots.class_effects(moved)
 plt.show()
 
 # %%

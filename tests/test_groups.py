@@ -50,40 +50,25 @@ def test_readings_margin_and_gap_on_constructed_embeddings():
         groups.readings(x, classes, [0, 1])
 
 
-def test_removal_keeps_everything_when_nothing_is_removed_and_draws_random_sets_of_the_class_size():
+def test_removal_readout_keeps_everything_when_nothing_is_removed_and_reads_the_edit():
+    from mdsgap import control, editing
+
     torch.manual_seed(0)
     model = sae.SparseAutoencoder(4, sae.SAEConfig(n_latents=12, activation=sae.TopK(3)))
     x, classes = torch.randn(40, 4), torch.randn(2, 4)
     g = np.arange(40) % 2
+    run = groups.removal_readout(model, x, classes, g, confounded=1, names=["a", "b"])
+    plain = run([])
+    assert plain["kept a"] == pytest.approx(1.0) and plain["kept b"] == pytest.approx(1.0)
+    r = groups.readings(editing.without_latents(model, x, [0, 5]), editing.without_latents(model, classes, [0, 5]), g)
+    got = run([0, 5])
+    assert got["gap"] == pytest.approx(groups.accuracy_gap(r, 1))
+    assert got["accuracy a"] == pytest.approx(r.correct[r.group == 0].mean())
     labels = np.array([D.IMGD] * 3 + [D.TXTD] * 2 + [D.CMD] + [D.RARE] * 6, dtype=object)
-    e = groups.removal(model, x, classes, g, {"L": labels}, confounded=1, names=["a", "b"], n_random=4)
-    plain = e[e.kind == "none"]
-    assert np.allclose(plain.kept, 1.0) and len(plain) == 2
-    assert set(e[e.kind == "class"].removed) == {D.IMGD, D.TXTD, D.CMD}
-    rand = e[e.removed == f"random, {D.IMGD}-sized"]
-    assert len(rand) == 4 * 2 and (rand["size"] == 3).all()
-    again = groups.removal(model, x, classes, g, {"L": labels}, confounded=1, names=["a", "b"], n_random=4)
-    pd.testing.assert_frame_equal(e, again)  # seeded: the same random sets
-
-
-def test_against_random_compares_the_class_change_with_its_random_sets():
-    rows = []
-    for s in range(3):
-        rows.append({"seed": s, "labelling": "L", "removed": "nothing", "kind": "none", "set": 0, "size": 0,
-                     "gap": 0.2})
-        rows.append({"seed": s, "labelling": "L", "removed": D.IMGD, "kind": "class", "set": 0, "size": 5,
-                     "gap": 0.05})
-        for k in range(10):
-            rows.append({"seed": s, "labelling": "L", "removed": f"random, {D.IMGD}-sized", "kind": "random",
-                         "set": k, "size": 5, "gap": 0.2 + 0.01 * (k - 5)})
-    got = groups.against_random(pd.DataFrame(rows)).iloc[0]
-    assert got["gap change"] == pytest.approx(-0.15) and got["random sets lowering it more"] == 0.0
-    assert got["random 2.5%"] < 0 < got["random 97.5%"] and groups.distinguishable(got)
-    per_group = pd.DataFrame(rows).assign(group="a", kept=lambda d: d.gap * 5)
-    both = pd.concat([per_group, per_group.assign(group="b", kept=1.0)])
-    kept = groups.against_random(both, "kept").set_index("group")
-    assert kept.loc["a", "kept change"] == pytest.approx(-0.75) and kept.loc["b", "kept change"] == 0.0
-    assert kept.loc["b", "random sets lowering it more"] == 0.5  # ties count half: not beyond random
+    carry = control.carried(model.encode(x), model.encode(x))
+    table = control.compare(run, labels, carry, control.ControlConfig(n_random=4), pool=np.arange(12))
+    assert set(table.readout) == {"gap", "accuracy a", "accuracy b", "margin a", "margin b", "kept a", "kept b"}
+    assert np.isnan(groups.removal_readout(model, x, classes, g, None, ["a", "b"])([])["gap"])
 
 
 def test_prompt_classes_and_group_codes_on_a_csv_the_test_makes(tmp_path):
