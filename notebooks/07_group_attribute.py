@@ -60,8 +60,8 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from mdsgap import (comparison, control, datasets, embeddings, experiment, features, groups, plots, stats,
-                    training, world)
+from mdsgap import (comparison, control, datasets, embeddings, experiment, features, groups, plots,
+                    stats, training, world)
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
@@ -283,7 +283,8 @@ plt.show()
 
 # %%
 closing = effects[effects.readout == "gap"]
-shown = ["labelling", "class", "size", "change", "random mean", "value", "low", "high", "p", "verdict"]
+shown = ["labelling", "class", "size", "change", "random mean", "value", "low", "high", "p",
+         "verdict"]
 display(closing[shown].style.format(precision=3, subset=shown[2:9]).hide(axis="index"))
 
 
@@ -324,7 +325,7 @@ display(carried[["labelling", "group"] + shown[1:]].style.format(
 
 # %%
 def hurt_most(name):
-    """Per group: the class whose removal costs it most margin, and whether that differs from random."""
+    """Per group: the class whose removal costs it most margin, and how it compares with random."""
     d = carried[carried.labelling == name]
     out = []
     for g in names:
