@@ -1,12 +1,15 @@
 """Cross-modal adversarial examples: pixel-space attacks whose objective lives in one class of latents.
 
 Yan et al. (2026) generate adversarial images by steering the features of one modality class toward those
-of a target caption. Here the attack is projected gradient descent (PGD, Madry et al. 2018) under an
-L-infinity budget on pixels in [0, 1]; its objective is the squared distance between the image's latents of
-one set and the target caption's, where a latent's value is its ReLU pre-activation (a TopK code has zero
-gradient for every latent outside the image's top k, which would leave a text-side class unreachable). The
-whole-embedding attack, which pulls the image embedding toward the target caption by cosine, is the
-reference; random latent sets of the same size are the control.
+of a target. Here the attack is projected gradient descent (PGD, Madry et al. 2018) under an L-infinity
+budget on pixels in [0, 1]; its objective is the squared distance between the image's latents of one set and
+those of a *target image*, the same picture showing the target value (`world.redraw`), where a latent's value
+is its ReLU pre-activation (a TopK code has zero gradient for every latent outside the image's top k). Every
+route then asks the same thing of its latents, to look like that image's, whatever side of the gap they
+fire on (toward a caption, an image-only class would only be switched off and a caption-only class would
+have to cross the gap). The whole-embedding attack, which pulls the image embedding toward the target
+image's by cosine, is the reference; random sets drawn outside the class and matched on what they carry on
+images (`mdsgap.control`) are the control.
 """
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mdsgap import editing
 from mdsgap.models import Clip
 from mdsgap.sae import SparseAutoencoder
 
@@ -99,15 +101,28 @@ def targets(truth: np.ndarray, n_values: int, seed: int = 0) -> np.ndarray:
 
 
 def objectives(model: SparseAutoencoder, labellings: dict[str, np.ndarray], target: torch.Tensor,
-               n_random: int = 3, seed: int = 0, classes=("ImgD", "TxtD", "CMD")) -> dict[tuple, Callable]:
+               carry: pd.DataFrame, n_random: int = 3, seed: int = 0,
+               classes=("ImgD", "TxtD", "CMD")) -> dict[tuple, Callable]:
     """The attacks of one seed, keyed (labelling, set, kind): the whole embedding ('-', 'whole embedding',
-    'reference'), every class of every labelling ('class') and `n_random` random sets of classified latents of
-    each class's size ('random'); `target` holds the target caption embedding of every image."""
+    'reference'), every class of every labelling ('class') and `n_random` random sets per class drawn outside
+    it and matched on what they carry on images ('random', set 'random, <class>-matched #k'); `target` holds
+    the target image embedding of every image, `carry` what each latent carries (`control.carried`)."""
+    from mdsgap import control
+
     out = {("-", "whole embedding", "reference"): embedding_objective(target)}
-    for j, (name, labels) in enumerate(labellings.items()):
-        for removed, kind, k, latents in editing.removal_sets(labels, n_random, seed + 1000 * j, classes):
-            key = removed if kind == "class" else f"{removed} #{k}"
-            out[(name, key, kind)] = feature_objective(model, latents, target)
+    cfg = control.ControlConfig(n_random=n_random, seed=seed, match=control.IMAGE_SIDE)
+    rng = np.random.default_rng(seed)
+    for name, labels in labellings.items():
+        labels = np.asarray(labels, dtype=object)
+        pool = np.flatnonzero(np.isin(labels, classes))
+        for cls in classes:
+            members = np.flatnonzero(labels == cls)
+            if len(members) == 0 or len(pool) - len(members) < len(members):
+                continue
+            out[(name, cls, "class")] = feature_objective(model, members, target)
+            sets, _ = control.matched_sets(members, np.setdiff1d(pool, members), carry, cfg, rng)
+            for k, latents in enumerate(sets):
+                out[(name, f"random, {cls}-matched #{k}", "random")] = feature_objective(model, latents, target)
     return out
 
 
@@ -133,8 +148,8 @@ def attack_table(clip: Clip, images: np.ndarray, goal: np.ndarray, classes: torc
 
 
 def summarise(table: pd.DataFrame, value: str = "success") -> pd.DataFrame:
-    """Mean `value` and its 95% interval over seeds per (labelling, attack, kind, budget); the random sets of a
-    class's size are pooled into one attack, 'random, <class>-sized'."""
+    """Mean `value` and its 95% interval over seeds per (labelling, attack, kind, budget); the matched random
+    sets of a class are pooled into one attack, 'random, <class>-matched'."""
     from mdsgap import stats
 
     t = table.assign(attack=table["set"].str.replace(r" #\d+$", "", regex=True))
@@ -156,7 +171,7 @@ def cheapest(summary: pd.DataFrame, labelling: str, value: str = "success") -> d
         raise ValueError(f"Labelling {labelling!r} has no class to attack through.")
     best = per.idxmax()
     mine = d[d.attack == best].set_index("budget")
-    rand = d[d.attack == f"random, {best}-sized"].set_index("budget")
+    rand = d[d.attack == f"random, {best}-matched"].set_index("budget")
     ref = summary[summary.kind == "reference"][value].mean()
     beats = float((mine[value] > rand["high"].reindex(mine.index)).mean()) if len(rand) else float("nan")
     return {"class": best, value: float(per.max()), "random": float(rand[value].mean()) if len(rand) else np.nan,

@@ -98,24 +98,6 @@ def probe_readout(model: SparseAutoencoder, e: torch.Tensor, probes: dict):
 METRICS = ("zero-shot", "recall@1", "consistent@1")
 
 
-def removal_sets(labels, n_random: int = 20, seed: int = 0, classes=dominance.CLASSES) -> list[tuple]:
-    """What a class-removal study removes: each non-empty class of a labelling, and `n_random` random sets of
-    classified latents of the same size (the control the paper's ablations lack), as (removed, kind, draw,
-    latents) with removed 'random, <class>-sized' for the random sets."""
-    labels = np.asarray(labels, dtype=object)
-    rng = np.random.default_rng(seed)
-    classified = np.flatnonzero(np.isin(labels, classes))
-    out = []
-    for cls in classes:
-        members = np.flatnonzero(labels == cls)
-        if len(members) == 0:
-            continue
-        out.append((cls, "class", 0, members))
-        out += [(f"random, {cls}-sized", "random", k, rng.choice(classified, len(members), replace=False))
-                for k in range(n_random)]
-    return out
-
-
 def drawn_edits(model: SparseAutoencoder, e: torch.Tensor, labels, carry: pd.DataFrame, plain: pd.DataFrame,
                 draw, cfg, **tags) -> list[dict]:
     """The images' side of an edit study: per class, what `draw` (embeddings -> the reader's table) sees

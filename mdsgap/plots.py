@@ -145,11 +145,11 @@ def attack_success(summary, value: str = "success", classes=("ImgD", "TxtD", "CM
         ax.errorbar(ref.budget, ref[value], yerr=[ref[value] - ref.low, ref.high - ref[value]], color="black",
                     marker="s", capsize=3, label="whole embedding")
         for c, cls in zip(colours, classes):
-            for attack, style in ((cls, "-"), (f"random, {cls}-sized", ":")):
+            for attack, style in ((cls, "-"), (f"random, {cls}-matched", ":")):
                 t = d[d.attack == attack]
                 if len(t):
                     ax.plot(t.budget, t[value], ls=style, marker="o", color=c,
-                            label=cls if style == "-" else f"random, {cls}-sized")
+                            label=cls if style == "-" else f"random, {cls}-matched")
                     ax.fill_between(t.budget, t.low, t.high, color=c, alpha=0.12)
         ax.set(title=name, xlabel="budget (1/255)", ylabel=value, xscale="log", ylim=(-0.02, 1.02))
         ax.minorticks_off()

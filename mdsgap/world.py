@@ -343,6 +343,26 @@ def generate(cfg: WorldConfig, n: int, seed: int = 0, split: str = "train", chun
     return Pairs(images, captions, table)
 
 
+def redraw(cfg: WorldConfig, factors: pd.DataFrame, seed: int = 0, **values) -> np.ndarray:
+    """Images of the pairs of a factor table (as `generate` gives it) with some factors set to other values,
+    e.g. redraw(cfg, pairs.factors, colour=["red", "blue", ...]): the counterfactual images of those pairs
+    (their jitter, texture and noise are drawn again from `seed`)."""
+    unknown = sorted(set(values) - set(FACTOR_BY_NAME))
+    if unknown:
+        raise ValueError(f"redraw: unknown factor(s) {unknown}; factors: {[f.name for f in FACTORS]}.")
+    codes = {f.name: factors[f.name].cat.codes.to_numpy().copy() for f in FACTORS}
+    for name, vals in values.items():
+        index = {v: i for i, v in enumerate(FACTOR_BY_NAME[name].values)}
+        bad = sorted({str(v) for v in vals} - set(index))
+        if bad or len(vals) != len(factors):
+            raise ValueError(f"redraw: {name} needs one value per row ({len(factors)}) from "
+                             f"{list(index)}; got {len(vals)} values, unknown {bad}.")
+        codes[name] = np.array([index[str(v)] for v in vals])
+    shown = {name: factors[f"shown_{name}"].to_numpy(dtype=bool) for name in CUES}
+    rng = np.random.default_rng(_split_seed(seed, "redraw"))
+    return render(codes, cfg.resolution, cfg.noise, cfg.texture_contrast, rng, shown)
+
+
 def factor_table(cfg: WorldConfig | None = None) -> pd.DataFrame:
     """The declared factors as a table for the book: values, q, p, the image share q/(q+p) and the kind."""
     cfg = cfg or WorldConfig()

@@ -262,15 +262,19 @@ if S.on_world:
     classes = evaluation.zero_shot_classes(subject.clip)
     topk = saes["TopK"]
     readout = editing.removal_readout(topk, test.x, test.y, classes, test.factors)
-    carry = control.carried(topk.encode(gap.normalize(test.x)), topk.encode(gap.normalize(test.y)))
+    codes = [topk.encode(gap.normalize(e).float()) for e in (test.x, test.y)]
+    carry = control.carried(*codes)
+else:
+    print("The removal ablation needs the world's factors for zero-shot; skipped for a CSV "
+          "dataset.")
+
+# %%
+if S.on_world:
     cfg = control.ControlConfig(n_random=n_random_sets, seed=S.seed)
     rules = {"mean ± k std": labels["TopK"], "interval": ci_labels["TopK"]}
     table = pd.concat([control.compare(readout, lab, carry, cfg).assign(rule=rule, seed=S.seed)
                        for rule, lab in rules.items()], ignore_index=True)
     removal = control.verdicts(table, by=("rule", "class", "readout"))
-else:
-    print("The removal ablation needs the world's factors for zero-shot; skipped for a CSV "
-          "dataset.")
 
 # %% [markdown]
 # The scores before any edit, on the original embeddings and on the TopK SAE's reconstruction, and

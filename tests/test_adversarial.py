@@ -48,11 +48,16 @@ def test_feature_objective_reads_pre_activations_of_the_chosen_latents_only():
 def test_objectives_cover_classes_random_sets_and_the_reference():
     torch.manual_seed(0)
     model = sae.SparseAutoencoder(4, sae.SAEConfig(n_latents=10, activation=sae.TopK(2)))
-    labels = np.array([D.IMGD] * 3 + [D.CMD] * 2 + [D.RARE] * 5, dtype=object)
-    got = A.objectives(model, {"L": labels}, torch.randn(5, 4), n_random=2)
+    from mdsgap import control
+
+    labels = np.array([D.IMGD] * 3 + [D.CMD] * 2 + [D.TXTD] * 4 + [D.RARE], dtype=object)
+    labels[5:9] = D.CMD
+    carry = control.carried(torch.rand(20, 10), torch.rand(20, 10))
+    got = A.objectives(model, {"L": labels}, torch.randn(5, 4), carry, n_random=2)
     assert ("-", "whole embedding", "reference") in got and ("L", D.IMGD, "class") in got
     assert ("L", D.TXTD, "class") not in got  # an empty class has no attack
-    assert sum(k[2] == "random" for k in got) == 4
+    assert ("L", D.CMD, "class") not in got   # 6 members, 3 latents outside: no control, no attack
+    assert [k[1] for k in got if k[2] == "random"] == [f"random, {D.IMGD}-matched #0", f"random, {D.IMGD}-matched #1"]
 
 
 def test_targets_never_equal_the_truth_and_cover_the_other_values():
@@ -70,10 +75,10 @@ def test_summarise_pools_random_sets_and_cheapest_compares_with_them():
             rows.append({"labelling": "L", "set": D.CMD, "kind": "class", "budget": b, "success": 0.5, "seed": s})
             rows.append({"labelling": "L", "set": D.IMGD, "kind": "class", "budget": b, "success": 0.1, "seed": s})
             for k in range(2):
-                rows.append({"labelling": "L", "set": f"random, {D.CMD}-sized #{k}", "kind": "random",
+                rows.append({"labelling": "L", "set": f"random, {D.CMD}-matched #{k}", "kind": "random",
                              "budget": b, "success": 0.1 * k, "seed": s})
     summary = A.summarise(pd.DataFrame(rows))
-    pooled = summary[summary.attack == f"random, {D.CMD}-sized"]
+    pooled = summary[summary.attack == f"random, {D.CMD}-matched"]
     assert len(pooled) == 2 and pooled.success.tolist() == pytest.approx([0.05, 0.05])
     got = A.cheapest(summary, "L")
     assert got["class"] == D.CMD and got["random"] == pytest.approx(0.05) and got["budgets beating random"] == 1.0

@@ -69,17 +69,6 @@ def test_zero_shot_split_matches_the_whole():
     assert a.equals(b)
 
 
-def test_removal_sets_give_each_class_and_random_sets_of_its_size():
-    from mdsgap import dominance as D
-
-    labels = np.array([D.IMGD] * 3 + [D.CMD] + [D.RARE] * 4, dtype=object)
-    sets = editing.removal_sets(labels, n_random=2, seed=0)
-    assert [(r, k, d) for r, k, d, _ in sets] == [
-        (D.IMGD, "class", 0), (f"random, {D.IMGD}-sized", "random", 0), (f"random, {D.IMGD}-sized", "random", 1),
-        (D.CMD, "class", 0), (f"random, {D.CMD}-sized", "random", 0), (f"random, {D.CMD}-sized", "random", 1)]
-    assert all(len(l) == (3 if "ImgD" in r else 1) and set(l) <= {0, 1, 2, 3} for r, _, _, l in sets)
-
-
 def test_drawn_edits_draw_each_class_and_its_matched_sets_and_confirmed_compares_them():
     import pandas as pd
 

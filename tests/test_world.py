@@ -120,3 +120,21 @@ def test_bad_config_errors_name_the_problem():
 def test_articles_agree():
     assert world.caption({"template": "a {}", "shape": "circle", "colour": "orange"},
                          {"colour": True, "shape": True}) == "an orange circle"
+
+
+def test_redraw_changes_only_the_named_factor():
+    from mdsgap import world as W
+
+    cfg = W.WorldConfig(noise=0.0)
+    p = W.generate(cfg, 6, seed=3)
+    same = W.redraw(cfg, p.factors, seed=1)
+    again = W.redraw(cfg, p.factors, seed=1)
+    assert (same == again).all() and same.shape == p.images.shape
+    others = [v for v in W.FACTOR_BY_NAME["colour"].values if v != p.factors.colour.iloc[0]]
+    new = [others[0]] * 6
+    recoloured = W.redraw(cfg, p.factors, seed=1, colour=new)
+    changed = (recoloured != same).any(-1)
+    assert changed.any() and changed.mean() < 0.5   # the shape's pixels, not the background
+    import pytest
+    with pytest.raises(ValueError, match="one value per row"):
+        W.redraw(cfg, p.factors, colour=["mauve"] * 6)
