@@ -74,12 +74,15 @@ def test_summarise_pools_random_sets_and_cheapest_compares_with_them():
                          "success": 0.9, "seed": s})
             rows.append({"labelling": "L", "set": D.CMD, "kind": "class", "budget": b, "success": 0.5, "seed": s})
             rows.append({"labelling": "L", "set": D.IMGD, "kind": "class", "budget": b, "success": 0.1, "seed": s})
-            for k in range(2):
+            for k in range(9):   # enough random sets for a per-seed p-value of 0.05
                 rows.append({"labelling": "L", "set": f"random, {D.CMD}-matched #{k}", "kind": "random",
-                             "budget": b, "success": 0.1 * k, "seed": s})
+                             "budget": b, "success": 0.1 * (k % 2), "seed": s})
     summary = A.summarise(pd.DataFrame(rows))
     pooled = summary[summary.attack == f"random, {D.CMD}-matched"]
-    assert len(pooled) == 2 and pooled.success.tolist() == pytest.approx([0.05, 0.05])
-    got = A.cheapest(summary, "L")
-    assert got["class"] == D.CMD and got["random"] == pytest.approx(0.05) and got["budgets beating random"] == 1.0
+    assert len(pooled) == 2 and pooled.success.tolist() == pytest.approx([0.4 / 9, 0.4 / 9])
+    verdicts = A.against_random(pd.DataFrame(rows))
+    cmd = verdicts[verdicts["class"] == D.CMD].set_index("readout")
+    assert (cmd.verdict == "above").all() and cmd.loc[2, "value"] == pytest.approx(0.5 - 0.4 / 9)
+    got = A.cheapest(summary, verdicts, "L")
+    assert got["class"] == D.CMD and got["random"] == pytest.approx(0.4 / 9) and got["budgets above random"] == 1.0
     assert got["reference"] == pytest.approx(0.9)
