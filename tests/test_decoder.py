@@ -25,6 +25,7 @@ def test_pixels_round_trip_and_downsample():
     assert torch.allclose(small[:, :, 0, 0], x[:, :, :2, :2].mean((2, 3)), atol=1e-5)  # area average
 
 
+@pytest.mark.slow
 def test_decoder_learns_to_draw_the_colour_it_is_given():
     """Two conditions (red and blue images, embedded as two orthogonal vectors): after a short training
     the decoder draws each condition's mean colour, and sampling is deterministic for a seed."""
@@ -44,6 +45,7 @@ def test_decoder_learns_to_draw_the_colour_it_is_given():
     assert np.array_equal(again, out.astype(np.uint8))
 
 
+@pytest.mark.slow
 def test_reader_reads_real_world_images_well_above_chance():
     cfg = R.ReaderConfig(resolution=16, factors=("colour", "size"), n_images=2000, steps=150)
     reader = R.train_reader(cfg, progress=False)
@@ -64,6 +66,7 @@ def test_trained_decoder_is_cached_and_reloaded(tmp_path, monkeypatch):
         assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_gap_shift_moves_the_caption_mean_onto_the_image_mean_and_the_prior_learns_a_rotation():
     from mdsgap import prior as P
 

@@ -126,7 +126,7 @@ def test_probe_readout_reads_no_change_for_nothing_and_matches_the_probe_on_edit
     p = world.generate(world.WorldConfig(), 200, seed=1)
     rng = torch.Generator().manual_seed(0)
     e = torch.randn(200, 8, generator=rng)
-    e[:, 0] += 3 * torch.as_tensor(p.factors["size"].cat.codes.to_numpy(), dtype=torch.float32)
+    e[:, 0] += 3 * torch.tensor(np.array(p.factors["size"].cat.codes), dtype=torch.float32)
     probes = editing.factor_probes(e, p.factors, ["size", "colour"])
     w, b = probes["size"]
     codes = (torch.nn.functional.normalize(e, dim=-1) @ w + b).argmax(1).numpy()

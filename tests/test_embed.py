@@ -93,6 +93,7 @@ def test_resume_after_deleted_shards_is_byte_identical(data, reference, tmp_path
     assert checksums(run) == checksums(reference)
 
 
+@pytest.mark.slow
 def test_kill_and_rerun_gives_the_uninterrupted_result(data, reference, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "mdsgap.cli", "embed", *ARGS, "--data", str(data[0] / "pairs.csv"), "--out", str(run)]
