@@ -128,6 +128,22 @@ class _Tokens:
         return self.table[torch.as_tensor(self.index[idx])]
 
 
+_PAIRS: dict = {}
+
+
+def _training_pairs(cfg: world.WorldConfig, n: int, seed: int, split: str):
+    """`world.generate`, remembered for the last few worlds: a sweep fine-tunes many models on one world
+    (the pairs are only read)."""
+    import json
+
+    key = (json.dumps(cfg.to_dict(), sort_keys=True, default=str), n, seed, split)
+    if key not in _PAIRS:
+        while len(_PAIRS) >= 4:
+            _PAIRS.pop(next(iter(_PAIRS)))
+        _PAIRS[key] = world.generate(cfg, n, seed=seed, split=split)
+    return _PAIRS[key]
+
+
 def _evaluate(clip: models.Clip, loss_fn, images: torch.Tensor, tokens: torch.Tensor) -> dict:
     model = clip.model
     model.eval()
@@ -159,8 +175,8 @@ def train_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") ->
         model.logit_scale.requires_grad_(False)
     if cfg.freeze_token_embedding:
         model.token_embedding.weight.requires_grad_(False)
-    pairs = world.generate(cfg.world, cfg.n_pairs, seed=cfg.seed, split="train")
-    val = world.generate(cfg.world, 512, seed=cfg.seed, split="val")
+    pairs = _training_pairs(cfg.world, cfg.n_pairs, cfg.seed, "train")
+    val = _training_pairs(cfg.world, 512, cfg.seed, "val")
     val_images, val_tokens = clip.image_tensor(val.images).to(dev), clip.tokenizer(val.captions).to(dev)
     tokens = _Tokens(clip.tokenizer, pairs.captions)
 

@@ -167,3 +167,14 @@ def test_real_architectures_are_told_apart_quickly(tmp_path):
     assert problem.startswith("this checkpoint has the keys of RN50 (as do ['RN50-quickgelu']), not ViT-B-32: "
                               "pass --model RN50")
     assert time.perf_counter() - start < 10
+
+
+def test_training_pairs_are_generated_once_per_world_and_equal_generate():
+    from mdsgap import training, world
+
+    cfg = world.WorldConfig()
+    a = training._training_pairs(cfg, 16, 3, "train")
+    assert training._training_pairs(cfg, 16, 3, "train") is a
+    assert (a.images == world.generate(cfg, 16, seed=3, split="train").images).all()
+    other = training._training_pairs(world.mention_world(0.5), 16, 3, "train")
+    assert other is not a and len(training._PAIRS) <= 4
