@@ -102,14 +102,15 @@ def targets(truth: np.ndarray, n_values: int, seed: int = 0) -> np.ndarray:
 
 def objectives(model: SparseAutoencoder, labellings: dict[str, np.ndarray], target: torch.Tensor,
                carry: pd.DataFrame, n_random: int = 3, seed: int = 0,
-               classes=("ImgD", "TxtD", "CMD")) -> dict[tuple, Callable]:
+               classes=("ImgD", "TxtD", "CMD")) -> tuple[dict[tuple, Callable], dict]:
     """The attacks of one seed, keyed (labelling, set, kind): the whole embedding ('-', 'whole embedding',
     'reference'), every class of every labelling ('class') and `n_random` random sets per class drawn outside
     it and matched on what they carry on images ('random', set 'random, <class>-matched #k'); `target` holds
-    the target image embedding of every image, `carry` what each latent carries (`control.carried`)."""
+    the target image embedding of every image, `carry` what each latent carries (`control.carried`). Also
+    returns {(labelling, class): the random sets' `control.overlap`}, which `against_random` needs."""
     from mdsgap import control
 
-    out = {("-", "whole embedding", "reference"): embedding_objective(target)}
+    out, overlaps = {("-", "whole embedding", "reference"): embedding_objective(target)}, {}
     cfg = control.ControlConfig(n_random=n_random, seed=seed, match=control.IMAGE_SIDE)
     rng = np.random.default_rng(seed)
     for name, labels in labellings.items():
@@ -120,10 +121,11 @@ def objectives(model: SparseAutoencoder, labellings: dict[str, np.ndarray], targ
             if len(members) == 0 or len(pool) - len(members) < len(members):
                 continue
             out[(name, cls, "class")] = feature_objective(model, members, target)
-            sets, _ = control.matched_sets(members, np.setdiff1d(pool, members), carry, cfg, rng)
+            sets, match = control.matched_sets(members, np.setdiff1d(pool, members), carry, cfg, rng)
+            overlaps[(name, cls)] = match["overlap"]
             for k, latents in enumerate(sets):
                 out[(name, f"random, {cls}-matched #{k}", "random")] = feature_objective(model, latents, target)
-    return out
+    return out, overlaps
 
 
 def attack_table(clip: Clip, images: np.ndarray, goal: np.ndarray, classes: torch.Tensor, attacks: dict,
@@ -161,10 +163,11 @@ def summarise(table: pd.DataFrame, value: str = "success") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def against_random(table: pd.DataFrame, value: str = "success") -> pd.DataFrame:
+def against_random(table: pd.DataFrame, overlaps: dict, value: str = "success") -> pd.DataFrame:
     """Each class's attack against its matched random sets, per labelling and budget (`attack_table` rows of
-    several seeds): `control.verdicts` of the class's `value` beside its random sets' (mid-rank p per seed,
-    combined over seeds), with readout = the budget."""
+    several seeds; `overlaps` {(seed, labelling, class): overlap} from `objectives`): `control.verdicts` of the
+    class's `value` beside its random sets' (per seed the mid-rank p of the class's deviation, shrunk for the
+    sets' overlap as `control.compare` does; combined over seeds), with readout = the budget."""
     from mdsgap import control
 
     t = table.assign(attack=table["set"].str.replace(r" #\d+$", "", regex=True))
@@ -173,9 +176,12 @@ def against_random(table: pd.DataFrame, value: str = "success") -> pd.DataFrame:
         for _, c in d[d.kind == "class"].iterrows():
             rand = d[d.attack == f"random, {c.set}-matched"][value].to_numpy(float)
             if len(rand):
+                o = overlaps[(s, name, c.set)]
+                shrink = np.sqrt((1 - o) / (1 + o))
                 rows.append({"seed": s, "labelling": name, "class": c.set, "readout": b, "size": np.nan,
-                             "change": c[value], "random mean": rand.mean(),
-                             "p above": control.mid_rank_p(c[value], rand), "matched": np.nan})
+                             "change": c[value], "random mean": rand.mean(), "n random": len(rand),
+                             "p above": control.mid_rank_p(rand.mean() + shrink * (c[value] - rand.mean()), rand),
+                             "matched": np.nan})
     return control.verdicts(pd.DataFrame(rows), by=("labelling", "class", "readout"))
 
 

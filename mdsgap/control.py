@@ -8,6 +8,11 @@ energy and firing frequency: `carried`). The class's readout is ranked among its
 in each seed (a permutation p-value), the seeds' p-values are combined (Stouffer), and one rule gives the
 verdict. Sign convention everywhere: a readout's change is edited minus unedited, and 'above' means the
 class's change is larger than random sets' (for a drop, read the readout as a loss).
+
+What is matched decides the question. Matching each side's energy and firing asks whether the class does
+more than latents that remove the same mass on each side; where a class is defined by that balance (ImgD and
+TxtD under an energy score), few latents outside it carry the same balance, and the share matched says so.
+Matching the image side only (`IMAGE_SIDE`) fits edits of image embeddings alone.
 """
 from __future__ import annotations
 
@@ -27,6 +32,11 @@ CARRIED = ("image energy", "caption energy", "image firing", "caption firing")
 and of captions on which it fires."""
 IMAGE_SIDE = ("image energy", "image firing")
 """What to match where only image embeddings are edited."""
+MAX_OVERLAP = 0.5
+"""Random sets sharing more than this share of their latents are too few distinct sets to be a control."""
+COLUMNS = ("class", "readout", "size", "change", "random mean", "random 2.5%", "random 97.5%", "p above",
+           "n random", "adjusted", "matched", "overlap", "note")
+"""The columns of a `compare` table (plus one '<quantity> ratio' per matched quantity)."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +55,6 @@ class ControlConfig:
     adjust: bool = True
     """Compare the class with random sets of its exact totals, by regression on the sets' totals (`compare`);
     only with at least 10 random sets per regression coefficient."""
-    level: float = 0.05
-    """Two-sided level of the combined test: 'above' or 'below' at p < level, else 'within'."""
     seed: int = 0
 
     def __post_init__(self):
@@ -125,12 +133,13 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
     of fresh latents would and their mean is one draw of the pool's: the class's deviation is shrunk by
     sqrt((1 - o) / (1 + o)) before it is ranked, o the sets' mean `overlap` (exact for additive effects of
     exchangeable latents; the tests check the calibration). What per-latent matching leaves (a class holding
-    the heaviest latents has no equally heavy stand-ins) is adjusted: with enough random sets (`cfg.adjust`), each readout's random changes are regressed on the sets'
-    totals of the matched quantities, and the class is compared with what a random set carrying exactly the
+    the heaviest latents has no equally heavy stand-ins) is adjusted: with enough random sets (`cfg.adjust`),
+    each readout's random changes are regressed on the sets' totals of the matched quantities, and the class is compared with what a random set carrying exactly the
     class's totals does (the regression's value there, and the random sets' residuals around it).
     One row per (class, readout): size, change (class), random mean, 2.5% and 97.5% (for a set carrying the
     class's totals), p above (`mid_rank_p` of the class among the random sets: small when the class's change is
-    larger, near 1 when smaller), adjusted, and how well the sets match (`matched_sets`).
+    larger, near 1 when smaller), n random, adjusted, how well the sets match (`matched_sets`), and a note
+    where a class has no control (larger than the latents outside it, or sets sharing most latents).
     """
     labels = np.asarray(labels, dtype=object)
     if len(labels) != len(carry):
@@ -143,7 +152,11 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
     for cls in classes:
         members = np.flatnonzero(labels == cls)
         outside = np.setdiff1d(every, members)
-        if len(members) == 0 or len(outside) < len(members):
+        if len(members) == 0:
+            continue
+        if len(outside) < len(members):  # said, not dropped: the class is there but has no control
+            rows += [{"class": cls, "readout": name, "size": len(members), "n random": 0,
+                      "note": f"no control: {len(members)} latents, {len(outside)} outside"} for name in base]
             continue
         sets, match = matched_sets(members, outside, carry, cfg, rng)
         mine = readout(members)
@@ -151,45 +164,63 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
         # Set totals relative to the class's, so the regression's intercept is the value at the class's mass.
         scale = np.maximum(quantities[members].sum(0), 1e-12)
         totals = np.stack([quantities[s].sum(0) for s in sets]) / scale - 1
-        adjust = cfg.adjust and len(sets) >= 10 * (totals.shape[1] + 1)
         shrink = np.sqrt((1 - match["overlap"]) / (1 + match["overlap"]))
         for name, value in mine.items():
             change, r = value - base[name], rand[name].to_numpy(float) - base[name]
-            if not np.isfinite(change):  # a readout this data cannot give (e.g. no group named)
+            ok = np.isfinite(r)
+            if not np.isfinite(change) or ok.sum() < 2:  # a readout this data cannot give (no group named)
                 continue
+            r, tot = r[ok], totals[ok]
+            adjust = cfg.adjust and len(r) >= 10 * (tot.shape[1] + 1)
             centre, resid = float(r.mean()), r - r.mean()
             if adjust:
-                design = np.column_stack([np.ones(len(r)), totals])
+                design = np.column_stack([np.ones(len(r)), tot])
                 coef = np.linalg.lstsq(design, r, rcond=None)[0]
                 centre, resid = float(coef[0]), r - design @ coef
+            # The range a set carrying the class's totals would fall in, widened as the test widens it.
+            lo, hi = np.quantile(resid, [0.025, 0.975]) / shrink
+            note = "" if match["overlap"] <= MAX_OVERLAP else f"no control: the sets share {match['overlap']:.0%}"
             rows.append({"class": cls, "readout": name, "size": len(members), "change": change,
-                         "random mean": centre, "random 2.5%": centre + float(np.quantile(resid, 0.025)),
-                         "random 97.5%": centre + float(np.quantile(resid, 0.975)),
-                         "p above": mid_rank_p(shrink * (change - centre), resid), "adjusted": adjust, **match})
-    return pd.DataFrame(rows)
+                         "random mean": centre, "random 2.5%": centre + lo, "random 97.5%": centre + hi,
+                         "p above": mid_rank_p(shrink * (change - centre), resid) if not note else np.nan,
+                         "n random": len(r), "adjusted": adjust, **match, "note": note})
+    return pd.DataFrame(rows, columns=list(dict.fromkeys([*COLUMNS, *(k for r in rows for k in r)])))
 
 
 def mid_rank_p(value: float, random: np.ndarray) -> float:
     """P(a random set's change >= value), counting ties half and the value itself as one of the draws:
     (0.5 + #greater + 0.5 #equal) / (n + 1), never 0 or 1, uniform on average when value is one more draw."""
     random = np.asarray(random, dtype=np.float64)
+    random = random[np.isfinite(random)]
+    if not np.isfinite(value) or len(random) == 0:
+        return float("nan")
     ties = np.isclose(random, value, rtol=1e-9, atol=1e-12)
     return float((0.5 + np.sum((random > value) & ~ties) + 0.5 * np.sum(ties)) / (len(random) + 1))
 
 
 def verdicts(per_seed: pd.DataFrame, by=("class", "readout"), level: float = 0.05) -> pd.DataFrame:
     """The book's one verdict on `compare` tables of several seeds (a `seed` column; other labelling columns
-    may be added to `by`): per group, the class's change minus its random mean, with its t-interval over seeds
-    (value, low, high); the p-value that combines the seeds' one-sided p-values (Stouffer's z, two-sided);
-    and the verdict, 'above', 'below' or 'within' (p >= level)."""
+    may be added to `by`): per group, the class's change minus the random sets' value at its totals, with its
+    t-interval over seeds (value, low, high); the p-value that combines the seeds' one-sided p-values
+    (Stouffer's z, two-sided); and the verdict: 'above' or 'below' at p < level, 'within' otherwise,
+    'undecidable' where even a class beyond every random set in every seed could not reach the level (too
+    few random sets), and 'no control' where no seed had one (`compare`'s note says why)."""
     rows = []
     for key, d in per_seed.groupby(list(by), sort=False):
-        z = _scipy.norm.isf(d["p above"].to_numpy(float)).sum() / np.sqrt(len(d))
+        ok = d[np.isfinite(d["p above"].to_numpy(float))]
+        row = {**dict(zip(by, key if isinstance(key, tuple) else (key,))), "size": float(d["size"].mean()),
+               "change": float(d["change"].mean()), "random mean": float(d["random mean"].mean())}
+        if ok.empty:
+            rows.append({**row, "value": np.nan, "low": np.nan, "high": np.nan, "p": np.nan, "seeds": 0,
+                         "matched": np.nan, "verdict": "no control"})
+            continue
+        z = _scipy.norm.isf(ok["p above"].to_numpy(float)).sum() / np.sqrt(len(ok))
         p = float(min(1.0, 2 * _scipy.norm.sf(abs(z))))
-        value, low, high = stats.interval((d["change"] - d["random mean"]).to_numpy())
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "size": float(d["size"].mean()),
-                     "change": float(d["change"].mean()), "random mean": float(d["random mean"].mean()),
-                     "value": value, "low": low, "high": high, "p": p, "seeds": len(d),
-                     "matched": float(d["matched"].mean()),
-                     "verdict": "within" if p >= level else "above" if z > 0 else "below"})
-    return pd.DataFrame(rows)
+        best = _scipy.norm.isf(0.5 / (ok["n random"].to_numpy(float) + 1)).sum() / np.sqrt(len(ok))
+        value, low, high = stats.interval((ok["change"] - ok["random mean"]).to_numpy())
+        verdict = ("undecidable" if 2 * _scipy.norm.sf(best) >= level else "within" if p >= level
+                   else "above" if z > 0 else "below")
+        rows.append({**row, "value": value, "low": low, "high": high, "p": p, "seeds": len(ok),
+                     "matched": float(ok["matched"].mean()), "verdict": verdict})
+    return pd.DataFrame(rows, columns=[*by, "size", "change", "random mean", "value", "low", "high", "p", "seeds",
+                                       "matched", "verdict"])

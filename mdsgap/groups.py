@@ -6,7 +6,7 @@ analogue: the rim of the shape (dark or light) is the group attribute, shown in 
 every caption; in training every light-rimmed shape is also large (a spurious correlation), so on
 balanced held-out pairs the CLIP reads small light-rimmed shapes worse. Any labelling of the latents
 (the paper's MDS classes, the probe partners of `comparison`) can be edited out, beside random latent sets
-of the same size, which is the control the paper's study lacked.
+matched on what they carry (`mdsgap.control`), the control the paper's study lacked.
 """
 from __future__ import annotations
 
@@ -120,7 +120,8 @@ def removal_readout(model, x: torch.Tensor, classes: torch.Tensor, groups, confo
         out = {"gap": accuracy_gap(r, confounded) if confounded is not None else np.nan}
         for name in g.index:
             out.update({f"accuracy {name}": g.accuracy[name], f"margin {name}": g.margin[name],
-                        f"kept {name}": g.margin[name] / plain.margin[name]})
+                        f"kept {name}": g.margin[name] / plain.margin[name] if plain.margin[name] > 1e-6
+                        else np.nan})  # a share of a margin that was not positive means nothing
         return out
     return run
 

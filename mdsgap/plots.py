@@ -134,7 +134,7 @@ def seed_band(ax, summary, x: str, label: str, reference: str, color=None):
 
 
 def attack_success(summary, value: str = "success", classes=("ImgD", "TxtD", "CMD")):
-    """Per labelling (a panel each): `value` against the budget for each class (solid), its random same-size
+    """Per labelling (a panel each): `value` against the budget for each class (solid), its matched random
     sets (dotted, same colour) and the whole-embedding attack (black), with 95% intervals over seeds."""
     names = [n for n in dict.fromkeys(summary.labelling) if n != "-"]
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.6), squeeze=False, sharey=True)
@@ -162,7 +162,7 @@ def attack_success(summary, value: str = "success", classes=("ImgD", "TxtD", "CM
 def class_effects(moved, classes=("ImgD", "TxtD", "CMD"), ylabel: str = "change beyond matched random sets"):
     """Per labelling (a panel each): for each factor (or readout), how much more removing each class changes it
     than removing its matched random sets (`control.verdicts` rows with a `factor` column: value, low, high),
-    filled where the verdict is not 'within'."""
+    filled where the verdict is 'above' or 'below'."""
     names = list(dict.fromkeys(moved.labelling))
     factors = list(dict.fromkeys(moved.factor))
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.6), squeeze=False, sharey=True)
@@ -176,9 +176,10 @@ def class_effects(moved, classes=("ImgD", "TxtD", "CMD"), ylabel: str = "change 
             pos = np.arange(len(factors)) + (j - 1) * 0.25
             lo, hi = (t.value - t.low).fillna(0), (t.high - t.value).fillna(0)
             ax.errorbar(pos, t.value, yerr=[lo, hi], fmt="none", ecolor=colours[j], capsize=3)
-            decided = (t.verdict != "within").to_numpy()
+            decided = t.verdict.isin(["above", "below"]).to_numpy()
             ax.scatter(pos[decided], t.value[decided], color=colours[j], zorder=3, label=f"remove {cls}")
-            ax.scatter(pos[~decided], t.value[~decided], facecolor="white", edgecolor=colours[j], zorder=3)
+            ax.scatter(pos[~decided], t.value[~decided], facecolor="white", edgecolor=colours[j], zorder=3,
+                       label=None if decided.any() else f"remove {cls}")
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(range(len(factors)), factors)
         ax.set(title=name, ylabel=ylabel)

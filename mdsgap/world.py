@@ -321,18 +321,26 @@ def render(codes: dict[str, np.ndarray], R: int, noise: float, contrast: float, 
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def generate(cfg: WorldConfig, n: int, seed: int = 0, split: str = "train", chunk: int = 4096) -> Pairs:
-    """Generate n pairs deterministically from (seed, split); different splits never share a stream."""
+def _draw(cfg: WorldConfig, n: int, seed: int, split: str, chunk: int, values: dict | None = None):
+    """The random stream of `generate`: factor codes, naming and showing flags, and images; `values`
+    ({factor: codes}) replaces factors just before drawing, so the images differ only where they show."""
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}.")
     rng = np.random.default_rng(_split_seed(seed, split))
     codes = sample_factors(cfg, n, rng)
     mentioned = {name: rng.random(n) < cfg.p(name) for name in NAMEABLE}
     shown = {name: rng.random(n) < cfg.q(name) for name in CUES}
+    drawn = {**codes, **(values or {})}
     images = np.concatenate([
-        render({k: v[i:i + chunk] for k, v in codes.items()}, cfg.resolution, cfg.noise, cfg.texture_contrast, rng,
+        render({k: v[i:i + chunk] for k, v in drawn.items()}, cfg.resolution, cfg.noise, cfg.texture_contrast, rng,
                {k: v[i:i + chunk] for k, v in shown.items()})
         for i in range(0, n, chunk)])
+    return codes, mentioned, shown, images
+
+
+def generate(cfg: WorldConfig, n: int, seed: int = 0, split: str = "train", chunk: int = 4096) -> Pairs:
+    """Generate n pairs deterministically from (seed, split); different splits never share a stream."""
+    codes, mentioned, shown, images = _draw(cfg, n, seed, split, chunk)
     table = pd.DataFrame({f.name: pd.Categorical.from_codes(codes[f.name], categories=list(f.values)) for f in FACTORS})
     for f in FACTORS:
         table[f"shown_{f.name}"] = shown[f.name] if f.name in CUES else np.full(n, f.shown == 1.0)
@@ -343,24 +351,22 @@ def generate(cfg: WorldConfig, n: int, seed: int = 0, split: str = "train", chun
     return Pairs(images, captions, table)
 
 
-def redraw(cfg: WorldConfig, factors: pd.DataFrame, seed: int = 0, **values) -> np.ndarray:
-    """Images of the pairs of a factor table (as `generate` gives it) with some factors set to other values,
-    e.g. redraw(cfg, pairs.factors, colour=["red", "blue", ...]): the counterfactual images of those pairs
-    (their jitter, texture and noise are drawn again from `seed`)."""
+def redraw(cfg: WorldConfig, n: int, seed: int = 0, split: str = "train", chunk: int = 4096, **values) -> np.ndarray:
+    """The images of `generate(cfg, n, seed, split)` with some factors set to other values, e.g.
+    redraw(cfg, 64, 0, "test", colour=["red", "blue", ...]): the same pictures (same jitter, texture and
+    noise) showing the new values: the counterfactual images of those pairs."""
     unknown = sorted(set(values) - set(FACTOR_BY_NAME))
     if unknown:
         raise ValueError(f"redraw: unknown factor(s) {unknown}; factors: {[f.name for f in FACTORS]}.")
-    codes = {f.name: factors[f.name].cat.codes.to_numpy().copy() for f in FACTORS}
+    codes = {}
     for name, vals in values.items():
         index = {v: i for i, v in enumerate(FACTOR_BY_NAME[name].values)}
         bad = sorted({str(v) for v in vals} - set(index))
-        if bad or len(vals) != len(factors):
-            raise ValueError(f"redraw: {name} needs one value per row ({len(factors)}) from "
-                             f"{list(index)}; got {len(vals)} values, unknown {bad}.")
+        if bad or len(vals) != n:
+            raise ValueError(f"redraw: {name} needs one value per pair ({n}) from {list(index)}; got "
+                             f"{len(vals)} values, unknown {bad}.")
         codes[name] = np.array([index[str(v)] for v in vals])
-    shown = {name: factors[f"shown_{name}"].to_numpy(dtype=bool) for name in CUES}
-    rng = np.random.default_rng(_split_seed(seed, "redraw"))
-    return render(codes, cfg.resolution, cfg.noise, cfg.texture_contrast, rng, shown)
+    return _draw(cfg, n, seed, split, chunk, codes)[3]
 
 
 def factor_table(cfg: WorldConfig | None = None) -> pd.DataFrame:

@@ -34,7 +34,8 @@
 #   a bootstrap interval against a cross-modal band), and how much the reading of the formula
 #   matters;
 # - why a sparse autoencoder on a model with a large gap pushes MDS to 0 and 1;
-# - how to judge an ablation against random sets of latents of the same size.
+# - how to judge an ablation against random sets of latents drawn outside the class and matched on
+#   what they carry.
 # :::
 
 # %% tags=["parameters"]
@@ -298,17 +299,23 @@ if S.on_world:
 if S.on_world:
     zs = removal[(removal.readout == "zero-shot") & (removal.rule == "interval")].set_index("class")
     least = zs["change"].idxmax()
-    beyond = [c for c in zs.index if zs.loc[c, "verdict"] != "within"]
+    beyond = [c for c in zs.index if zs.loc[c, "verdict"] in ("above", "below")]
     glue("least_harmful", least)
     glue("class_sizes", ", ".join(f"{c} {int(zs.loc[c, 'size'])}" for c in zs.index))
     glue("beyond_random", ", ".join(f"{c} ({zs.loc[c, 'verdict']} random, p = {zs.loc[c, 'p']:.3f})"
                                     for c in beyond) if beyond else "none")
-    glue("cmd_note", "" if dominance.CMD in zs.index else
-         " The TopK SAE has no cross-modal latent under this rule at all, so the paper's headline "
-         "comparison (removing CMD hurts least) cannot even be posed for it.")
     glue("least_harmful_is_cmd", ("as the paper reports" if least == dominance.CMD else
                                   "unlike the paper's report") + ("" if least in beyond else
                                   ", though a random set carrying as much costs as much"))
+
+# %%
+if S.on_world:
+    n_cmd = int((np.asarray(ci_labels["TopK"]) == dominance.CMD).sum())
+    no_control = n_cmd and zs.loc[dominance.CMD, "verdict"] == "no control"
+    glue("cmd_note", " The TopK SAE has no cross-modal latent under this rule at all, so the "
+         "paper's headline comparison (removing CMD hurts least) cannot even be posed for it."
+         if n_cmd == 0 else f" Its {n_cmd} CMD latents outnumber the classified latents outside "
+         "the class, so no matched control exists for it." if no_control else "")
 
 # %% [markdown]
 # With the thresholds rule the TopK latents split badly (their scores sit at 0 and 1), so the text

@@ -21,15 +21,15 @@
 # chapter builds the same pipeline at the world's scale with diffusers (a small diffusion decoder
 # conditioned on the world CLIP's image embedding, and a prior from captions to the image side),
 # reads what each generated image shows with a classifier trained on real world images, and measures
-# how each factor of the drawn image moves when each class, or a random set of the same size, is
-# removed.
+# how each factor of the drawn image moves when each class, or a random set of latents that carry
+# as much, is removed.
 #
 # :::{admonition} What you will learn
 # - how a diffusion decoder is conditioned on a CLIP image embedding, as Stable unCLIP is, and why
 #   a spatial route for the condition matters for a small model;
 # - how to score generated images without labels, with a reader trained on real images;
 # - how to reach the image side of the gap from a caption: the gap shift and a learned prior;
-# - how to tell a class-specific edit of the condition from a random one of the same size.
+# - how to tell a class-specific edit of the condition from a random one that removes as much.
 # :::
 
 # %% tags=["parameters"]
@@ -46,7 +46,7 @@ prior_steps = 600  # steps of the MLP prior
 n_generate = 300  # held-out embeddings decoded for the quality bar
 n_edit = 96  # held-out embeddings decoded per edit
 n_screen_sets = 200  # matched random latent sets per class and seed, screened on embeddings
-n_random_sets = 2  # of them, drawn as images per class and seed to confirm the screen
+n_random_sets = 2  # matched random sets drawn as images per class and seed to confirm the screen
 unclip_folder = ""  # a local Stable unCLIP pipeline folder: also draw the edits with it (real path)
 
 # %%
@@ -271,9 +271,15 @@ def moved_beyond(name):
 
 for name in LABELLINGS:
     glue(f"moved_{name.split()[-1]}", moved_beyond(name))
+
+# %%
 above = moved[moved.verdict == "above"]
 glue("n_confirmed", int(above.confirmed.sum()))
 glue("n_above", len(above))
+glue("confirm_chance", 1 / (n_random_sets + 1))
+glue("n_verdicts", int(moved.verdict.isin(["above", "below", "within"]).sum()))
+glue("probe_min", min(probes.accuracy.values()))
+glue("probe_accuracy", ", ".join(f"{f} {a:.2f}" for f, a in probes.accuracy.items()))
 moved.drop(columns=["seeds"]).style.format(precision=3).hide(axis="index")
 
 # %%
@@ -288,15 +294,19 @@ verdict
 
 # %% [markdown]
 # {numref}`fig-generation-edits` shows how much more often each class's removal changes each factor
-# than its matched random sets' does. Factors that a class moves beyond them (combined p < 0.05,
-# the change beyond random beside each): {glue:text}`moved_MDS` under the paper's MDS classes;
-# {glue:text}`moved_partner` under the probe partners' classes. Of these
-# {glue:text}`n_above` screened moves, {glue:text}`n_confirmed` are confirmed in the drawings (the
-# class's removal changes the drawn factor more often than each of its drawn random sets, on
-# average over seeds). If the classes meant what they claim, removing each class would move the
-# factors of its kind in this world beyond random (ImgD the vision-dominant size and position, CMD
-# the cross-modal shape and colour; TxtD has no factor the reader can see) and nothing else. Under
-# the paper's MDS the moves as predicted are {glue:text}`pred_MDS_yes`, those not predicted
+# than its matched random sets' does. Factors that a class moves beyond them (combined p < 0.05, the
+# change beyond random beside each): {glue:text}`moved_MDS` under the paper's MDS classes;
+# {glue:text}`moved_partner` under the probe partners' classes. Of these {glue:text}`n_above`
+# screened moves, {glue:text}`n_confirmed` are confirmed in the drawings (the class's removal
+# changes the drawn factor more often than each of its drawn random sets, on average over seeds; a
+# class with no effect would pass this check with probability {glue:text}`confirm_chance:.2f`, so it
+# describes rather than tests). Of the {glue:text}`n_verdicts` screened verdicts, about 5% would
+# differ from random by chance alone. The probes read the factors off held-out embeddings with
+# cross-validated accuracy {glue:text}`probe_accuracy`; a factor a probe reads poorly cannot be seen
+# to move. If the classes meant what they claim, removing each class would move the factors of its
+# kind in this world beyond random (ImgD the vision-dominant size and position, CMD the cross-modal
+# shape and colour; TxtD has no factor the reader can see) and nothing else. Under the paper's MDS
+# the moves as predicted are {glue:text}`pred_MDS_yes`, those not predicted
 # {glue:text}`pred_MDS_no`, and the predicted ones missing {glue:text}`pred_MDS_missing`; under the
 # probe partners, {glue:text}`pred_partner_yes`, {glue:text}`pred_partner_no` and
 # {glue:text}`pred_partner_missing`.

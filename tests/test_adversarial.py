@@ -53,7 +53,8 @@ def test_objectives_cover_classes_random_sets_and_the_reference():
     labels = np.array([D.IMGD] * 3 + [D.CMD] * 2 + [D.TXTD] * 4 + [D.RARE], dtype=object)
     labels[5:9] = D.CMD
     carry = control.carried(torch.rand(20, 10), torch.rand(20, 10))
-    got = A.objectives(model, {"L": labels}, torch.randn(5, 4), carry, n_random=2)
+    got, overlaps = A.objectives(model, {"L": labels}, torch.randn(5, 4), carry, n_random=2)
+    assert set(overlaps) == {("L", D.IMGD)} and 0 <= overlaps[("L", D.IMGD)] <= 1
     assert ("-", "whole embedding", "reference") in got and ("L", D.IMGD, "class") in got
     assert ("L", D.TXTD, "class") not in got  # an empty class has no attack
     assert ("L", D.CMD, "class") not in got   # 6 members, 3 latents outside: no control, no attack
@@ -80,9 +81,12 @@ def test_summarise_pools_random_sets_and_cheapest_compares_with_them():
     summary = A.summarise(pd.DataFrame(rows))
     pooled = summary[summary.attack == f"random, {D.CMD}-matched"]
     assert len(pooled) == 2 and pooled.success.tolist() == pytest.approx([0.4 / 9, 0.4 / 9])
-    verdicts = A.against_random(pd.DataFrame(rows))
+    overlaps = {(s, "L", c): 0.0 for s in range(3) for c in (D.CMD, D.IMGD)}
+    verdicts = A.against_random(pd.DataFrame(rows), overlaps)
     cmd = verdicts[verdicts["class"] == D.CMD].set_index("readout")
     assert (cmd.verdict == "above").all() and cmd.loc[2, "value"] == pytest.approx(0.5 - 0.4 / 9)
     got = A.cheapest(summary, verdicts, "L")
+    few = pd.DataFrame([r for r in rows if "#" not in r["set"] or r["set"].endswith(("#0", "#1"))])
+    assert (A.against_random(few, overlaps).verdict == "undecidable").all()   # 2 sets, 3 seeds: p >= 0.094
     assert got["class"] == D.CMD and got["random"] == pytest.approx(0.4 / 9) and got["budgets above random"] == 1.0
     assert got["reference"] == pytest.approx(0.9)

@@ -71,7 +71,7 @@ def test_mid_rank_p_and_verdict_signs():
     assert control.mid_rank_p(4.0, np.full(9, 4.0)) == pytest.approx(0.5)
     rows = pd.DataFrame({"class": "TxtD", "readout": "gap", "size": 5, "seed": [0, 1, 2],
                          "change": [-1.0, -1.1, -0.9], "random mean": [0.0, 0.1, -0.1],
-                         "p above": [0.99, 0.99, 0.99], "matched": 1.0})
+                         "p above": [0.99, 0.99, 0.99], "n random": 200, "matched": 1.0})
     v = control.verdicts(rows).iloc[0]
     assert v.verdict == "below" and v.value == pytest.approx(-1.0) and v.high < 0 and v.p < 0.01
 
@@ -88,3 +88,48 @@ def test_carried_and_config_errors():
         control.ControlConfig(tolerance=0.5)
     with pytest.raises(ValueError, match="one row per latent"):
         control.compare(lambda s: {"x": 0.0}, ["ImgD"], c)
+
+
+def small_world(n=60, members=8):
+    rng = np.random.default_rng(1)
+    carry = pd.DataFrame({q: np.exp(rng.normal(0, 0.5, n)) for q in control.CARRIED})
+    labels = np.array(["CMD"] * n, dtype=object)
+    labels[:members] = "ImgD"
+    return carry, labels
+
+
+def test_compare_ranks_a_class_effect_above_and_a_constant_readout_in_the_middle():
+    carry, labels = small_world()
+    cfg = control.ControlConfig(n_random=30, seed=0)
+    effect = lambda s: {"x": float(np.isin(s, np.arange(8)).sum())}   # only the class's latents count
+    got = control.compare(effect, labels, carry, cfg, classes=("ImgD",)).iloc[0]
+    assert got.change == 8 and got["p above"] < 0.05 and got["n random"] == 30 and got.note == ""
+    flat = control.compare(lambda s: {"x": 1.0}, labels, carry, cfg, classes=("ImgD",)).iloc[0]
+    assert flat["p above"] == pytest.approx(0.5)
+    v = control.verdicts(control.compare(effect, labels, carry, cfg, classes=("ImgD",)).assign(seed=0))
+    assert v.verdict.iloc[0] == "above" and np.isnan(v.low.iloc[0])   # one seed: no interval over seeds
+
+
+def test_nan_readouts_are_left_out_and_classes_without_control_are_said():
+    carry, labels = small_world()
+    cfg = control.ControlConfig(n_random=20, seed=0)
+    calls = iter(range(1000))
+    flaky = lambda s: {"x": np.nan if next(calls) % 5 == 3 else float(len(s))}
+    got = control.compare(flaky, labels, carry, cfg, classes=("ImgD",)).iloc[0]
+    assert got["n random"] < 20 and np.isfinite(got["p above"])   # the NaN random sets are dropped
+    assert np.isnan(control.mid_rank_p(np.nan, np.arange(3.0)))
+    big = np.array(["CMD"] * 60, dtype=object)
+    big[:40] = "ImgD"
+    rows = control.compare(lambda s: {"x": 0.0}, big, carry, cfg, classes=("ImgD",))
+    assert rows.note.iloc[0].startswith("no control") and np.isnan(rows["p above"].iloc[0])
+    assert control.verdicts(rows.assign(seed=0)).verdict.iloc[0] == "no control"
+    empty = control.compare(lambda s: {"x": 0.0}, big, carry, cfg, classes=("TxtD",))
+    assert empty.empty and "p above" in empty.columns
+    assert control.verdicts(empty.assign(seed=0)).empty
+
+
+def test_too_few_random_sets_are_undecidable():
+    rows = pd.DataFrame({"class": "ImgD", "readout": "x", "size": 5, "seed": [0, 1, 2], "change": 1.0,
+                         "random mean": 0.0, "p above": 0.5 / 3, "n random": 2, "matched": 1.0})
+    assert control.verdicts(rows).verdict.iloc[0] == "undecidable"   # best reachable p = 0.094
+    assert control.verdicts(rows.assign(**{"n random": 9, "p above": 0.05})).verdict.iloc[0] == "above"
