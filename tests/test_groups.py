@@ -59,8 +59,8 @@ def test_removal_readout_keeps_everything_when_nothing_is_removed_and_reads_the_
     g = np.arange(40) % 2
     run = groups.removal_readout(model, x, classes, g, confounded=1, names=["a", "b"])
     plain = run([])
-    for g in "ab":   # a share of the plain margin: 1 where that margin is positive, undefined otherwise
-        assert plain[f"kept {g}"] == pytest.approx(1.0) if plain[f"margin {g}"] > 1e-6 else np.isnan(plain[f"kept {g}"])
+    for name in "ab":   # a share of the plain margin: 1 where that margin is positive, undefined otherwise
+        assert plain[f"kept {name}"] == pytest.approx(1.0) if plain[f"margin {name}"] > 1e-6 else np.isnan(plain[f"kept {name}"])
     r = groups.readings(editing.without_latents(model, x, [0, 5]), editing.without_latents(model, classes, [0, 5]), g)
     got = run([0, 5])
     assert got["gap"] == pytest.approx(groups.accuracy_gap(r, 1))
