@@ -166,6 +166,25 @@ def against_prediction(moved: pd.DataFrame, predicted: dict[str, str]) -> pd.Dat
     return pd.DataFrame(rows)
 
 
+def specificity(screen: pd.DataFrame, predicted: dict[str, str]) -> pd.DataFrame:
+    """Per labelling and class of a `control.compare` table of several seeds (columns seed, labelling, class,
+    readout = factor): how much more the class's removal moves the factors it should carry (`predicted`:
+    factor -> expected class) than the others, each as its change beyond the matched random sets; a pure
+    mass effect moves all alike and cancels. Columns: the predicted factors, value, low, high (t-interval
+    over seeds); NaN where a class predicts no factor, or every factor."""
+    from mdsgap import stats
+
+    rows = []
+    d = screen.assign(beyond=screen["change"] - screen["random mean"])
+    for (name, cls), g in d.groupby(["labelling", "class"], sort=False):
+        own = [f for f in g.readout.unique() if predicted.get(f) == cls]
+        per_seed = [s.loc[s.readout.isin(own), "beyond"].mean() - s.loc[~s.readout.isin(own), "beyond"].mean()
+                    for _, s in g.groupby("seed")] if own and len(own) < g.readout.nunique() else [np.nan]
+        rows.append({"labelling": name, "class": cls, "predicted": ", ".join(own) or "none",
+                     **dict(zip(stats.COLUMNS, stats.interval(per_seed)))})
+    return pd.DataFrame(rows)
+
+
 def _by_class(pairs) -> str:
     """[(class, factor), ...] as 'size and position (ImgD), shape (CMD)'; 'nothing' when empty."""
     classes = dict.fromkeys(c for c, _ in pairs)

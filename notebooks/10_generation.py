@@ -292,6 +292,15 @@ for name in LABELLINGS:
         glue(f"pred_{name.split()[-1]}_{key}", verdict.loc[name, col])
 verdict
 
+# %%
+spec = editing.specificity(screen, predicted)
+for name in LABELLINGS:
+    d = spec[(spec.labelling == name) & spec.value.notna()]
+    glue(f"spec_{name.split()[-1]}", "; ".join(
+        f"{c} {v:+.2f} [{lo:+.2f}, {hi:+.2f}]" for c, v, lo, hi in zip(d["class"], d.value, d.low, d.high))
+        or "none")
+spec.style.format(precision=3, subset=["value", "low", "high"]).hide(axis="index")
+
 # %% [markdown]
 # {numref}`fig-generation-edits` shows how much more often each class's removal changes each factor
 # than its matched random sets' does. Factors that a class moves beyond them (combined p < 0.05, the
@@ -310,6 +319,12 @@ verdict
 # {glue:text}`pred_MDS_no`, and the predicted ones missing {glue:text}`pred_MDS_missing`; under the
 # probe partners, {glue:text}`pred_partner_yes`, {glue:text}`pred_partner_no` and
 # {glue:text}`pred_partner_missing`.
+#
+# A class can beat its random sets on a factor and still not be specific to it: removing it may move
+# every factor a little more than random. Specificity, the change beyond random of the factors a
+# class should carry minus that of the other factors (mean and 95% interval over seeds; a pure mass
+# effect cancels), is {glue:text}`spec_MDS` under the paper's MDS and {glue:text}`spec_partner`
+# under the probe partners (TxtD carries no factor the reader sees, so it has none).
 
 # %% [markdown]
 # {numref}`fig-generation-edit-grid` shows what the edits look like: the first six edited

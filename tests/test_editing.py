@@ -138,3 +138,17 @@ def test_probe_readout_reads_no_change_for_nothing_and_matches_the_probe_on_edit
     plain = torch.nn.functional.normalize(editing.without_latents(m, e), dim=-1)
     want = ((edited @ w + b).argmax(1) != (plain @ w + b).argmax(1)).float().mean()
     assert run([1, 2])["size"] == pytest.approx(float(want))
+
+
+def test_specificity_cancels_a_mass_effect_and_finds_a_specific_one():
+    import pandas as pd
+
+    rows = [{"seed": s, "labelling": "L", "class": c, "readout": f, "random mean": 0.1,
+             "change": 0.1 + (0.3 if c == "ImgD" else 0.2) + (0.4 if (c, f) == ("CMD", "shape") else 0.0)
+             + 0.01 * s}
+            for s in range(3) for c in ("ImgD", "CMD", "TxtD") for f in ("size", "shape", "colour")]
+    got = editing.specificity(pd.DataFrame(rows), {"size": "ImgD", "shape": "CMD", "colour": "CMD"})
+    got = got.set_index("class")
+    assert got.loc["ImgD", "value"] == pytest.approx(0.0)            # moves everything alike: mass
+    assert got.loc["CMD", "value"] == pytest.approx(0.2)             # shape +0.4 beyond colour and size
+    assert got.loc["CMD", "predicted"] == "shape, colour" and np.isnan(got.loc["TxtD", "value"])
