@@ -296,9 +296,9 @@ verdict
 spec = editing.specificity(screen, predicted)
 for name in LABELLINGS:
     d = spec[(spec.labelling == name) & spec.value.notna()]
-    glue(f"spec_{name.split()[-1]}", "; ".join(
-        f"{c} {v:+.2f} [{lo:+.2f}, {hi:+.2f}]" for c, v, lo, hi in zip(d["class"], d.value, d.low, d.high))
-        or "none")
+    parts = [f"{c} {v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+             for c, v, lo, hi in zip(d["class"], d.value, d.low, d.high)]
+    glue(f"spec_{name.split()[-1]}", "; ".join(parts) or "none")
 spec.style.format(precision=3, subset=["value", "low", "high"]).hide(axis="index")
 
 # %% [markdown]
