@@ -35,7 +35,7 @@ IMAGE_SIDE = ("image energy", "image firing")
 MAX_OVERLAP = 0.5
 """Random sets sharing more than this share of their latents are too few distinct sets to be a control."""
 COLUMNS = ("class", "readout", "size", "change", "random mean", "random 2.5%", "random 97.5%", "p above",
-           "n random", "adjusted", "matched", "overlap", "note")
+           "n random", "adjusted", "matched", "overlap", "note", "unmatched")
 """The columns of a `compare` table (plus one '<quantity> ratio' per matched quantity)."""
 
 
@@ -138,8 +138,10 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
     class's totals does (the regression's value there, and the random sets' residuals around it).
     One row per (class, readout): size, change (class), random mean, 2.5% and 97.5% (for a set carrying the
     class's totals), p above (`mid_rank_p` of the class among the random sets: small when the class's change is
-    larger, near 1 when smaller), n random, adjusted, how well the sets match (`matched_sets`), and a note
-    where a class has no control (larger than the latents outside it, or sets sharing most latents).
+    larger, near 1 when smaller), n random, adjusted (how many quantities the regression used), how well
+    the sets match (`matched_sets`), a note where a class has no control (larger than the latents outside
+    it, or sets sharing most latents), and the quantities whose class total no random set reaches
+    (unmatched: the class carries more, or less, of them than any set).
     """
     labels = np.asarray(labels, dtype=object)
     if len(labels) != len(carry):
@@ -171,10 +173,13 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
             if not np.isfinite(change) or ok.sum() < 2:  # a readout this data cannot give (no group named)
                 continue
             r, tot = r[ok], totals[ok]
-            adjust = cfg.adjust and len(r) >= 10 * (tot.shape[1] + 1)
+            # Adjust only along quantities whose class total lies among the sets' (interpolate, never
+            # extrapolate: a class that carries nothing on one side has no stand-in that carries as little).
+            inside = (tot.min(0) <= 0) & (tot.max(0) >= 0)
+            adjust = int(inside.sum()) if cfg.adjust and len(r) >= 10 * (inside.sum() + 1) else 0
             centre, resid = float(r.mean()), r - r.mean()
             if adjust:
-                design = np.column_stack([np.ones(len(r)), tot])
+                design = np.column_stack([np.ones(len(r)), tot[:, inside]])
                 coef = np.linalg.lstsq(design, r, rcond=None)[0]
                 centre, resid = float(coef[0]), r - design @ coef
             # The range a set carrying the class's totals would fall in, widened as the test widens it.
@@ -183,7 +188,8 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
             rows.append({"class": cls, "readout": name, "size": len(members), "change": change,
                          "random mean": centre, "random 2.5%": centre + lo, "random 97.5%": centre + hi,
                          "p above": mid_rank_p(shrink * (change - centre), resid) if not note else np.nan,
-                         "n random": len(r), "adjusted": adjust, **match, "note": note})
+                         "n random": len(r), "adjusted": adjust, **match, "note": note,
+                         "unmatched": ", ".join(q for q, i in zip(cfg.match, inside) if not i)})
     return pd.DataFrame(rows, columns=list(dict.fromkeys([*COLUMNS, *(k for r in rows for k in r)])))
 
 
@@ -220,7 +226,9 @@ def verdicts(per_seed: pd.DataFrame, by=("class", "readout"), level: float = 0.0
         value, low, high = stats.interval((ok["change"] - ok["random mean"]).to_numpy())
         verdict = ("undecidable" if 2 * _scipy.norm.sf(best) >= level else "within" if p >= level
                    else "above" if z > 0 else "below")
+        unmatched = sorted({q for u in ok.get("unmatched", pd.Series(dtype=object)).dropna() for q in u.split(", ")
+                            if q})
         rows.append({**row, "value": value, "low": low, "high": high, "p": p, "seeds": len(ok),
-                     "matched": float(ok["matched"].mean()), "verdict": verdict})
+                     "matched": float(ok["matched"].mean()), "unmatched": ", ".join(unmatched), "verdict": verdict})
     return pd.DataFrame(rows, columns=[*by, "size", "change", "random mean", "value", "low", "high", "p", "seeds",
-                                       "matched", "verdict"])
+                                       "matched", "unmatched", "verdict"])

@@ -133,3 +133,21 @@ def test_too_few_random_sets_are_undecidable():
                          "random mean": 0.0, "p above": 0.5 / 3, "n random": 2, "matched": 1.0})
     assert control.verdicts(rows).verdict.iloc[0] == "undecidable"   # best reachable p = 0.094
     assert control.verdicts(rows.assign(**{"n random": 9, "p above": 0.05})).verdict.iloc[0] == "above"
+
+
+def test_a_side_the_class_does_not_carry_is_not_extrapolated():
+    """An image-only class carries no caption energy; no stand-in carries as little. The adjustment must not
+    extrapolate to it (it did, to values thousands of times the readout's range): that side is reported
+    unmatched and the value at the class's totals stays among the random sets'."""
+    rng = np.random.default_rng(2)
+    n = 200
+    carry = pd.DataFrame({q: np.exp(rng.normal(0, 0.5, n)) for q in control.CARRIED})
+    carry.loc[:19, ["caption energy", "caption firing"]] = 1e-9
+    labels = np.array(["CMD"] * n, dtype=object)
+    labels[:20] = "ImgD"
+    e = carry["image energy"].to_numpy() + carry["caption energy"].to_numpy()
+    got = control.compare(lambda s: {"x": float(e[s].sum())}, labels, carry, control.ControlConfig(seed=0),
+                          classes=("ImgD",)).iloc[0]
+    assert "caption energy" in got.unmatched and got.adjusted >= 1   # adjusted where the totals interpolate
+    assert got["random 2.5%"] <= got["random mean"] <= got["random 97.5%"]
+    assert abs(got["random mean"]) < 10 * e.sum()
