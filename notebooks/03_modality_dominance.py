@@ -280,14 +280,16 @@ if S.on_world:
 # %% [markdown]
 # The scores before any edit, on the original embeddings and on the TopK SAE's reconstruction, and
 # then the change that removing each class causes, beside its matched random sets (the p-value is
-# the permutation test's; `matched` is the share of stand-ins within a factor 1.5 of their member):
+# the permutation test's; `matched` is the share of stand-ins within a factor 1.5 of their member, and
+# `unmatched` names what the class carries more or less of than any random set):
 
 # %%
 if S.on_world:
     original = editing.downstream(test.x, test.y, classes, test.factors)
     print("original embeddings:", {k: round(v, 3) for k, v in original.items()})
     print("TopK reconstruction:", {k: round(v, 3) for k, v in readout([]).items()})
-    shown = ["rule", "class", "readout", "size", "change", "random mean", "p", "matched", "verdict"]
+    shown = ["rule", "class", "readout", "size", "change", "random mean", "p", "matched", "unmatched",
+             "verdict"]
     display(removal[shown].style.format(precision=3, subset=shown[4:8]).hide(axis="index"))
 
 # %% mystnb={"figure": {"caption": "Change of zero-shot accuracy and retrieval when each class of TopK latents is removed (red), beside random sets drawn outside the class and matched on what they carry (grey: the value for a random set of the class's totals, and the 95% range), for each labelling rule. Negative is a loss.", "name": "fig-mds-removal"}}

@@ -284,7 +284,7 @@ plt.show()
 # %%
 closing = effects[effects.readout == "gap"]
 shown = ["labelling", "class", "size", "change", "random mean", "value", "low", "high", "p",
-         "verdict"]
+         "unmatched", "verdict"]
 display(closing[shown].style.format(precision=3, subset=shown[2:9]).hide(axis="index"))
 
 
