@@ -288,8 +288,8 @@ if S.on_world:
     original = editing.downstream(test.x, test.y, classes, test.factors)
     print("original embeddings:", {k: round(v, 3) for k, v in original.items()})
     print("TopK reconstruction:", {k: round(v, 3) for k, v in readout([]).items()})
-    shown = ["rule", "class", "readout", "size", "change", "random mean", "p", "matched", "unmatched",
-             "verdict"]
+    shown = ["rule", "class", "readout", "size", "change", "random mean", "p", "matched",
+             "unmatched", "verdict"]
     display(removal[shown].style.format(precision=3, subset=shown[4:8]).hide(axis="index"))
 
 # %% mystnb={"figure": {"caption": "Change of zero-shot accuracy and retrieval when each class of TopK latents is removed (red), beside random sets drawn outside the class and matched on what they carry (grey: the value for a random set of the class's totals, and the 95% range), for each labelling rule. Negative is a loss.", "name": "fig-mds-removal"}}
