@@ -79,6 +79,32 @@ def _resolve_pretrained(name: str, pretrained: str) -> str | None:
                      f"Known tags: {tags or 'none'}; or pass '' for random initialisation.")
 
 
+class Remembered:
+    """An open_clip tokenizer that tokenises each distinct text once per process: the book tokenises the same
+    captions and prompt ensembles for model after model, and open_clip's BPE (with ftfy) costs more than a
+    small model's forward pass. Texts are keyed with the tokenizer's kind and context length."""
+
+    _rows: dict = {}
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.kind = (type(tokenizer).__name__, getattr(tokenizer, "context_length", None))
+        self.remembers = isinstance(tokenizer, open_clip.tokenizer.SimpleTokenizer)  # one vocabulary: CLIP's BPE
+
+    def __call__(self, texts, context_length: int | None = None) -> torch.Tensor:
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not self.remembers or context_length is not None or len(self._rows) > 200_000:
+            return self.tokenizer(texts, context_length) if context_length else self.tokenizer(texts)
+        missing = list(dict.fromkeys(t for t in texts if (self.kind, t) not in self._rows))
+        if missing:
+            for t, row in zip(missing, self.tokenizer(missing)):
+                self._rows[(self.kind, t)] = row
+        return torch.stack([self._rows[(self.kind, t)] for t in texts]) if texts else self.tokenizer(texts)
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+
 @dataclass
 class Clip:
     """A CLIP model with its image preprocessing and tokenizer; encodes without gradients."""
@@ -170,7 +196,7 @@ def create_clip(name: str, pretrained: str = "", seed: int = 0, device: str = "a
         if problem:
             raise ModelError(problem) from e
         raise
-    tokenizer = open_clip.get_tokenizer(name)
+    tokenizer = Remembered(open_clip.get_tokenizer(name))
     return Clip(model, preprocess, tokenizer, name, pretrained, identity)
 
 

@@ -178,3 +178,15 @@ def test_training_pairs_are_generated_once_per_world_and_equal_generate():
     assert (a.images == world.generate(cfg, 16, seed=3, split="train").images).all()
     other = training._training_pairs(world.mention_world(0.5), 16, 3, "train")
     assert other is not a and len(training._PAIRS) <= 4
+
+
+def test_remembered_tokenizer_gives_open_clips_tokens():
+    import open_clip
+
+    from mdsgap import models
+
+    plain = open_clip.get_tokenizer("mdsgap-tiny")
+    tok = models.Remembered(plain)
+    texts = ["a red circle", "a large blue square on a striped background", "a red circle"]
+    assert torch.equal(tok(texts), plain(texts)) and torch.equal(tok(texts[:1]), plain(texts[:1]))
+    assert torch.equal(tok("a red circle"), plain("a red circle")) and tok.context_length == plain.context_length
