@@ -9,10 +9,11 @@ in each seed (a permutation p-value), the seeds' p-values are combined (Stouffer
 verdict. Sign convention everywhere: a readout's change is edited minus unedited, and 'above' means the
 class's change is larger than random sets' (for a drop, read the readout as a loss).
 
-What is matched decides the question. Matching each side's energy and firing asks whether the class does
-more than latents that remove the same mass on each side; where a class is defined by that balance (ImgD and
-TxtD under an energy score), few latents outside it carry the same balance, and the share matched says so.
-Matching the image side only (`IMAGE_SIDE`) fits edits of image embeddings alone.
+What is matched decides the question. The default (`TOTAL`) matches the energy and firing over both sides:
+does the class do more than latents that remove as much in all? Matching each side separately asks whether
+it does more than latents that remove the same mass on each side; a modality class is defined by that
+balance, so few latents outside it share it (the share matched and the overlap say so, and the verdict is
+'no control'). Matching the image side only (`IMAGE_SIDE`) fits edits of image embeddings alone.
 """
 from __future__ import annotations
 
@@ -27,9 +28,13 @@ from scipy import stats as _scipy
 from mdsgap import dominance, stats
 from mdsgap.params import check_fields
 
-CARRIED = ("image energy", "caption energy", "image firing", "caption firing")
-"""What a latent carries: its mean squared activation on images and on captions, and the share of images
-and of captions on which it fires."""
+CARRIED = ("energy", "firing", "image energy", "caption energy", "image firing", "caption firing")
+"""What a latent carries: its mean squared activation over images and captions together and on each side,
+and the share of pairs on which it fires (on either side), of images and of captions."""
+TOTAL = ("energy", "firing")
+"""What to match where images and captions are both edited (the default). Matching each side instead asks
+for latents outside a modality class with the class's own balance of the two sides, which the class's
+definition leaves almost none of."""
 IMAGE_SIDE = ("image energy", "image firing")
 """What to match where only image embeddings are edited."""
 MAX_OVERLAP = 0.5
@@ -50,7 +55,7 @@ class ControlConfig:
     tolerance: float = 1.5
     """A stand-in counts as matched when it carries within this factor of its member on every matched
     quantity (ratio in [1/t, t]); the share matched is reported beside every verdict."""
-    match: tuple[str, ...] = CARRIED
+    match: tuple[str, ...] = TOTAL
     """The carried quantities matched: drop 'caption energy' where only images are edited, and so on."""
     adjust: bool = True
     """Compare the class with random sets of its exact totals, by regression on the sets' totals (`compare`);
@@ -75,7 +80,9 @@ class ControlConfig:
 def carried(z_x: torch.Tensor, z_y: torch.Tensor) -> pd.DataFrame:
     """Per latent (rows): what it carries on paired codes z_x (images) and z_y (captions), `CARRIED`."""
     z_x, z_y = torch.as_tensor(z_x).float(), torch.as_tensor(z_y).float()
-    return pd.DataFrame({"image energy": z_x.pow(2).mean(0).numpy(), "caption energy": z_y.pow(2).mean(0).numpy(),
+    e_x, e_y = z_x.pow(2).mean(0), z_y.pow(2).mean(0)
+    return pd.DataFrame({"energy": ((e_x + e_y) / 2).numpy(), "firing": ((z_x > 0) | (z_y > 0)).float().mean(0).numpy(),
+                         "image energy": e_x.numpy(), "caption energy": e_y.numpy(),
                          "image firing": (z_x > 0).float().mean(0).numpy(),
                          "caption firing": (z_y > 0).float().mean(0).numpy()})
 

@@ -249,7 +249,7 @@ for cls, d in examples.items():
 # class of heavy latents costs more than a class of light ones, whatever it holds.
 # So each class is compared with {glue:text}`n_random_sets` random sets drawn from the classified
 # TopK latents *outside* the class, each member replaced by one of the ten latents closest to it in
-# what it carries on these pairs (energy on the images, energy on the captions, how often it fires),
+# what it carries on these pairs (its energy over images and captions, and how often it fires),
 # and the class is judged against what a random set carrying exactly its totals does
 # (`mdsgap.control`, whose calibration the tests check on simulated studies).
 # Zero-shot accuracy (mean over the zero-shot factors) and retrieval are measured on held-out pairs

@@ -247,8 +247,8 @@ display(sizes)
 #
 # Each class of each labelling is switched off in the test images and in the group prompts alike.
 # Its control is {glue:text}`n_random_sets` random sets drawn from the latents outside the class,
-# each member replaced by a latent that carries about as much on images and on captions (energy and
-# firing; `mdsgap.control`), so a class and its controls remove the same mass. Every readout is a
+# each member replaced by a latent that carries about as much (energy and firing over images and
+# captions; `mdsgap.control`), so a class and its controls remove the same mass. Every readout is a
 # change from the plain reconstruction: the accuracy gap between the groups, and each group's
 # accuracy and share of its zero-shot margin kept.
 

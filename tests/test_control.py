@@ -82,6 +82,7 @@ def test_carried_and_config_errors():
     c = control.carried(z_x, z_y)
     assert c["image energy"].tolist() == [5.0, 0.0] and c["caption energy"].tolist() == [0.0, 2.0]
     assert c["image firing"].tolist() == [1.0, 0.0] and c["caption firing"].tolist() == [0.0, 0.5]
+    assert c["energy"].tolist() == [2.5, 1.0] and c["firing"].tolist() == [1.0, 0.5]
     with pytest.raises(ValueError, match="unknown quantities"):
         control.ControlConfig(match=("mass",))
     with pytest.raises(ValueError, match="must exceed 1"):
@@ -146,8 +147,9 @@ def test_a_side_the_class_does_not_carry_is_not_extrapolated():
     labels = np.array(["CMD"] * n, dtype=object)
     labels[:20] = "ImgD"
     e = carry["image energy"].to_numpy() + carry["caption energy"].to_numpy()
-    got = control.compare(lambda s: {"x": float(e[s].sum())}, labels, carry, control.ControlConfig(seed=0),
-                          classes=("ImgD",)).iloc[0]
+    per_side = ("image energy", "caption energy", "image firing", "caption firing")
+    got = control.compare(lambda s: {"x": float(e[s].sum())}, labels, carry,
+                          control.ControlConfig(seed=0, match=per_side), classes=("ImgD",)).iloc[0]
     assert "caption energy" in got.unmatched and got.adjusted >= 1   # adjusted where the totals interpolate
     assert got["random 2.5%"] <= got["random mean"] <= got["random 97.5%"]
     assert abs(got["random mean"]) < 10 * e.sum()
