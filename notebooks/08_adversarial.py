@@ -165,11 +165,11 @@ attacks_done = pd.concat(runs, ignore_index=True)
 glue("budget_list", ", ".join(str(b) for b in budgets))
 glue("n_random_sets", n_random_sets)
 glue("p_floor", 0.5 / (n_random_sets + 1))
-glue("n_undecidable", int((verdicts.verdict == "undecidable").sum()))
 glue("pgd_steps", pgd_steps)
 glue("shown_name", shown_name)
 success = adversarial.summarise(attacks_done, "success")
 verdicts = adversarial.against_random(attacks_done, overlaps, "success")
+glue("n_undecidable", int((verdicts.verdict == "undecidable").sum()))
 
 # %% mystnb={"figure": {"caption": "Share of attacked images the subject CLIP reads as their target, against the budget: each class of each labelling (solid), its matched random latent sets (dotted) and the whole-embedding attack (black), with 95% intervals over seeds.", "name": "fig-adversarial-success"}}
 plots.attack_success(success)
