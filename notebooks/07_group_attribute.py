@@ -407,7 +407,7 @@ pd.crosstab(pd.Series(first["paper's MDS"], name="paper's MDS"),
 # :label: ex-group-2
 # Is it the class or its mass that moves the gap? From `edits`, list for the gap each class's size
 # and change beside the mean change of its matched random sets, and how well they were matched
-# (the share of stand-ins within tolerance, and their total image energy as a share of the class's).
+# (the share of stand-ins within tolerance, and their total energy as a share of the class's).
 # ```
 #
 # ```{solution-start} ex-group-2
@@ -416,7 +416,7 @@ pd.crosstab(pd.Series(first["paper's MDS"], name="paper's MDS"),
 
 # %%
 columns = ["seed", "labelling", "class", "size", "change", "random mean", "matched",
-           "image energy ratio"]
+           "energy ratio"]
 gaps[columns].sort_values(["labelling", "size"]).style.format(precision=3).hide(axis="index")
 
 # %% [markdown]
