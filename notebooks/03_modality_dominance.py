@@ -306,6 +306,7 @@ if S.on_world:
     glue("class_sizes", ", ".join(f"{c} {int(zs.loc[c, 'size'])}" for c in zs.index))
     glue("beyond_random", ", ".join(f"{c} ({zs.loc[c, 'verdict']} random, p = {zs.loc[c, 'p']:.3f})"
                                     for c in beyond) if beyond else "none")
+    glue("no_control", ", ".join(c for c in zs.index if zs.loc[c, "verdict"] == "no control") or "none")
     glue("least_harmful_is_cmd", ("as the paper reports" if least == dominance.CMD else
                                   "unlike the paper's report") + ("" if least in beyond else
                                   ", though a random set carrying as much costs as much"))
@@ -329,6 +330,10 @@ if S.on_world:
 # Against random sets that carry as much, the classes whose zero-shot change differs at the 5%
 # level are: {glue:text}`beyond_random`.
 # Only such a difference says something about the class rather than its mass.{glue:text}`cmd_note`
+# Classes with no matched control at all: {glue:text}`no_control`. A class that holds a large share
+# of the classified latents leaves too few outside it: random sets drawn from them share most of
+# their latents (or cannot be drawn), and one draw of the rest is no control
+# (`control.MAX_OVERLAP`).
 
 # %% [markdown]
 # ## Which classes the later chapters use
