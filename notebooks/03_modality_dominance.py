@@ -306,7 +306,8 @@ if S.on_world:
     glue("class_sizes", ", ".join(f"{c} {int(zs.loc[c, 'size'])}" for c in zs.index))
     glue("beyond_random", ", ".join(f"{c} ({zs.loc[c, 'verdict']} random, p = {zs.loc[c, 'p']:.3f})"
                                     for c in beyond) if beyond else "none")
-    glue("no_control", ", ".join(c for c in zs.index if zs.loc[c, "verdict"] == "no control") or "none")
+    lacking = [c for c in zs.index if zs.loc[c, "verdict"] == "no control"]
+    glue("no_control", ", ".join(lacking) or "none")
     glue("least_harmful_is_cmd", ("as the paper reports" if least == dominance.CMD else
                                   "unlike the paper's report") + ("" if least in beyond else
                                   ", though a random set carrying as much costs as much"))
