@@ -190,8 +190,8 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
                 coef = np.linalg.lstsq(design, r, rcond=None)[0]
                 centre, resid = float(coef[0]), r - design @ coef
             # The range a set carrying the class's totals would fall in, widened as the test widens it.
-            lo, hi = np.quantile(resid, [0.025, 0.975]) / shrink
             note = "" if match["overlap"] <= MAX_OVERLAP else f"no control: the sets share {match['overlap']:.0%}"
+            lo, hi = np.quantile(resid, [0.025, 0.975]) / (1.0 if note else shrink)
             rows.append({"class": cls, "readout": name, "size": len(members), "change": change,
                          "random mean": centre, "random 2.5%": centre + lo, "random 97.5%": centre + hi,
                          "p above": mid_rank_p(shrink * (change - centre), resid) if not note else np.nan,

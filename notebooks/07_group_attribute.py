@@ -298,8 +298,9 @@ def beyond(table, name):
 
 for name in LABELLINGS:
     glue(f"beyond_{name.split()[-1]}", beyond(closing, name))
-gaps = edits[edits.readout == "gap"]
-glue("random_range", f"{gaps['random 2.5%'].min():+.2f} to {gaps['random 97.5%'].max():+.2f}")
+gaps = edits[(edits.readout == "gap") & (edits.note == "")]
+glue("random_range", f"{gaps['random 2.5%'].min():+.2f} to {gaps['random 97.5%'].max():+.2f}"
+     if len(gaps) else "(no class has a matched control)")
 decided = effects[effects.verdict.isin(["above", "below", "within"])]
 glue("n_verdicts", len(decided))
 glue("n_by_chance", 0.05 * len(decided))
@@ -334,8 +335,9 @@ def hurt_most(name):
     out = []
     for g in names:
         row = d[d.group == g].sort_values("change").iloc[0]
-        out.append(f"the {g} group's by removing {row['class']} ({row.change:+.2f}, "
-                   f"{row.verdict} random)")
+        decided = row.verdict in ("above", "below", "within")
+        how = f"{row.verdict} random" if decided else row.verdict
+        out.append(f"the {g} group's by removing {row['class']} ({row.change:+.2f}, {how})")
     return "; ".join(out)
 
 
