@@ -176,6 +176,8 @@ def specificity(screen: pd.DataFrame, predicted: dict[str, str]) -> pd.DataFrame
 
     rows = []
     d = screen.assign(beyond=screen["change"] - screen["random mean"])
+    if "note" in d:  # a class without a matched control has no change beyond random
+        d = d[d.note.fillna("") == ""]
     for (name, cls), g in d.groupby(["labelling", "class"], sort=False):
         own = [f for f in g.readout.unique() if predicted.get(f) == cls]
         per_seed = [s.loc[s.readout.isin(own), "beyond"].mean() - s.loc[~s.readout.isin(own), "beyond"].mean()
