@@ -153,9 +153,10 @@ def confirmed(drawn: pd.DataFrame, factors) -> pd.DataFrame:
 
 def against_prediction(moved: pd.DataFrame, predicted: dict[str, str]) -> pd.DataFrame:
     """Per labelling: the factors each class moves beyond its matched random sets (rows of
-    `control.verdicts` with a `factor` column and verdict 'above'), split into those the class should carry (`predicted`: factor -> its expected class, e.g. from
-    `groundtruth.EXPECTED` of the world's kinds) and those it should not, and the predicted moves that
-    are missing. One row per labelling, each list as text: 'shape and colour (CMD)' ('nothing')."""
+    `control.verdicts` with a `factor` column and verdict 'above'), split into those the class should carry
+    (`predicted`: factor -> its expected class, e.g. from `groundtruth.EXPECTED` of the world's kinds) and
+    those it should not, and the predicted moves that are missing. One row per labelling, each list as text:
+    'shape and colour (CMD)' ('nothing')."""
     rows = []
     for name, d in moved.groupby("labelling", sort=False):
         beyond = {(c, f) for c, f, v in zip(d["class"], d.factor, d.verdict) if v == "above"}
@@ -171,7 +172,7 @@ def specificity(screen: pd.DataFrame, predicted: dict[str, str]) -> pd.DataFrame
     readout = factor): how much more the class's removal moves the factors it should carry (`predicted`:
     factor -> expected class) than the others, each as its change beyond the matched random sets; a pure
     mass effect moves all alike and cancels. Columns: the predicted factors, value, low, high (t-interval
-    over seeds); NaN where a class predicts no factor, or every factor."""
+    over seeds); NaN where a class predicts no factor, or every factor, or has no matched control."""
     from mdsgap import stats
 
     rows = []
