@@ -141,8 +141,9 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
     sqrt((1 - o) / (1 + o)) before it is ranked, o the sets' mean `overlap` (exact for additive effects of
     exchangeable latents; the tests check the calibration). What per-latent matching leaves (a class holding
     the heaviest latents has no equally heavy stand-ins) is adjusted: with enough random sets (`cfg.adjust`),
-    each readout's random changes are regressed on the sets' totals of the matched quantities, and the class is compared with what a random set carrying exactly the
-    class's totals does (the regression's value there, and the random sets' residuals around it).
+    each readout's random changes are regressed on the sets' totals of the matched quantities, and the class
+    is compared with what a random set carrying exactly the class's totals does (the regression's value
+    there, and the random sets' residuals around it).
     One row per (class, readout): size, change (class), random mean, 2.5% and 97.5% (for a set carrying the
     class's totals), p above (`mid_rank_p` of the class among the random sets: small when the class's change is
     larger, near 1 when smaller), n random, adjusted (how many quantities the regression used), how well
