@@ -298,6 +298,8 @@ def beyond(table, name):
 
 for name in LABELLINGS:
     glue(f"beyond_{name.split()[-1]}", beyond(closing, name))
+lacking = closing[closing.verdict == "no control"]
+glue("gap_no_control", ", ".join(lacking.labelling + ": " + lacking["class"]) or "none")
 gaps = edits[(edits.readout == "gap") & (edits.note == "")]
 glue("random_range", f"{gaps['random 2.5%'].min():+.2f} to {gaps['random 97.5%'].max():+.2f}"
      if len(gaps) else "(no class has a matched control)")
@@ -308,6 +310,8 @@ glue("n_by_chance", 0.05 * len(decided))
 # %% [markdown]
 # Classes whose edit moves the gap differently from their matched random sets:
 # {glue:text}`beyond_MDS` for the paper's MDS, {glue:text}`beyond_partner` for the probe partners.
+# Classes that have no matched control (too large a share of the classified latents: random sets
+# from the rest would share most of their latents): {glue:text}`gap_no_control`.
 # The matched random sets alone move the gap anywhere from {glue:text}`random_range` (their 95%
 # ranges over classes and seeds), the scale a class's own change has to stand out against. Of the
 # {glue:text}`n_verdicts` verdicts of this chapter, about {glue:text}`n_by_chance:.1f` would differ
