@@ -296,6 +296,7 @@ def beyond(table, name):
                                                                     d.value)) or "none"
 
 
+# %%
 for name in LABELLINGS:
     glue(f"beyond_{name.split()[-1]}", beyond(closing, name))
 lacking = closing[closing.verdict == "no control"]
