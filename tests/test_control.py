@@ -56,7 +56,7 @@ def test_a_mass_effect_is_not_a_class_effect_and_a_class_effect_is_found():
             r = np.array([mass(rng.choice(len(e), 30, replace=False))["drop"] for _ in range(60)])
             c = mass(np.flatnonzero(labels == "ImgD"))["drop"]
             size_only.append({"class": "ImgD", "readout": "drop", "size": 30, "change": c, "random mean": r.mean(),
-                              "p above": control.mid_rank_p(c, r), "matched": 0.0, "seed": seed})
+                              "p above": control.mid_rank_p(c, r), "n random": 60, "matched": 0.0, "seed": seed})
         verdicts.append(control.verdicts(pd.concat(per_seed)).verdict.iloc[0])
         naive.append(control.verdicts(pd.DataFrame(size_only)).verdict.iloc[0])
         found.append(control.verdicts(pd.concat(extra)).verdict.iloc[0])
