@@ -271,6 +271,8 @@ def moved_beyond(name):
 
 for name in LABELLINGS:
     glue(f"moved_{name.split()[-1]}", moved_beyond(name))
+lacking = moved[moved.verdict == "no control"].drop_duplicates(["labelling", "class"])
+glue("edit_no_control", ", ".join(lacking.labelling + ": " + lacking["class"]) or "none")
 
 # %%
 above = moved[moved.verdict == "above"]
@@ -305,20 +307,22 @@ spec.style.format(precision=3, subset=["value", "low", "high"]).hide(axis="index
 # {numref}`fig-generation-edits` shows how much more often each class's removal changes each factor
 # than its matched random sets' does. Factors that a class moves beyond them (combined p < 0.05, the
 # change beyond random beside each): {glue:text}`moved_MDS` under the paper's MDS classes;
-# {glue:text}`moved_partner` under the probe partners' classes. Of these {glue:text}`n_above`
-# screened moves, {glue:text}`n_confirmed` are confirmed in the drawings (the class's removal
-# changes the drawn factor more often than each of its drawn random sets, on average over seeds; a
-# class with no effect would pass this check with probability {glue:text}`confirm_chance:.2f`, so it
-# describes rather than tests). Of the {glue:text}`n_verdicts` screened verdicts, about 5% would
-# differ from random by chance alone. The probes read the factors off held-out embeddings with
-# cross-validated accuracy {glue:text}`probe_accuracy`; a factor a probe reads poorly cannot be seen
-# to move. If the classes meant what they claim, removing each class would move the factors of its
-# kind in this world beyond random (ImgD the vision-dominant size and position, CMD the cross-modal
-# shape and colour; TxtD has no factor the reader can see) and nothing else. Under the paper's MDS
-# the moves as predicted are {glue:text}`pred_MDS_yes`, those not predicted
-# {glue:text}`pred_MDS_no`, and the predicted ones missing {glue:text}`pred_MDS_missing`; under the
-# probe partners, {glue:text}`pred_partner_yes`, {glue:text}`pred_partner_no` and
-# {glue:text}`pred_partner_missing`.
+# {glue:text}`moved_partner` under the probe partners' classes. Classes without a matched control
+# (random sets from the latents outside them would share most of their latents):
+# {glue:text}`edit_no_control`; their raw changes are in the table above. Of these
+# {glue:text}`n_above` screened moves, {glue:text}`n_confirmed` are confirmed in the drawings (the
+# class's removal changes the drawn factor more often than each of its drawn random sets, on average
+# over seeds; a class with no effect would pass this check with probability
+# {glue:text}`confirm_chance:.2f`, so it describes rather than tests). Of the
+# {glue:text}`n_verdicts` screened verdicts, about 5% would differ from random by chance alone. The
+# probes read the factors off held-out embeddings with cross-validated accuracy
+# {glue:text}`probe_accuracy`; a factor a probe reads poorly cannot be seen to move. If the classes
+# meant what they claim, removing each class would move the factors of its kind in this world beyond
+# random (ImgD the vision-dominant size and position, CMD the cross-modal shape and colour; TxtD has
+# no factor the reader can see) and nothing else. Under the paper's MDS the moves as predicted are
+# {glue:text}`pred_MDS_yes`, those not predicted {glue:text}`pred_MDS_no`, and the predicted ones
+# missing {glue:text}`pred_MDS_missing`; under the probe partners, {glue:text}`pred_partner_yes`,
+# {glue:text}`pred_partner_no` and {glue:text}`pred_partner_missing`.
 #
 # A class can beat its random sets on a factor and still not be specific to it: removing it may move
 # every factor a little more than random. Specificity, the change beyond random of the factors a
