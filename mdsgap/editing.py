@@ -141,6 +141,9 @@ def confirmed(drawn: pd.DataFrame, factors) -> pd.DataFrame:
     removal changed (mean over seeds), that of its matched random sets (each set's mean over seeds, then the
     largest), and whether the class's is larger than every random set's (the drawings confirm a screen)."""
     rows = []
+    if drawn.empty:  # no class had a control to draw beside it
+        return pd.DataFrame(columns=["labelling", "class", "factor", "drawn change", "drawn random (max)",
+                                     "confirmed"])
     for (name, cls), d in drawn.groupby(["labelling", "class"], sort=False):
         for f in factors:
             mine = d[d.kind == "class"][f].mean()
@@ -179,6 +182,8 @@ def specificity(screen: pd.DataFrame, predicted: dict[str, str]) -> pd.DataFrame
     d = screen.assign(beyond=screen["change"] - screen["random mean"])
     if "note" in d:  # a class without a matched control has no change beyond random
         d = d[d.note.fillna("") == ""]
+    if d.empty:
+        return pd.DataFrame(columns=["labelling", "class", "predicted", *stats.COLUMNS])
     for (name, cls), g in d.groupby(["labelling", "class"], sort=False):
         own = [f for f in g.readout.unique() if predicted.get(f) == cls]
         per_seed = [s.loc[s.readout.isin(own), "beyond"].mean() - s.loc[~s.readout.isin(own), "beyond"].mean()
