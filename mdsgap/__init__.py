@@ -14,7 +14,9 @@ One concept per module:
     dominance         the Modality Dominance Score (MDS) and its classes ImgD, TxtD, CMD
     interpretability  EmbSim and WinRate
     groundtruth       checking MDS classes against the world's factors
+    stats             the one interval over seeds and the one bootstrap
+    control           class edits against matched random latent sets: the one control and verdict
     cache, params, plots, book   the machinery: cache, notebook parameters, figures, the book build
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
