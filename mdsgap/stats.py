@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 from scipy import stats as _scipy
 
 COLUMNS = ("value", "low", "high")
@@ -76,36 +75,3 @@ def _index(a, idx: np.ndarray):
 
         return torch.as_tensor(idx)
     return idx
-
-
-def intervals(table: pd.DataFrame, by: list[str], value: str, seed_column: str = "seed",
-              level: float = 0.95) -> pd.DataFrame:
-    """Per group of `by`: `seed_interval` of `value` (each seed's rows one group), in the book's layout:
-    columns `by`, value, low, high, seeds."""
-    rows = []
-    for key, d in table.groupby(by, sort=False):
-        groups = [g[value].to_numpy(float) for _, g in d.groupby(seed_column, sort=True)]
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))),
-                     **dict(zip(COLUMNS, seed_interval(groups, level))), "seeds": len(groups)})
-    return pd.DataFrame(rows)
-
-
-def position(a: pd.Series, b: pd.Series) -> str:
-    """'above', 'below' or 'within': where interval a (value, low, high) lies against interval b; any overlap
-    is 'within'."""
-    if a["low"] > b["high"]:
-        return "above"
-    if a["high"] < b["low"]:
-        return "below"
-    return "within"
-
-
-def sign(low: float, high: float) -> str:
-    """'above', 'below' or 'within': an interval of a difference clear of zero on either side, or not."""
-    return "above" if low > 0 else "below" if high < 0 else "within"
-
-
-def formatted(table: pd.DataFrame, digits: int = 3) -> pd.Series:
-    """The intervals of a table in the book's layout as text, "value [low, high]" (for a folded table)."""
-    return pd.Series([f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-                      for v, lo, hi in zip(table["value"], table["low"], table["high"])], index=table.index)

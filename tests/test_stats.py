@@ -1,6 +1,5 @@
 """The book's one interval over seeds and one bootstrap: their coverage on simulated data with a known answer."""
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -67,16 +66,3 @@ def test_bootstrap_covers_a_metric_on_pairs_and_keeps_pairs_together():
     assert est == lo == hi == 0.0   # rows stay paired: a - b is always zero
     with pytest.raises(ValueError, match="one row per unit"):
         stats.bootstrap(np.mean, np.zeros(3), np.zeros(4))
-
-
-def test_intervals_table_and_relations():
-    t = pd.DataFrame({"g": ["a"] * 6 + ["b"] * 6, "seed": [0, 0, 1, 1, 2, 2] * 2,
-                      "v": [1.0, 1.2, 1.1, 0.9, 1.0, 1.0, 0.0, 0.1, 0.2, 0.0, 0.1, 0.0]})
-    out = stats.intervals(t, ["g"], "v").set_index("g")
-    assert list(out.columns) == [*stats.COLUMNS, "seeds"] and out.loc["a", "seeds"] == 3
-    assert out.loc["a", "value"] == pytest.approx((1.1 + 1.0 + 1.0) / 3)   # the mean of the seeds' means
-    assert stats.position(out.loc["a"], out.loc["b"]) == "above"
-    assert stats.position(out.loc["b"], out.loc["a"]) == "below"
-    assert stats.position(out.loc["a"], out.loc["a"]) == "within"
-    assert [stats.sign(0.1, 0.2), stats.sign(-0.2, -0.1), stats.sign(-0.1, 0.1)] == ["above", "below", "within"]
-    assert stats.formatted(out, 1).loc["a"].startswith("1.0 [")
