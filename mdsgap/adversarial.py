@@ -114,14 +114,12 @@ def objectives(model: SparseAutoencoder, labellings: dict[str, np.ndarray], targ
     cfg = control.ControlConfig(n_random=n_random, seed=seed, match=control.IMAGE_SIDE)
     rng = np.random.default_rng(seed)
     for name, labels in labellings.items():
-        labels = np.asarray(labels, dtype=object)
-        pool = np.flatnonzero(np.isin(labels, classes))
+        pool = np.flatnonzero(np.isin(np.asarray(labels, dtype=object), classes))
         for cls in classes:
-            members = np.flatnonzero(labels == cls)
-            if len(members) == 0 or len(pool) - len(members) < len(members):
+            members, sets, match = control.class_sets(labels, cls, pool, carry, cfg, rng)
+            if sets is None:
                 continue
             out[(name, cls, "class")] = feature_objective(model, members, target)
-            sets, match = control.matched_sets(members, np.setdiff1d(pool, members), carry, cfg, rng)
             overlaps[(name, cls)] = match["overlap"]
             for k, latents in enumerate(sets):
                 out[(name, f"random, {cls}-matched #{k}", "random")] = feature_objective(model, latents, target)
@@ -176,12 +174,10 @@ def against_random(table: pd.DataFrame, overlaps: dict, value: str = "success") 
         for _, c in d[d.kind == "class"].iterrows():
             rand = d[d.attack == f"random, {c.set}-matched"][value].to_numpy(float)
             if len(rand):
-                o = overlaps[(s, name, c.set)]
-                shrink = np.sqrt((1 - o) / (1 + o))
+                p = control.shrunk_p(c[value], rand.mean(), rand - rand.mean(), overlaps[(s, name, c.set)])
                 rows.append({"seed": s, "labelling": name, "class": c.set, "readout": b, "size": np.nan,
                              "change": c[value], "random mean": rand.mean(), "n random": len(rand),
-                             "p above": control.mid_rank_p(rand.mean() + shrink * (c[value] - rand.mean()), rand),
-                             "matched": np.nan})
+                             "p above": p, "matched": np.nan})
     return control.verdicts(pd.DataFrame(rows), by=("labelling", "class", "readout"))
 
 

@@ -87,6 +87,29 @@ def carried(z_x: torch.Tensor, z_y: torch.Tensor) -> pd.DataFrame:
                          "caption firing": (z_y > 0).float().mean(0).numpy()})
 
 
+def classified(labels) -> np.ndarray:
+    """The latents a labelling puts in a class (ImgD, TxtD or CMD): the default pool of random sets."""
+    return np.flatnonzero(np.isin(np.asarray(labels, dtype=object), dominance.CLASSES))
+
+
+def class_sets(labels, cls: str, pool: np.ndarray, carry: pd.DataFrame, cfg: ControlConfig,
+               rng: np.random.Generator) -> tuple[np.ndarray, list | None, dict]:
+    """A class's members and its matched random sets drawn from `pool` minus the class (`matched_sets`):
+    (members, sets, match); sets is None where the class is empty or larger than the latents outside it."""
+    members = np.flatnonzero(np.asarray(labels, dtype=object) == cls)
+    outside = np.setdiff1d(pool, members)
+    if len(members) == 0 or len(outside) < len(members):
+        return members, None, {"outside": len(outside)}
+    sets, match = matched_sets(members, outside, carry, cfg, rng)
+    return members, sets, match
+
+
+def shrunk_p(change: float, centre: float, resid: np.ndarray, overlap: float) -> float:
+    """`mid_rank_p` of a class's deviation from the random sets' centre among their residuals, the deviation
+    shrunk by sqrt((1 - o) / (1 + o)) for sets that share a share o of their latents (see `compare`)."""
+    return mid_rank_p(np.sqrt((1 - overlap) / (1 + overlap)) * (change - centre), resid)
+
+
 def matched_sets(members: np.ndarray, pool: np.ndarray, carry: pd.DataFrame, cfg: ControlConfig,
                  rng: np.random.Generator) -> tuple[list[np.ndarray], dict]:
     """`cfg.n_random` sets of len(members) latents from `pool` (the latents outside the class): each member
@@ -156,19 +179,17 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
         raise ValueError(f"labels ({len(labels)}) and carry ({len(carry)}) must have one row per latent.")
     rng = np.random.default_rng(cfg.seed)
     base = readout(np.array([], np.int64))
-    every = np.flatnonzero(np.isin(labels, dominance.CLASSES)) if pool is None else np.asarray(pool)
+    every = classified(labels) if pool is None else np.asarray(pool)
     quantities = carry[list(cfg.match)].to_numpy(float)
     rows = []
     for cls in classes:
-        members = np.flatnonzero(labels == cls)
-        outside = np.setdiff1d(every, members)
+        members, sets, match = class_sets(labels, cls, every, carry, cfg, rng)
         if len(members) == 0:
             continue
-        if len(outside) < len(members):  # said, not dropped: the class is there but has no control
+        if sets is None:  # said, not dropped: the class is there but has no control
             rows += [{"class": cls, "readout": name, "size": len(members), "n random": 0,
-                      "note": f"no control: {len(members)} latents, {len(outside)} outside"} for name in base]
+                      "note": f"no control: {len(members)} latents, {match['outside']} outside"} for name in base]
             continue
-        sets, match = matched_sets(members, outside, carry, cfg, rng)
         mine = readout(members)
         rand = pd.DataFrame([readout(s) for s in sets])
         # Set totals relative to the class's, so the regression's intercept is the value at the class's mass.
@@ -195,7 +216,7 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
             lo, hi = np.quantile(resid, [0.025, 0.975]) / (1.0 if note else shrink)
             rows.append({"class": cls, "readout": name, "size": len(members), "change": change,
                          "random mean": centre, "random 2.5%": centre + lo, "random 97.5%": centre + hi,
-                         "p above": mid_rank_p(shrink * (change - centre), resid) if not note else np.nan,
+                         "p above": shrunk_p(change, centre, resid, match["overlap"]) if not note else np.nan,
                          "n random": len(r), "adjusted": adjust, **match, "note": note,
                          "unmatched": ", ".join(q for q, i in zip(cfg.match, inside) if not i)})
     return pd.DataFrame(rows, columns=list(dict.fromkeys([*COLUMNS, *(k for r in rows for k in r)])))

@@ -32,6 +32,14 @@ def scaled_latents(model: SparseAutoencoder, e: torch.Tensor, latents=(), factor
     return model.decode(z)
 
 
+def zeroed(codes: torch.Tensor, latents) -> torch.Tensor:
+    """SAE codes with the given latents switched off: the edit every class removal makes, on codes computed
+    once (readouts that score hundreds of random sets)."""
+    keep = torch.ones(codes.shape[1])
+    keep[torch.as_tensor(np.asarray(latents, dtype=np.int64))] = 0.0
+    return codes * keep
+
+
 def downstream(x: torch.Tensor, y: torch.Tensor, classes: dict[str, torch.Tensor], factors: pd.DataFrame) -> dict:
     """Mean zero-shot accuracy over the shared factors, image-to-text recall@1 and consistent@1 (as
     `evaluation.retrieval` counts them, without its other directions and chance rates)."""
@@ -55,9 +63,7 @@ def removal_readout(model: SparseAutoencoder, x: torch.Tensor, y: torch.Tensor, 
 
     @torch.no_grad()
     def run(latents) -> dict:
-        keep = torch.ones(model.W_dec.shape[0])
-        keep[torch.as_tensor(np.asarray(latents, dtype=np.int64))] = 0.0
-        out = {k: model.decode(z * keep) for k, z in codes.items()}
+        out = {k: model.decode(zeroed(z, latents)) for k, z in codes.items()}
         return downstream(out["x"], out["y"], {k: out[f"class {k}"] for k in classes}, factors)
     return run
 
@@ -100,9 +106,7 @@ def probe_readout(model: SparseAutoencoder, e: torch.Tensor, probes: dict):
 
     @torch.no_grad()
     def run(latents) -> dict:
-        keep = torch.ones(codes.shape[1])
-        keep[torch.as_tensor(np.asarray(latents, dtype=np.int64))] = 0.0
-        edited = gap.normalize(model.decode(codes * keep)).float()
+        edited = gap.normalize(model.decode(zeroed(codes, latents))).float()
         return {f: float(((edited @ w + b).argmax(1) != plain[f]).float().mean()) for f, (w, b) in probes.items()}
     return run
 
@@ -119,16 +123,11 @@ def drawn_edits(model: SparseAutoencoder, e: torch.Tensor, labels, carry: pd.Dat
     share of drawings changed per factor."""
     from mdsgap import control, reader
 
-    labels = np.asarray(labels, dtype=object)
-    pool = np.flatnonzero(np.isin(labels, dominance.CLASSES))
-    rng = np.random.default_rng(cfg.seed)
-    rows = []
+    pool, rng, rows = control.classified(labels), np.random.default_rng(cfg.seed), []
     for cls in dominance.CLASSES:
-        members = np.flatnonzero(labels == cls)
-        outside = np.setdiff1d(pool, members)
-        if len(members) == 0 or len(outside) < len(members):
+        members, sets, _ = control.class_sets(labels, cls, pool, carry, cfg, rng)
+        if sets is None:
             continue
-        sets, _ = control.matched_sets(members, outside, carry, cfg, rng)
         for k, latents in enumerate([members, *sets]):
             got = draw(without_latents(model, e, latents), cfg.seed)
             rows.append({**tags, "class": cls, "kind": "random" if k else "class", "draw": k,

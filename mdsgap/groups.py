@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mdsgap import evaluation, gap, world
+from mdsgap import editing, evaluation, gap, world
 from mdsgap.params import check_fields
 
 
@@ -107,10 +107,9 @@ def removal_readout(model, x: torch.Tensor, classes: torch.Tensor, groups, confo
         zx, zc = model.encode(gap.normalize(x).float()), model.encode(gap.normalize(classes).float())
 
     def read(latents) -> pd.DataFrame:
-        keep = torch.ones(zx.shape[1])
-        keep[torch.as_tensor(np.asarray(latents, dtype=np.int64))] = 0.0
         with torch.no_grad():
-            return readings(model.decode(zx * keep), model.decode(zc * keep), groups)
+            return readings(model.decode(editing.zeroed(zx, latents)), model.decode(editing.zeroed(zc, latents)),
+                            groups)
 
     plain = by_group(read([]), names)
 
