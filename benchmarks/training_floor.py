@@ -12,6 +12,7 @@ are often faster on one. Shapes are the `ci` profile's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -50,7 +51,7 @@ def _bare(model: torch.nn.Module, loss_fn, steps: int) -> float:
 def clip_loop(cfg: training.TrainConfig):
     def real(steps):
         return _seconds(lambda: training.train_clip(
-            training.dataclasses.replace(cfg, steps=steps, eval_every=cfg.eval_every), progress=False))
+            dataclasses.replace(cfg, steps=steps), progress=False))
 
     def floor(steps):
         from open_clip.loss import ClipLoss
@@ -71,7 +72,6 @@ def sae_loop():
     x = torch.nn.functional.normalize(torch.randn(20_000, 64), dim=1)
 
     def real(steps):
-        import dataclasses
         return _seconds(lambda: sae.train_sae(x, dataclasses.replace(cfg, steps=steps), progress=False))
 
     def floor(steps):
@@ -87,7 +87,6 @@ def decoder_loop():
     emb = torch.nn.functional.normalize(torch.randn(cfg.n_images, 64), dim=1)
 
     def real(steps):
-        import dataclasses
         return _seconds(lambda: decoder.train_decoder(pairs.images, emb, dataclasses.replace(cfg, steps=steps),
                                                       progress=False))
 
@@ -104,7 +103,6 @@ def reader_loop():
     cfg = reader.ReaderConfig(n_images=2000)
 
     def real(steps):
-        import dataclasses
         return _seconds(lambda: reader.train_reader(dataclasses.replace(cfg, steps=steps), progress=False))
 
     def floor(steps):

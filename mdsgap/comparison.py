@@ -225,7 +225,8 @@ def check_all(methods, zx, zy, factors: pd.DataFrame, decoder=None, opts: Option
 def accuracy_table(results: dict[tuple, Result], n_perm: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Accuracy per (tool, method, condition, expected class) with 95% intervals over seeds and units.
 
-    `results` maps (tool, method, seed) to a Result; seeds of one (tool, method) are the bootstrap's groups.
+    `results` maps (tool, method, seed) to a Result; seeds of one (tool, method) are the
+    replicates of `stats.seed_interval`.
     """
     from mdsgap import stats
 
