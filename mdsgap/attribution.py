@@ -317,12 +317,15 @@ class ProbePartners:
     g_i(y) = w_i . [y, 1], fitted on matched pairs to predict z_i(x) from the caption embedding y, answers it:
     it is high on captions that name what latent i sees, whether the concept is one factor value or a
     conjunction (a linear probe can weigh "red" and "circle" together, where a single caption latent cannot).
-    A caption fires the partner when g_i(y) exceeds `fraction` (1/2) of the probe's plateau: its `plateau`
-    quantile over the fitting pairs where latent i fires, the level it reaches when the caption carries the
-    concept, however often the image shows it then (a level read among all pairs would depend on how common
-    the concept is). Half the plateau is a choice; the book shows how the results move with it. Caption
-    latents get image probes the same way. A probe whose held-out R^2 is below `r2_floor` says the other side
-    never carries the concept (its partner never fires); shuffled captions leave every probe there.
+    A caption fires the partner when g_i(y) passes the midpoint (`fraction` 1/2) between two levels the probe
+    itself sets: its *prior*, what a caption that says nothing of the concept predicts (the probe's mean over
+    the fitting pairs: a least-squares probe with a free bias predicts the unconditional mean E[z_i] from an
+    uninformative input), and its *plateau*, the `plateau` quantile over the fitting pairs where latent i
+    fires, the level it reaches when the caption carries the concept. A threshold at a fixed share of the
+    plateau leaks: for a binary factor a silent caption predicts half the plateau (the value's base rate)
+    and half of them fire. Caption latents get image probes the same way. A probe whose held-out R^2 is below
+    `r2_floor` says the other side never carries the concept (its partner never fires); shuffled captions
+    leave every probe there.
     """
 
     side: np.ndarray
@@ -330,8 +333,7 @@ class ProbePartners:
     weights: np.ndarray
     """(F, d + 1) probe weights (for the other side's embedding and a bias); zero rows where side is both/dead."""
     threshold: np.ndarray
-    """(F,) where each probe partner fires: a fraction of the probe's plateau, a high quantile of its values
-    over the fitting pairs where the latent fires."""
+    """(F,) where each probe partner fires: prior + fraction * (plateau - prior), see the class docstring."""
     r2: np.ndarray
     """(F,) held-out R^2 of each probe (NaN where there is none)."""
     r2_floor: float
@@ -378,7 +380,8 @@ def fit_probe_partners(zx, zy, x, y, low: float = 0.05, high: float = 0.95, ridg
     """Fit `ProbePartners` on n matched pairs: codes zx, zy (n, F) and embeddings x, y (n, d).
 
     A latent is one-sided by the energy rule (`energy_classes` with low, high); its probe is fitted on a random
-    half of the pairs and its R^2 measured on the other half.
+    half of the pairs and its R^2 measured on the other half; `fraction` places the threshold between the
+    probe's prior and its plateau (1/2: the midpoint).
     """
     zx, zy = _codes(zx, zy)
     x, y = _np(x), _np(y)
@@ -403,9 +406,10 @@ def fit_probe_partners(zx, zy, x, y, low: float = 0.05, high: float = 0.95, ridg
         total = ((target[held][:, idx] - target[held][:, idx].mean(0)) ** 2).sum(0)
         r2[idx] = 1 - resid / np.maximum(total, 1e-12)
         fires = target[fit][:, idx] > 1e-8
+        prior = pred[fit].mean(0)
         for k, col in enumerate(idx):
             own_fit = pred[fit][fires[:, k], k]
             if len(own_fit):
-                threshold[col] = fraction * np.quantile(own_fit, plateau)
+                threshold[col] = prior[k] + fraction * (np.quantile(own_fit, plateau) - prior[k])
         weights[idx] = w
     return ProbePartners(side, weights, threshold, r2, r2_floor)

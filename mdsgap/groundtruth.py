@@ -6,10 +6,13 @@ give a cross-modal feature (CMD), a vision-dominant or vision-only one a vision-
 language-dominant or language-only one a language-dominant feature (TxtD).
 
 A feature is assigned the factor that explains most of its activation, read on a side where the factor is
-present (images that show it, captions that name it; the better side when both can). The default score is the correlation ratio eta^2 (the share of the activation's variance explained
-by the factor's value), which suits sparse features that encode a conjunction as well as dense ones; the
-best one-vs-rest AUROC over factor values is the alternative. Features below a floor encode no factor and
-get no expected class.
+present (images that show it, captions that name it; the better side when both can). The default score is
+the correlation ratio eta^2 (the share of the activation's variance explained by the factor's value); the
+best one-vs-rest AUROC over factor values is the alternative. Most sparse latents fire for a conjunction of
+two factor values (a red *and* large object), and a conjunction's modality is not its best factor's: it is
+in the caption only when both values are named. `assign_factors` reads a unit as a conjunction where the
+pair's indicator clearly explains more than one factor, with its expected share from the product of the
+factors' presence probabilities. Features below a floor encode nothing and get no expected class.
 
 The mention probability gives a continuous ground truth too: `ideal_mds`.
 """
@@ -112,32 +115,127 @@ def _side_scores(acts: np.ndarray, factors: pd.DataFrame, side: str, score: str,
 
 
 FLOORS = {"eta2": 0.3, "auroc": 0.75}
+CONJUNCTION_MARGIN = 0.1
+"""A unit is read as a conjunction of two factor values when the indicator of both explains at least this
+much more of its variance (r^2) than its best single factor does (eta^2)."""
+
+
+def unit_share(cfg: world.WorldConfig, factors) -> tuple[float, float]:
+    """(q, p) of a unit's concept: the product over its factors of how often the image shows and the caption
+    names each. A conjunction is in the image only when both factors are shown and in the caption only when
+    both are named; presence is drawn independently per factor, so the products are exact."""
+    return float(np.prod([cfg.q(f) for f in factors])), float(np.prod([cfg.p(f) for f in factors]))
+
+
+_DESIGNS: dict = {}
+
+
+def _design(factors: pd.DataFrame, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """For every pair of two different factors: where this side carries both (n, pairs), the indicator of
+    each pair of their values there (n, cells), each cell's pair, and the cells as ((f1, v1), (f2, v2)).
+    Remembered for the last few factor tables (a chapter assigns many feature sets on the same pairs)."""
+    key = (id(factors), side)
+    if key in _DESIGNS and _DESIGNS[key][0] is factors:
+        return _DESIGNS[key][1]
+    present = {f.name: factors[f"{SIDES[side]}_{f.name}"].to_numpy(dtype=bool) for f in world.FACTORS}
+    values = {f.name: factors[f.name].astype(str).to_numpy() for f in world.FACTORS}
+    masks, ind, owner, cells = [], [], [], []
+    for a, fa in enumerate(world.FACTORS):
+        for fb in world.FACTORS[a + 1:]:
+            rows = present[fa.name] & present[fb.name]
+            for va in fa.values:
+                for vb in fb.values:
+                    ind.append(rows & (values[fa.name] == va) & (values[fb.name] == vb))
+                    owner.append(len(masks))
+                    cells.append(((fa.name, va), (fb.name, vb)))
+            masks.append(rows)
+    out = (np.stack(masks, 1).astype(np.float64), np.stack(ind, 1).astype(np.float64), np.array(owner), cells)
+    if len(_DESIGNS) > 8:
+        _DESIGNS.clear()
+    _DESIGNS[key] = (factors, out)
+    return out
+
+
+def _conjunction_scores(acts: np.ndarray, factors: pd.DataFrame, side: str,
+                        min_support: int) -> tuple[np.ndarray, list]:
+    """(F, cells) r^2 of each unit with the indicator of every pair of values of two different factors, read
+    on the samples where this side carries both factors; and the cells as ((f1, v1), (f2, v2)).
+
+    NaN where the unit fires on fewer than `min_support` of those samples or a cell has fewer samples."""
+    acts = np.asarray(acts, dtype=np.float64)
+    masks, ind, owner, cells = _design(factors, side)
+    m = masks.sum(0)[owner]                                      # samples behind each cell's pair
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (acts.T @ masks)[:, owner] / m
+        var = (acts.T ** 2 @ masks)[:, owner] / m - mean**2
+        share = ind.sum(0) / m
+        cov = (acts.T @ ind) / m - mean * share
+        r2 = cov**2 / (var * share * (1 - share))
+    fired = ((acts > 0).T.astype(np.float64) @ masks)[:, owner]
+    r2[:, (ind.sum(0) < min_support) | (m < 2 * min_support)] = np.nan
+    r2[(fired < min_support) | ~(var > 1e-12)] = np.nan
+    return r2, cells
 
 
 def assign_factors(acts_x: np.ndarray, acts_y: np.ndarray, factors: pd.DataFrame, score: str = "eta2",
                    floor: float | None = None, min_support: int = 20,
-                   cfg: world.WorldConfig | None = None, factors_y: pd.DataFrame | None = None) -> pd.DataFrame:
-    """For every feature: the factor it encodes best, the side it was read on, the score, the factor's kind in
-    the world `cfg` (default: the default world) and the expected class (None when the best score is below
-    `floor`, by default FLOORS[score]). `factors_y` describes the captions when they are not the images' own
-    (shuffled pairs); by default both sides are described by `factors`."""
+                   cfg: world.WorldConfig | None = None, factors_y: pd.DataFrame | None = None,
+                   conjunctions: bool = True, margin: float = CONJUNCTION_MARGIN) -> pd.DataFrame:
+    """For every unit: what it encodes, the side it was read on, the score, its concept's (q, p) and image
+    share in the world `cfg` (default: the default world), its kind and expected class (None below `floor`,
+    by default FLOORS[score]). `factors_y` describes the captions when they are not the images' own
+    (shuffled pairs); by default both sides are described by `factors`.
+
+    A unit encodes its best single factor (eta^2 or AUROC, read where a side carries it), unless, with
+    `conjunctions` (eta^2 only), the indicator of two values of two factors explains at least `margin` more
+    of its variance: then it encodes that conjunction (`conjunction` names it; `factor` is the factor of the
+    two it explains better alone), with q and p the products of its factors' (`unit_share`). A red-and-large
+    latent is then expected ImgD (q = 1, p = 1/4), where its best factor alone, colour, says CMD.
+    `single` keeps the expected class from the best single factor.
+    """
     floor = FLOORS.get(score) if floor is None else floor
     cfg = cfg or world.WorldConfig()
+    fy = factors if factors_y is None else factors_y
     img = np.nan_to_num(_side_scores(acts_x, factors, "image", score, min_support), nan=-np.inf)
-    txt = np.nan_to_num(_side_scores(acts_y, factors if factors_y is None else factors_y, "text", score, min_support),
-                        nan=-np.inf)
+    txt = np.nan_to_num(_side_scores(acts_y, fy, "text", score, min_support), nan=-np.inf)
     combined = np.maximum(img, txt)
     best = combined.argmax(1)
+    best_single = combined[np.arange(len(best)), best]
+    conj = np.full(len(best), -np.inf)
+    if conjunctions and score == "eta2":
+        cx, cells = _conjunction_scores(acts_x, factors, "image", min_support)
+        cy, _ = _conjunction_scores(acts_y, fy, "text", min_support)
+        both = np.nan_to_num(np.maximum(np.nan_to_num(cx, nan=-np.inf), np.nan_to_num(cy, nan=-np.inf)),
+                             nan=-np.inf)
+        if both.shape[1]:
+            cell = both.argmax(1)
+            conj = both[np.arange(len(cell)), cell]
+            conj_side = np.where(np.nan_to_num(cy, nan=-np.inf)[np.arange(len(cell)), cell] >
+                                 np.nan_to_num(cx, nan=-np.inf)[np.arange(len(cell)), cell], "text", "image")
     rows = []
     for d, j in enumerate(best):
-        f, value = world.FACTORS[j], combined[d, j]
-        ok = np.isfinite(value) and value >= floor
-        kind = cfg.kind(f.name)
-        rows.append({"feature": d, "factor": f.name if np.isfinite(value) else None,
-                     "side": ("image", "text")[int(txt[d, j] > img[d, j])] if np.isfinite(value) else None,
-                     "score": float(value) if np.isfinite(value) else np.nan, "kind": kind,
-                     "expected": EXPECTED[kind] if ok else None})
+        f, value = world.FACTORS[j], best_single[d]
+        row = {"feature": d, "factor": None, "conjunction": None, "side": None, "score": np.nan,
+               "q": np.nan, "p": np.nan, "share": np.nan, "kind": None, "expected": None, "single": None}
+        if np.isfinite(value):
+            q, p = unit_share(cfg, [f.name])
+            row.update(factor=f.name, side=("image", "text")[int(txt[d, j] > img[d, j])], score=float(value),
+                       q=q, p=p, kind=world.kind_of(q, p))
+            row["single"] = EXPECTED[row["kind"]] if value >= floor else None
+        if np.isfinite(conj[d]) and conj[d] >= max(value, -1.0) + margin:
+            (fa, va), (fb, vb) = cells[cell[d]]
+            scores = {fa: combined[d, _INDEX[fa]], fb: combined[d, _INDEX[fb]]}
+            q, p = unit_share(cfg, [fa, fb])
+            row.update(factor=max(scores, key=scores.get), conjunction=f"{fa} = {va} & {fb} = {vb}",
+                       side=str(conj_side[d]), score=float(conj[d]), q=q, p=p, kind=world.kind_of(q, p))
+        if row["kind"] is not None:
+            row["share"] = world.ideal_share(row["q"], row["p"])
+            row["expected"] = EXPECTED[row["kind"]] if row["score"] >= floor else None
+        rows.append(row)
     return pd.DataFrame(rows).set_index("feature")
+
+
+_INDEX = {f.name: j for j, f in enumerate(world.FACTORS)}
 
 
 def confusion(predicted: np.ndarray, expected: np.ndarray) -> pd.DataFrame:

@@ -83,7 +83,7 @@ def accuracy_heatmaps(acc, condition: str = "method", classes=("ImgD", "TxtD", "
     d = acc[acc.condition == condition]
     fig, axes = plt.subplots(1, len(classes), figsize=(4.2 * len(classes), 3.8), sharey=True)
     for ax, cls in zip(np.atleast_1d(axes), classes):
-        grid = d[d.expected == cls].pivot_table(index="method", columns="tool", values="accuracy", sort=False)
+        grid = d[d.expected == cls].pivot_table(index="method", columns="tool", values="value", sort=False)
         sns.heatmap(grid, vmin=0, vmax=1, annot=True, fmt=".2f", cmap="RdYlGn", cbar=False, ax=ax)
         ax.set(title=f"expected {cls}", xlabel="", ylabel="")
     fig.tight_layout()
@@ -91,17 +91,18 @@ def accuracy_heatmaps(acc, condition: str = "method", classes=("ImgD", "TxtD", "
 
 
 def accuracy_with_controls(acc, tool: str, classes=("ImgD", "TxtD", "CMD")):
-    """Accuracy per expected class of every method for one tool, with the random-partition and shuffled-pairing
-    controls beside it and 95% intervals."""
-    colors = {"method": "crimson", "random partition": "grey", "shuffled pairing": "steelblue"}
+    """Accuracy per expected class of every method for one tool, with the random-partition, side-only and
+    shuffled-pairing controls beside it and 95% intervals."""
+    colors = {"method": "crimson", "random partition": "grey", "side only": "darkorange",
+              "shuffled pairing": "steelblue"}
     d = acc[acc.tool == tool]
     methods = list(dict.fromkeys(d.method))
     fig, axes = plt.subplots(1, len(classes), figsize=(4.6 * len(classes), 3.6), sharey=True)
     for ax, cls in zip(np.atleast_1d(axes), classes):
         for j, (cond, c) in enumerate(colors.items()):
             t = d[(d.expected == cls) & (d.condition == cond)].set_index("method").reindex(methods)
-            xs = np.arange(len(methods)) + (j - 1) * 0.22
-            ax.errorbar(xs, t.accuracy, yerr=[t.accuracy - t.low, t.high - t.accuracy], fmt="o", color=c,
+            xs = np.arange(len(methods)) + (j - 1.5) * 0.2
+            ax.errorbar(xs, t.value, yerr=[t.value - t.low, t.high - t.value], fmt="o", color=c,
                         capsize=3, label=cond, ms=4)
         ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right", fontsize=8)
         ax.set(title=f"{tool}: expected {cls}", ylim=(-0.05, 1.05))

@@ -125,3 +125,24 @@ def test_probe_factors_finds_what_each_side_carries():
     assert ("outline", "text") not in t.index                       # never named: no text probe
     assert t.loc[("colour", "text"), "accuracy"] < 0.5                # the planted text columns carry no colour
                                                                       # beyond red
+
+
+def test_a_conjunction_gets_the_share_of_both_its_factors():
+    f = world.generate(world.WorldConfig(), 3000, seed=0).factors
+    n = len(f)
+    red, large = (f.colour == "red").to_numpy(), (f["size"] == "large").to_numpy()
+    lovely = (f.tone == "lovely").to_numpy()
+    ax, ay = np.zeros((n, 3)), np.zeros((n, 3))
+    ax[:, 0] = red & large                                   # red and large, on images
+    ay[:, 0] = red & large & f.mentioned_size.to_numpy()     # and on captions naming both
+    ax[:, 1], ay[:, 1] = red, red                            # red alone: a single factor
+    ay[:, 2] = red & lovely                                  # captions naming red and 'lovely'
+    out = G.assign_factors(ax, ay, f)
+    assert out.loc[0, "conjunction"] == "colour = red & size = large"
+    assert (out.loc[0, "single"], out.loc[0, "expected"]) == (D.CMD, D.IMGD)
+    assert out.loc[0, "share"] == pytest.approx(world.ideal_share(1, 0.25))
+    assert pd.isna(out.loc[1, "conjunction"]) and out.loc[1, "expected"] == D.CMD
+    assert out.loc[2, "conjunction"] == "colour = red & tone = lovely"
+    assert out.loc[2, "expected"] == D.TXTD and out.loc[2, "share"] == pytest.approx(0.2)
+    single = G.assign_factors(ax, ay, f, conjunctions=False)
+    assert single.conjunction.isna().all() and list(single.expected) == list(out.single)
