@@ -376,13 +376,18 @@ def _ridge(inputs: np.ndarray, targets: np.ndarray, ridge: float) -> np.ndarray:
 
 def fit_probe_partners(zx, zy, x, y, low: float = 0.05, high: float = 0.95, ridge: float = 1e-3,
                        plateau: float = 0.9, fraction: float = 0.5, r2_floor: float = 0.05,
-                       seed: int = 0) -> ProbePartners:
+                       seed: int = 0, reference: str = "prior") -> ProbePartners:
     """Fit `ProbePartners` on n matched pairs: codes zx, zy (n, F) and embeddings x, y (n, d).
 
     A latent is one-sided by the energy rule (`energy_classes` with low, high); its probe is fitted on a random
-    half of the pairs and its R^2 measured on the other half; `fraction` places the threshold between the
-    probe's prior and its plateau (1/2: the midpoint).
+    half of the pairs and its R^2 measured on the other half; `fraction` places the threshold between a
+    reference level and the probe's plateau (1/2: the midpoint). The reference is the probe's prior
+    (`reference="prior"`) or, with "absent", the `plateau` quantile of the probe over the pairs where the
+    latent is silent: the highest level the other side reaches when the pair lacks the concept (a caption
+    naming half of a conjunction), noise included.
     """
+    if reference not in ("prior", "absent"):
+        raise ValueError(f"Unknown probe reference {reference!r}; use 'prior' or 'absent'.")
     zx, zy = _codes(zx, zy)
     x, y = _np(x), _np(y)
     if len(x) != len(zx) or len(y) != len(zy):
@@ -410,6 +415,8 @@ def fit_probe_partners(zx, zy, x, y, low: float = 0.05, high: float = 0.95, ridg
         for k, col in enumerate(idx):
             own_fit = pred[fit][fires[:, k], k]
             if len(own_fit):
-                threshold[col] = prior[k] + fraction * (np.quantile(own_fit, plateau) - prior[k])
+                top = np.quantile(own_fit, plateau)
+                low = prior[k] if reference == "prior" else np.quantile(pred[fit][~fires[:, k], k], plateau)
+                threshold[col] = low + fraction * (top - low)
         weights[idx] = w
     return ProbePartners(side, weights, threshold, r2, r2_floor)

@@ -53,8 +53,10 @@ class Options:
     plateau: float = 0.9
     """Quantile of a probe over its latent's firing pairs that sets its plateau."""
     fraction: float = 0.5
-    """A probe partner fires above prior + fraction * (plateau - prior): 1/2 is the midpoint between what a
-    silent other side predicts and what a side carrying the concept predicts."""
+    """A probe partner fires above reference + fraction * (plateau - reference): 1/2 is the midpoint between
+    what a silent other side predicts and what a side carrying the concept predicts."""
+    reference: str = "prior"
+    """The probe partner's low level: "prior" (its mean) or "absent" (`attribution.fit_probe_partners`)."""
     seed: int = 0
 
 
@@ -131,7 +133,8 @@ def attribute(method: str, zx, zy, decoder=None, opts: Options = Options(), x=No
             raise ValueError("'concept, probe partner' needs the embeddings the codes came from: pass x= and y=.")
         partners = attribution.fit_probe_partners(ax, ay, x, y, opts.bimodal_low, opts.bimodal_high,
                                                   plateau=opts.plateau, fraction=opts.fraction,
-                                                  r2_floor=opts.r2_floor, seed=opts.seed)
+                                                  r2_floor=opts.r2_floor, seed=opts.seed,
+                                                  reference=opts.reference)
         scores = partners.shares(ax, ay, x, y)
         return Attribution(method, ax, ay, scores, share_classes(scores, firing, opts.min_pairs), partners=partners)
     pairing = "coactivation" if method == "concept, co-activation" else "bridge"
@@ -177,6 +180,23 @@ def scored_class(units: pd.DataFrame) -> np.ndarray:
         for k, name in ONLY.items():
             exp[(kind == k) & pd.notna(exp)] = name
     return exp
+
+
+def unit_counts(tables) -> pd.DataFrame:
+    """What the units of one method encode, over several seeds' unit tables (`Result.units`): per row of the
+    accuracy table (`scored_class`), the units in all and per seed, how many are conjunctions, how many
+    factors they come from, and how many a single-factor reading would class otherwise (`moved`)."""
+    u = pd.concat([t.assign(row=scored_class(t)) for t in tables], ignore_index=True)
+    u = u[u.row.notna()]
+    rows = list(dominance.CLASSES) + [r for r in ONLY.values() if (u.row == r).any()]
+    g = u.groupby("row")
+    out = pd.DataFrame({
+        "units": g.size(), "units per seed": g.size() / len(tables),
+        "conjunctions": g.conjunction.apply(lambda c: int(c.notna().sum())),
+        "factors": g.factors.apply(lambda f: len({name for t in f for name in t})),
+        "moved": g.apply(lambda t: int((t.single.astype(object) != t.expected.astype(object)).sum()),
+                         include_groups=False)})
+    return out.reindex(rows).fillna(0).rename_axis("expected")
 
 
 def hits(units: pd.DataFrame, condition: str = "method", n_perm: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -368,22 +388,41 @@ def sweep_fit(table: pd.DataFrame) -> dict[str, float]:
 
 def sweep_rows(result: Result, points, swept: tuple[str, ...], seed: int = 0,
                opts: Options = Options()) -> pd.DataFrame:
-    """Measured and ideal dominance of the units that encode a swept factor, at every sweep point.
+    """Measured and ideal dominance of the units that encode a swept factor (alone or in a conjunction), at
+    every sweep point.
 
     `points` is a list of (world config, zx, zy, x, y): codes and embeddings of fresh pairs of a world whose q
-    or p was changed. The units (and concept pairings) are those `result` found on the default world. One row per (point, unit)
-    with a score: seed, unit, factor, q, p, ideal, measured.
+    or p was changed. The units (and concept pairings) are those `result` found on the default world; a
+    unit's (q, p) at a point is its concept's (`groundtruth.unit_share`). One row per (point, unit) with a
+    score: seed, unit, factor, q, p, ideal, measured.
     """
     u = result.units
-    chosen = u.index[u.expected.notna() & u.factor.isin(swept)].to_numpy()
+    chosen = [i for i in u.index[u.expected.notna()] if set(u.loc[i, "factors"]) & set(swept)]
     rows = []
     for cfg, zx, zy, x, y in points:
         measured = rescore(result.attribution, zx, zy, opts, x, y)
         for unit in chosen:
-            f = u.loc[unit, "factor"]
-            rows.append({"seed": seed, "unit": int(unit), "factor": f, "q": cfg.q(f), "p": cfg.p(f),
-                         "ideal": float(ideal(result.method, cfg.q(f), cfg.p(f))), "measured": measured[unit]})
+            q, p = groundtruth.unit_share(cfg, u.loc[unit, "factors"])
+            rows.append({"seed": seed, "unit": int(unit), "factor": u.loc[unit, "factor"], "q": q, "p": p,
+                         "ideal": float(ideal(result.method, q, p)), "measured": measured[unit]})
     return pd.DataFrame(rows, columns=["seed", "unit", "factor", "q", "p", "ideal", "measured"])
+
+
+def sweep_table(results: dict, sets: dict, swept: dict, opts: Options = Options()) -> pd.DataFrame:
+    """`sweep_rows` of every sweepable (tool, method, seed) in `results`, for the feature sets `sets`
+    ((tool, seed) -> `features.FeatureSet`) on the sweep points `swept` (axis -> (points of (world config,
+    image embeddings, caption embeddings), swept factors)); columns tool, method and axis added."""
+    from mdsgap import features
+
+    rows = []
+    for (tool, s), fs in sets.items():
+        for axis, (pts, factors) in swept.items():
+            coded = [(cfg, *features.encode_pairs(fs, sx, sy), np.asarray(sx), np.asarray(sy))
+                     for cfg, sx, sy in pts]
+            for method in [m for m in SWEEPABLE if (tool, m, s) in results]:
+                part = sweep_rows(results[(tool, method, s)], coded, factors, seed=s, opts=opts)
+                rows.append(part.assign(tool=tool, method=method, axis=axis))
+    return pd.concat(rows, ignore_index=True)
 
 
 def ranking(acc: pd.DataFrame) -> pd.DataFrame:
@@ -447,18 +486,20 @@ def accuracy_summary(acc: pd.DataFrame) -> pd.DataFrame:
 
 
 def misses(results: dict[tuple, Result], tool: str, method: str, expected: str) -> pd.DataFrame:
-    """Where one method's units of an expected class go, over seeds: per factor, the count of units, the
-    share predicted as each class, and their mean score (the method's dominance value)."""
+    """Where one method's units of an expected class go, over seeds: per concept (a factor, or two for a
+    conjunction), the count of units, the share predicted as each class, their mean score (the method's
+    dominance value) and their mean ideal share."""
     parts = [r.units.assign(seed=s) for (t, m, s), r in results.items() if t == tool and m == method]
     if not parts:
         raise ValueError(f"No results for {method!r} on {tool!r}.")
     u = pd.concat(parts, ignore_index=True)
-    u = u[(u.expected == expected) & u.predicted.isin(dominance.CLASSES)]
-    shares = pd.crosstab(u.factor.astype(str), u.predicted, normalize="index")
+    u = u[(scored_class(u) == expected) & u.predicted.isin(dominance.CLASSES)]
+    concept = u.factors.map(" & ".join).rename("encodes")
+    shares = pd.crosstab(concept, u.predicted, normalize="index")
     shares = shares.reindex(columns=list(dominance.CLASSES), fill_value=0.0)
-    out = shares.assign(units=u.groupby(u.factor.astype(str)).size(),
-                        score=u.groupby(u.factor.astype(str))["dominance"].mean())
-    return out[["units", *dominance.CLASSES, "score"]]
+    g = u.groupby(concept)
+    out = shares.assign(units=g.size(), score=g["dominance"].mean(), ideal=g["share"].mean())
+    return out[["units", *dominance.CLASSES, "score", "ideal"]]
 
 
 def cmd_shares(results: dict[tuple, Result], tools) -> pd.DataFrame:
@@ -506,22 +547,22 @@ def sweep_fits(sweep: pd.DataFrame) -> pd.DataFrame:
 
 
 def sensitivity(codes: dict, keys, factors: pd.DataFrame, x, y, opts: Options, floor: float | None,
-                grid=((0.75, 0.5), (0.9, 0.5), (0.97, 0.5), (0.9, 0.35), (0.9, 0.65))) -> pd.DataFrame:
-    """Accuracy per expected class of the probe partners for each (plateau quantile, firing fraction) of
+                grid=((0.75, 0.5, "prior"), (0.9, 0.5, "prior"), (0.97, 0.5, "prior"), (0.9, 0.35, "prior"),
+                      (0.9, 0.65, "prior"), (0.9, 0.5, "absent"))) -> pd.DataFrame:
+    """Accuracy per expected class of the probe partners for each (plateau quantile, fraction, reference) of
     `grid`, for the feature sets `keys` ((tool, seed) into `codes`, which maps them to (zx, zy))."""
     import dataclasses
 
     rows, memo = [], {}
     for key in keys:
         zx, zy = (np.asarray(a, np.float64) for a in codes[key])
-        for pl, fr in grid:
-            o = dataclasses.replace(opts, plateau=pl, fraction=fr)
+        for pl, fr, ref in grid:
+            o = dataclasses.replace(opts, plateau=pl, fraction=fr, reference=ref)
             att = attribute("concept, probe partner", zx, zy, None, o, x, y)
-            u = _units(att, factors, factors, world.WorldConfig(), floor, "eta2", memo)
-            u = u[u.expected.notna() & u.predicted.isin(dominance.CLASSES)]
-            hit = (u.expected == u.predicted).groupby(u.expected).mean()
-            rows.append({"tool": key[0], "seed": key[1], "plateau": pl, "fraction": fr,
-                         **{cls: hit.get(cls, np.nan) for cls in dominance.CLASSES}})
+            h = hits(_units(att, factors, factors, world.WorldConfig(), floor, "eta2", memo)).dropna()
+            acc = h.hit.groupby(h.expected).mean()
+            rows.append({"tool": key[0], "seed": key[1], "plateau": pl, "fraction": fr, "reference": ref,
+                         **{cls: acc.get(cls, np.nan) for cls in dominance.CLASSES}})
     return pd.DataFrame(rows)
 
 

@@ -20,11 +20,13 @@ from mdsgap.params import check_fields, from_namespace
 
 @dataclass
 class FeatureSet:
-    """A named map from embeddings (n, d) to non-negative activations (n, n_features)."""
+    """A named map from embeddings (n, d) to non-negative activations (n, n_features); `encode_pair`, where
+    set, codes matched pairs together (a shared-support SAE), and `encode_pairs` uses it."""
 
     name: str
     n_features: int
     encode: Callable[[torch.Tensor], torch.Tensor]
+    encode_pair: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def batches(self, e: torch.Tensor, batch_size: int = 4096) -> Iterator[torch.Tensor]:
         for chunk in e.split(batch_size):
@@ -73,15 +75,23 @@ def sae_features(x: torch.Tensor, y: torch.Tensor, cfg: sae.SAEConfig, model_ide
                  progress: bool = True) -> tuple[FeatureSet, "sae.SparseAutoencoder"]:
     """An SAE trained on both modalities' unit embeddings together (cached). A config that pairs the modalities
     (`sae.is_paired`: a pairing objective or SharedTopK) is trained by `sae.train_paired_sae` on the pairs
-    (x[i], y[i]) and cached under its own kind; its feature set encodes one modality at a time (SharedTopK acts as
-    TopK there: a lone embedding has no partner)."""
+    (x[i], y[i]) and cached under its own kind. Its feature set encodes one modality at a time, except SharedTopK,
+    whose support is chosen per pair: it codes pairs only (`encode_pairs`) and refuses a lone side, which has no
+    partner (acting as a plain TopK there would score another dictionary than the one trained)."""
     x, y = gap.normalize(x).float(), gap.normalize(y).float()
     if sae.is_paired(cfg):
         train, kind = (lambda: sae.train_paired_sae(x, y, cfg, progress=progress)), "paired_sae"
     else:
         train, kind = (lambda: sae.train_sae(torch.cat([x, y]), cfg, progress=progress)), "sae"
     model = _cached_module(kind, cfg, model_identity, data_identity, train, lambda: sae.SparseAutoencoder(x.shape[1], cfg))
-    return FeatureSet(f"SAE {sae.describe(cfg)}", cfg.n_latents, lambda e: model.encode(gap.normalize(e).float())), model
+    name = f"SAE {sae.describe(cfg)}"
+    if isinstance(cfg.activation, sae.SharedTopK):
+        def lone(e):
+            raise ValueError(f"{name} chooses one support per image-caption pair, so a lone side has no code; "
+                             "encode matched pairs with features.encode_pairs(fs, x, y).")
+        pair = lambda a, b: model.encode_pair(gap.normalize(a).float(), gap.normalize(b).float())  # noqa: E731
+        return FeatureSet(name, cfg.n_latents, lone, pair), model
+    return FeatureSet(name, cfg.n_latents, lambda e: model.encode(gap.normalize(e).float())), model
 
 
 def ncl_features(x: torch.Tensor, y: torch.Tensor, cfg: ncl.NCLConfig, model_identity: dict, data_identity: dict,
@@ -167,6 +177,21 @@ def build_sets(x: torch.Tensor, y: torch.Tensor, ex: Extractors, seed: int, mode
 def encode_all(fs: FeatureSet, e: torch.Tensor) -> np.ndarray:
     """Activations of every feature on every row of e, as one (n, n_features) float64 numpy array."""
     return torch.cat(list(fs.batches(e))).double().numpy()
+
+
+def encode_pairs(fs: FeatureSet, x: torch.Tensor, y: torch.Tensor,
+                 batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of matched pairs (row i of x with row i of y) as two (n, n_features) float64 arrays: together where
+    the feature set codes pairs (a shared support), else each side alone (`encode_all`)."""
+    if fs.encode_pair is None:
+        return encode_all(fs, x), encode_all(fs, y)
+    if len(x) != len(y):
+        raise ValueError(f"encode_pairs needs matched pairs, got {len(x)} images and {len(y)} captions.")
+    parts = []
+    with torch.no_grad():
+        for a, b in zip(x.split(batch_size), y.split(batch_size)):
+            parts.append(fs.encode_pair(a, b))
+    return tuple(torch.cat([p[k] for p in parts]).double().numpy() for k in (0, 1))
 
 
 def decoder(tool: str, fs: FeatureSet, model=None) -> np.ndarray | None:

@@ -188,8 +188,8 @@ def assign_factors(acts_x: np.ndarray, acts_y: np.ndarray, factors: pd.DataFrame
 
     A unit encodes its best single factor (eta^2 or AUROC, read where a side carries it), unless, with
     `conjunctions` (eta^2 only), the indicator of two values of two factors explains at least `margin` more
-    of its variance: then it encodes that conjunction (`conjunction` names it; `factor` is the factor of the
-    two it explains better alone), with q and p the products of its factors' (`unit_share`). A red-and-large
+    of its variance: then it encodes that conjunction (`conjunction` names it, `factors` holds both; `factor`
+    is the one it explains better alone), with q and p the products of its factors' (`unit_share`). A red-and-large
     latent is then expected ImgD (q = 1, p = 1/4), where its best factor alone, colour, says CMD.
     `single` keeps the expected class from the best single factor.
     """
@@ -215,18 +215,18 @@ def assign_factors(acts_x: np.ndarray, acts_y: np.ndarray, factors: pd.DataFrame
     rows = []
     for d, j in enumerate(best):
         f, value = world.FACTORS[j], best_single[d]
-        row = {"feature": d, "factor": None, "conjunction": None, "side": None, "score": np.nan,
+        row = {"feature": d, "factor": None, "factors": (), "conjunction": None, "side": None, "score": np.nan,
                "q": np.nan, "p": np.nan, "share": np.nan, "kind": None, "expected": None, "single": None}
         if np.isfinite(value):
             q, p = unit_share(cfg, [f.name])
-            row.update(factor=f.name, side=("image", "text")[int(txt[d, j] > img[d, j])], score=float(value),
+            row.update(factor=f.name, factors=(f.name,), side=("image", "text")[int(txt[d, j] > img[d, j])], score=float(value),
                        q=q, p=p, kind=world.kind_of(q, p))
             row["single"] = EXPECTED[row["kind"]] if value >= floor else None
         if np.isfinite(conj[d]) and conj[d] >= max(value, -1.0) + margin:
             (fa, va), (fb, vb) = cells[cell[d]]
             scores = {fa: combined[d, _INDEX[fa]], fb: combined[d, _INDEX[fb]]}
             q, p = unit_share(cfg, [fa, fb])
-            row.update(factor=max(scores, key=scores.get), conjunction=f"{fa} = {va} & {fb} = {vb}",
+            row.update(factor=max(scores, key=scores.get), factors=(fa, fb), conjunction=f"{fa} = {va} & {fb} = {vb}",
                        side=str(conj_side[d]), score=float(conj[d]), q=q, p=p, kind=world.kind_of(q, p))
         if row["kind"] is not None:
             row["share"] = world.ideal_share(row["q"], row["p"])

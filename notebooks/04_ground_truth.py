@@ -33,8 +33,11 @@
 #   class, and what each score (MDS, energy, bridge, concept) should say for an ideal detector;
 # - why the paper's MDS fails on a model with a real gap: sparse latents split a concept into an
 #   image latent and a caption latent;
+# - why a latent that fires for a conjunction ("red and large") belongs to another class than its
+#   best single factor says;
 # - how to rank attribution methods fairly, by their worst class, with intervals, a
-#   random-partition control and shuffled pairs;
+#   random-partition control, a side-only baseline and shuffled pairs, choosing on some seeds and
+#   judging on others;
 # - how sweeps of $p$ and $q$ test whether a score follows its ideal curve.
 # :::
 
@@ -42,7 +45,8 @@
 # Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
 profile = "ci"  # the profile that set these values (for the record)
 tools = ["raw", "NCL", "TopK", "Aligned"]  # feature sets compared
-n_seeds = 3  # extractor seeds; the raw dimensions need none
+n_seeds = 3  # development seeds: every method runs on these and the best is chosen
+n_confirm = 3  # confirmatory seeds: fresh extractors on which the chosen method is judged
 k_std = 1.0  # MDS thresholds at mean +- k_std standard deviations
 band = 0.1  # cross-modal band of the interval rule
 min_pairs = 5  # a unit firing on fewer pairs is rare
@@ -70,7 +74,7 @@ from mdsgap.params import check_declared
 S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(
-    tools=list, n_seeds=int, k_std=float, band=float, min_pairs=int,
+    tools=list, n_seeds=int, n_confirm=int, k_std=float, band=float, min_pairs=int,
     n_boot=int, factor_floor=float, pair_floor=float, n_perm=int, p_values=list,
     q_values=list, n_sweep_pairs=int))
 if not S.on_world:
@@ -182,6 +186,9 @@ ideal_table.style.format(precision=3)
 # band 1/2 $\pm$ {glue:text}`band`); the energy score by the published bimodal rule (unimodal below
 # 0.05 or above 0.95) and, as an alternative, by the same cuts that define the kinds (TxtD below
 # 1/3, ImgD above 2/3); $\mu_B$ and concept scores by those cuts.
+# That is one deviation from the reference code of {cite:t}`dhimoila2026crossmodal`
+# (`Parabrele/IsoEnergy`), which reads $\mu_B$ with the bimodal rule's 0.05 band: here every score
+# that estimates an image share meets the same cuts as the world's kinds.
 
 # %%
 for kind in ("vision-dominant", "language-dominant"):
@@ -198,10 +205,13 @@ glue("band", band)
 # an **aligned** TopK autoencoder, trained on both sides of each pair with the alignment penalty of
 # {cite:t}`dhimoila2026crossmodal`, which rewards paired image and caption codes for pointing the
 # same way.
-# Every trained tool has {glue:text}`n_seeds` seeds.
+# Every trained tool has {glue:text}`n_seeds` *development* seeds: the methods and their settings
+# are compared and chosen on these, and the chosen one is judged at the end on
+# {glue:text}`n_confirm` fresh *confirmatory* seeds it has never seen.
 
 # %%
 seeds = [S.seed + i for i in range(n_seeds)]
+confirm_seeds = [S.seed + n_seeds + i for i in range(n_confirm)]
 sets, decoders = {}, {}
 for s in seeds:
     got, saes = features.build_sets(x, y, EX, s, subject.clip.identity, data_id, tools=tuple(tools))
@@ -212,22 +222,29 @@ for s in seeds:
         decoders[(tool, s)] = features.decoder(tool, fs, saes.get(tool))
 glue("n_pairs", len(x))
 glue("n_seeds", n_seeds)
+glue("n_confirm", n_confirm)
 print(subject.label, "|", len(x), "pairs |", len(sets), "feature sets")
 
 # %% [markdown]
 # ## The methods, head to head
 #
 # For every feature set and method we find, for each unit (a latent, or a concept of paired
-# latents), the factor it encodes: the correlation ratio $\eta^2$ of its activation with the
-# factor's value, read on the samples where a side carries the factor, must reach
-# {glue:text}`factor_floor`.
-# That factor's kind gives the expected class.
+# latents), what it encodes: the correlation ratio $\eta^2$ of its activation with a factor's value,
+# read on the samples where a side carries the factor, must reach {glue:text}`factor_floor`.
+# Most sparse latents, though, fire for a *conjunction* of two values (a red **and** large object),
+# and a conjunction is in the caption only when both values are named: its image share is
+# $\prod q / (\prod q + \prod p)$ (presence is drawn independently per factor, so this is exact).
+# A red-and-large latent has share $1/(1 + 1/4) = 0.8$ and is expected ImgD, where its best single
+# factor, colour, would say CMD.
+# A unit is read as a conjunction when the indicator of the two values explains at least
+# {glue:text}`conj_margin` more of its variance ($r^2$) than its best single factor does; its share
+# then gives its kind by the cuts that define the world's kinds, and its kind the expected class.
 # Each method is also rerun after shuffling the captions across pairs.
 
 # %%
 opts = comparison.Options(band=band, k_std=k_std, n_boot=n_boot, min_pairs=min_pairs,
                           pair_floor=pair_floor, seed=S.seed)
-codes = {key: (features.encode_all(fs, x), features.encode_all(fs, y)) for key, fs in sets.items()}
+codes = {key: features.encode_pairs(fs, x, y) for key, fs in sets.items()}
 xn, yn = x.numpy(), y.numpy()
 results = {}
 for (tool, s), (zx, zy) in codes.items():
@@ -236,7 +253,50 @@ for (tool, s), (zx, zy) in codes.items():
     results.update({(tool, method, s): r for method, r in got.items()})
 acc = comparison.accuracy_table(results, n_perm=n_perm, seed=S.seed)
 glue("factor_floor", factor_floor)
+glue("conj_margin", groundtruth.CONJUNCTION_MARGIN)
 glue("pair_floor", pair_floor)
+
+# %% [markdown]
+# ### What the units encode
+#
+# Units of the TopK SAE per expected class, over the development seeds: how many, how many of them
+# are conjunctions, how many factors they come from, and how many a single-factor reading would have
+# put in another class or in none (the pure extremes, $p = 0$ or $q = 0$, are counted apart: they are
+# easy, and pooled with the dominant kinds they would flatter a method that only reads which side a
+# unit fires on):
+
+# %%
+topk_units = [r.units for (t, m, s), r in results.items() if t == "TopK" and m == "MDS, interval"]
+encoded = comparison.unit_counts(topk_units)
+for cls in dominance.CLASSES:
+    glue(f"units_{cls}", float(encoded.loc[cls, "units per seed"]))
+    glue(f"factors_{cls}", int(encoded.loc[cls, "factors"]))
+glue("conj_share", float(encoded.conjunctions.sum() / encoded.units.sum()))
+encoded
+
+# %% [markdown]
+# A share {glue:text}`conj_share:.2f` of the factor-encoding units are conjunctions.
+# Per seed there are {glue:text}`units_ImgD:.0f` ImgD units from {glue:text}`factors_ImgD` factors,
+# {glue:text}`units_TxtD:.0f` TxtD units from {glue:text}`factors_TxtD` and {glue:text}`units_CMD:.0f`
+# CMD units from {glue:text}`factors_CMD`: the world has three vision-dominant, two
+# language-dominant and two cross-modal factors, so each class's accuracy rests on a few factors, and
+# its interval (over seeds, below) is the honest measure of how much that is worth.
+# How the verdicts move when the truth ignores conjunctions (first seed; the same units and classes,
+# only the expected class read from the best single factor):
+
+# %%
+single, moved = {}, {}
+for (tool, method, s), r in results.items():
+    if s == S.seed and tool in ("TopK", "Aligned") and method in comparison.SWEEPABLE:
+        truth = groundtruth.assign_factors(r.attribution.acts_x, r.attribution.acts_y,
+                                           pairs.factors, floor=factor_floor, conjunctions=False)
+        single[(tool, method, s)] = truth.join(r.units[["predicted", "side only"]])
+        moved[(tool, method, s)] = r.units
+truths = {"conjunctions": comparison.accuracy_table(moved, n_perm=n_perm, seed=S.seed),
+          "single factor": comparison.accuracy_table(single, n_perm=n_perm, seed=S.seed)}
+ranked = {k: comparison.ranking(v).set_index(["tool", "method"]) for k, v in truths.items()}
+by_truth = pd.concat(ranked, axis=1)
+by_truth.style.format(precision=2)
 
 # %% [markdown]
 # ### The paper's MDS
@@ -260,7 +320,7 @@ a = acc.set_index(["tool", "method", "condition", "expected"])
 for tool in tools:
     for cls in dominance.CLASSES:
         r = a.loc[(tool, "MDS, interval", "method", cls)]
-        glue(f"mds_{tool}_{cls}", r.accuracy)
+        glue(f"mds_{tool}_{cls}", r.value)
         glue(f"mds_{tool}_{cls}_ci", f"[{r.low:.2f}, {r.high:.2f}]")
 topk = results[("TopK", "MDS, interval", S.seed)].units.dropna(subset=["expected"])
 one_sided = (topk.dominance < 0.05) | (topk.dominance > 0.95)
@@ -287,30 +347,36 @@ glue("topk_one_sided", float(one_sided[np.isfinite(topk.dominance)].mean()))
 # %% [markdown]
 # ### Every method on every feature set
 #
-# Accuracy per expected class, averaged over seeds ({numref}`fig-truth-accuracy`; empty cells: the
-# method needs a decoder the feature set lacks):
+# Accuracy per expected class, averaged over the development seeds ({numref}`fig-truth-accuracy`;
+# empty cells: the method needs a decoder the feature set lacks):
 
 # %% mystnb={"figure": {"caption": "Accuracy of every attribution method on every feature set, one heatmap per expected class, averaged over seeds.", "name": "fig-truth-accuracy"}}
 plots.accuracy_heatmaps(acc)
 plt.show()
 
 # %% [markdown]
-# The same with both controls and 95% intervals (over seeds, then units), for the two autoencoders
+# The same with the controls and 95% intervals, for the two autoencoders
 # ({numref}`fig-truth-controls-topk` and {numref}`fig-truth-controls-aligned`):
 
-# %% mystnb={"figure": {"caption": "TopK SAE: accuracy of every method per expected class (red), beside the random-partition control (grey) and the accuracy on shuffled pairs (blue), with 95% intervals.", "name": "fig-truth-controls-topk"}}
+# %% mystnb={"figure": {"caption": "TopK SAE: accuracy of every method per expected class (red), beside the random-partition control (grey), the side-only baseline on the same units (orange) and the accuracy on shuffled pairs (blue), with 95% intervals over seeds.", "name": "fig-truth-controls-topk"}}
 if "TopK" in tools:
     plots.accuracy_with_controls(acc, "TopK")
     plt.show()
 
-# %% mystnb={"figure": {"caption": "Aligned SAE: accuracy of every method per expected class (red), beside the random-partition control (grey) and the accuracy on shuffled pairs (blue), with 95% intervals.", "name": "fig-truth-controls-aligned"}}
+# %% mystnb={"figure": {"caption": "Aligned SAE: accuracy of every method per expected class (red), beside the random-partition control (grey), the side-only baseline on the same units (orange) and the accuracy on shuffled pairs (blue), with 95% intervals over seeds.", "name": "fig-truth-controls-aligned"}}
 if "Aligned" in tools:
     plots.accuracy_with_controls(acc, "Aligned")
     plt.show()
 
 # %% [markdown]
-# And as a table for every feature set and method: accuracy with its 95% interval, the
-# random-partition control ("random") and the accuracy on shuffled pairs ("shuffled"):
+# Each interval is a Student-$t$ interval over the seeds' mean accuracies (`stats.seed_interval`; its
+# coverage on simulated experiments with a known answer is checked in the tests).
+# Beside the random partition stands the baseline a method must beat: **side only**, which calls a
+# unit ImgD when it fires (almost) only on images, TxtD when only on captions, and CMD when on both,
+# scored on the units the method classed.
+# As a table for every feature set and method: accuracy with its 95% interval, the controls
+# ("random", "side", and "shuffled" for the accuracy on shuffled pairs) and the coverage, the share
+# of factor-encoding units the method classes at all:
 
 # %%
 comparison.accuracy_summary(acc).style.hide(axis="index")
@@ -342,8 +408,14 @@ examples.style.format(precision=2)
 # circle") on one side and no single latent on the other side detects the same conjunction.
 # The **probe partner** drops that requirement.
 # For each one-sided latent it fits, on half of the matched pairs, a ridge probe that predicts the
-# latent's activation from the *other* modality's embedding; the partner fires where the probe
-# exceeds half of its plateau (its 90th percentile over the pairs where the latent fires).
+# latent's activation from the *other* modality's embedding.
+# The partner fires where the probe passes the midpoint between two levels: its *prior*, what a
+# caption that says nothing of the concept predicts (the probe's mean: a least-squares probe with a
+# bias predicts the unconditional mean from an uninformative input), and its *plateau*, its 90th
+# percentile over the pairs where the latent fires.
+# A threshold at half the plateau alone leaks: for a binary factor such as size a silent caption
+# predicts the value's base rate, half the plateau, and half of the silent captions would fire
+# (the tests build such latents and check both rules).
 # A probe whose held-out $R^2$ stays below {glue:text}`r2_floor` has no partner: the other side
 # never carries the concept.
 # The latent's score is then the image share of firings, own side and partner side together, an
@@ -353,15 +425,17 @@ examples.style.format(precision=2)
 # %%
 glue("r2_floor", opts.r2_floor)
 first = [k for k in codes if k[0] in ("TopK", "Aligned") and k[1] == S.seed]
-sens = comparison.sensitivity(codes, first, pairs.factors, xn, yn, opts, factor_floor,
-                              grid=((0.75, 0.5), (0.97, 0.5), (0.9, 0.35), (0.9, 0.5), (0.9, 0.65)))
+sens = comparison.sensitivity(codes, first, pairs.factors, xn, yn, opts, factor_floor)
 glue("sens_cmd_range", f"{sens.CMD.min():.2f}-{sens.CMD.max():.2f}")
 glue("sens_imgd_range", f"{sens.ImgD.min():.2f}-{sens.ImgD.max():.2f}")
 glue("sens_txtd_range", f"{sens.TxtD.min():.2f}-{sens.TxtD.max():.2f}")
 sens.style.format(precision=2).hide(axis="index")
 
 # %% [markdown]
-# The plateau quantile and the firing fraction are choices.
+# The plateau quantile, the position of the threshold between the low level and the plateau
+# ("fraction") and the low level itself ("reference": the probe's prior, or its high quantile over
+# the pairs where the latent is silent, which sits above the partial levels of a conjunction) are
+# choices, made here on the first development seed.
 # Over the choices above (first seed), the probe partner's accuracy ranges over
 # {glue:text}`sens_cmd_range` on CMD units, {glue:text}`sens_imgd_range` on ImgD units and
 # {glue:text}`sens_txtd_range` on TxtD units: a higher threshold makes partners fire less, which
@@ -373,6 +447,8 @@ sens.style.format(precision=2).hide(axis="index")
 # Each method's worst class decides its rank: a method that is right about cross-modal units but
 # calls every vision-dominant one cross-modal is no use.
 # Mean accuracy across the three classes breaks ties.
+# The ranking is on the development seeds; it *chooses* a method, which is judged later on fresh
+# seeds.
 
 # %%
 ranking = comparison.ranking(acc)
@@ -382,22 +458,20 @@ display(ranking.style.format(precision=2))
 # %%
 glue("best_method", f"{best.method} on {best.tool}")
 glue("best_worst", best["worst class"])
-target = comparison.meets_target(acc, best.tool, best.method)
-glue("target_verdict", target["verdict"])
 for cls in dominance.CLASSES:
     r = a.loc[(best.tool, best.method, "method", cls)]
-    glue(f"best_{cls}", r.accuracy)
+    glue(f"best_{cls}", r.value)
     glue(f"best_{cls}_ci", f"[{r.low:.2f}, {r.high:.2f}]")
-    glue(f"best_{cls}_rand", a.loc[(best.tool, best.method, "random partition", cls)].accuracy)
-    glue(f"best_{cls}_shuf", a.loc[(best.tool, best.method, "shuffled pairing", cls)].accuracy)
+    controls = {"random partition": "rand", "side only": "side", "shuffled pairing": "shuf"}
+    for cond, key in controls.items():
+        glue(f"best_{cls}_{key}", a.loc[(best.tool, best.method, cond, cls)].value)
 
 # %% [markdown]
-# The best method is **{glue:text}`best_method`**: ImgD {glue:text}`best_ImgD:.2f`
-# ({glue:text}`best_ImgD_ci`, random partition {glue:text}`best_ImgD_rand:.2f`), TxtD
-# {glue:text}`best_TxtD:.2f` ({glue:text}`best_TxtD_ci`, random {glue:text}`best_TxtD_rand:.2f`),
-# CMD {glue:text}`best_CMD:.2f` ({glue:text}`best_CMD_ci`, random {glue:text}`best_CMD_rand:.2f`).
-# {glue:text}`target_verdict`
-#
+# The development seeds choose **{glue:text}`best_method`**: ImgD {glue:text}`best_ImgD:.2f`
+# ({glue:text}`best_ImgD_ci`; random partition {glue:text}`best_ImgD_rand:.2f`, side only
+# {glue:text}`best_ImgD_side:.2f`), TxtD {glue:text}`best_TxtD:.2f` ({glue:text}`best_TxtD_ci`;
+# {glue:text}`best_TxtD_rand:.2f`, {glue:text}`best_TxtD_side:.2f`), CMD {glue:text}`best_CMD:.2f`
+# ({glue:text}`best_CMD_ci`; {glue:text}`best_CMD_rand:.2f`, {glue:text}`best_CMD_side:.2f`).
 # With the captions shuffled across pairs its accuracy on cross-modal units falls to
 # {glue:text}`best_CMD_shuf:.2f`.
 
@@ -443,16 +517,7 @@ glue("q_list", ", ".join(f"{v:g}" for v in q_values))
 # %%
 swept = {"p": (points[:len(p_values)], ("size", "position", "texture")),
          "q": (points[len(p_values):], ("tone", "time"))}
-rows = []
-for (tool, s), fs in sets.items():
-    for axis, (pts, factors) in swept.items():
-        coded = [(cfg, features.encode_all(fs, sx), features.encode_all(fs, sy),
-                  sx.numpy(), sy.numpy()) for cfg, sx, sy in pts]
-        for method in [m for m in comparison.SWEEPABLE if (tool, m, s) in results]:
-            r = results[(tool, method, s)]
-            part = comparison.sweep_rows(r, coded, factors, seed=s, opts=opts)
-            rows.append(part.assign(tool=tool, method=method, axis=axis))
-sweep = pd.concat(rows, ignore_index=True)
+sweep = comparison.sweep_table(results, sets, swept, opts)
 
 # %% mystnb={"figure": {"caption": "Mean measured score of the units that encode a swept factor against its ideal value, for three methods on the two autoencoders, in the naming sweep (left) and the showing sweep (right); the dashed diagonal is a perfect method.", "name": "fig-truth-sweeps"}}
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
@@ -477,36 +542,85 @@ display(fits.style.format(precision=2).hide(axis="index"))
 # Slope and intercept of the mean measured score against its ideal value
 # ({numref}`fig-truth-sweeps`; a perfect method has slope 1 and intercept 0) with 95% intervals over
 # seeds and units.
-# The best method of the ranking, {glue:text}`best_method`, {glue:text}`best_sweeps`.
+# On the development seeds the chosen method, {glue:text}`best_method`, {glue:text}`best_sweeps`.
 # Slopes within 0.1 of the ideal over all methods and feature sets: {glue:text}`fits_near`.
 # Per-latent scores of one-sided latents cannot follow either sweep: an image-only latent scores 1
 # and a caption-only one 0, whatever $p$ and $q$ are.
 
 # %% [markdown]
-# ## How close the best method comes
+# ## The chosen method on fresh seeds
 #
-# The target of this chapter asks for accuracy of at least 0.8 on every class, each interval above
-# its random-partition control, and a slope within 0.1 of 1 on both sweeps.
-# The table follows the units of the best method's weakest class.
+# Everything is now fixed: the method, its feature set and every setting above.
+# We train the chosen feature set again on {glue:text}`n_confirm` confirmatory seeds it has never
+# seen, score it beside the paper's MDS against the same ground truth and sweeps, and judge the
+# target on these seeds alone: accuracy at least 0.8 on each class of the dominant kinds, the lower
+# end of each interval above both the random partition and the side-only baseline, coverage at least
+# 0.8, and a slope within 0.1 of 1 on both sweeps.
 
 # %%
-verdict = comparison.meets_target(acc, best.tool, best.method, fits)
-glue("target_full", verdict["verdict"])
-weakest = min(dominance.CLASSES, key=lambda c: best[c])
-lost = comparison.misses(results, best.tool, best.method, weakest)
-home = world.WorldConfig()
-lost["ideal share"] = [world.ideal_share(home.q(f), home.p(f)) for f in lost.index]
-wrong = lost[[c for c in dominance.CLASSES if c != weakest]].mul(lost.units, axis=0).sum()
+confirm_methods = list(dict.fromkeys([best.method, "MDS, interval"]))
+conf_sets, conf_results = {}, {}
+for s in confirm_seeds:
+    got, saes = features.build_sets(x, y, EX, s, subject.clip.identity, data_id, tools=(best.tool,))
+    fs = conf_sets[(best.tool, s)] = got[best.tool]
+    zx, zy = features.encode_pairs(fs, x, y)
+    dec = features.decoder(best.tool, fs, saes.get(best.tool))
+    checked = comparison.check_all(confirm_methods, zx, zy, pairs.factors, dec, opts,
+                                   floor=factor_floor, x=xn, y=yn)
+    conf_results.update({(best.tool, m, s): r for m, r in checked.items()})
+conf_acc = comparison.accuracy_table(conf_results, n_perm=n_perm, seed=S.seed)
+conf_fits = comparison.sweep_fits(comparison.sweep_table(conf_results, conf_sets, swept, opts))
+
+# %% mystnb={"figure": {"caption": "Confirmatory seeds: accuracy per expected class of the chosen method and the paper's MDS (red), beside the random partition (grey), the side-only baseline (orange) and shuffled pairs (blue), with 95% intervals over seeds.", "name": "fig-truth-confirm"}}
+plots.accuracy_with_controls(conf_acc, best.tool)
+plt.show()
+
+# %%
+c = conf_acc.set_index(["tool", "method", "condition", "expected"])
+for cls in dominance.CLASSES + ("all",):
+    r = c.loc[(best.tool, best.method, "method", cls)]
+    glue(f"conf_{cls}", r.value)
+    glue(f"conf_{cls}_ci", f"[{r.low:.2f}, {r.high:.2f}]")
+    bars = [c.loc[(best.tool, best.method, k, cls)].value
+            for k in ("random partition", "side only")]
+    glue(f"conf_{cls}_bar", max(bars))
+glue("conf_coverage", c.loc[(best.tool, best.method, "method", "all")].coverage)
+glue("conf_sweeps", comparison.describe_fits(conf_fits, best.tool, best.method))
+verdict = comparison.meets_target(conf_acc, best.tool, best.method, conf_fits)
+names = {"coverage": "coverage", "p": "the naming sweep's slope", "q": "the showing sweep's slope"}
+glue("target_full", "meets the whole target" if verdict["met"] else "falls short of the target on "
+     + ", ".join(names.get(k, f"{k} accuracy") for k in verdict["short"]))
+
+# %% [markdown]
+# On the confirmatory seeds {glue:text}`best_method` reaches ImgD {glue:text}`conf_ImgD:.2f`
+# ({glue:text}`conf_ImgD_ci`; the higher of the two baselines {glue:text}`conf_ImgD_bar:.2f`), TxtD
+# {glue:text}`conf_TxtD:.2f` ({glue:text}`conf_TxtD_ci`; {glue:text}`conf_TxtD_bar:.2f`) and CMD
+# {glue:text}`conf_CMD:.2f` ({glue:text}`conf_CMD_ci`; {glue:text}`conf_CMD_bar:.2f`), with
+# coverage {glue:text}`conf_coverage:.2f`; it {glue:text}`conf_sweeps`.
+# It **{glue:text}`target_full`**.
+
+# %% [markdown]
+# ## How close the chosen method comes
+#
+# The table follows the units of the chosen method's weakest class on the confirmatory seeds, by
+# what they encode (a factor, or two for a conjunction): the share the method put in each class,
+# their mean score and their mean ideal image share.
+
+# %%
+weakest = min(dominance.CLASSES, key=lambda k: c.loc[(best.tool, best.method, "method", k)].value)
+lost = comparison.misses(conf_results, best.tool, best.method, weakest)
+wrong = lost[[k for k in dominance.CLASSES if k != weakest]].mul(lost.units, axis=0).sum()
 glue("weakest", weakest)
 glue("weakest_to", wrong.idxmax())
 glue("weakest_to_share", float(wrong.max() / lost.units.sum()))
 glue("weakest_score", float((lost.score * lost.units).sum() / lost.units.sum()))
-glue("weakest_ideal", float((lost["ideal share"] * lost.units).sum() / lost.units.sum()))
+glue("weakest_ideal", float((lost.ideal * lost.units).sum() / lost.units.sum()))
 glue("weakest_units", int(lost.units.sum()))
 lost.style.format(precision=2)
 
 # %% [markdown]
-# Which method's slopes come closest to 1 on both sweeps, and does any method meet the whole target?
+# Which method's slopes come closest to 1 on both sweeps (development seeds), and does any method
+# meet the whole target there?
 
 # %%
 dev = (fits.slope - 1).abs().groupby([fits.tool, fits.method]).max()
@@ -516,32 +630,27 @@ glue("sweeper_dev", float(dev.min()))
 glue("sweeper_worst", float(sweeper["worst class"]))
 full_met = [f"{m} on {t}" for t, m in ranking[["tool", "method"]].itertuples(index=False)
             if comparison.meets_target(acc, t, m, fits)["met"]]
-glue("both_halves", "no method has both halves of the target on this profile" if not full_met
-     else f"the whole target is met by {', '.join(full_met)}")
+glue("both_halves", "no method meets the whole target on the development seeds" if not full_met
+     else f"on the development seeds the whole target is met by {', '.join(full_met)}")
 
 # %% [markdown]
-# {glue:text}`target_full` Its weakest class is {glue:text}`weakest`: the table above follows those
-# units (all seeds) by the factor they encode, with the share the method put in each class, their
-# mean score and the ideal image share of their factor.
-# Most of the misses go to {glue:text}`weakest_to` (a share {glue:text}`weakest_to_share:.2f` of all
-# {glue:text}`weakest_units` {glue:text}`weakest` units).
-# The scores say why: their mean is {glue:text}`weakest_score:.2f` against an ideal of
-# {glue:text}`weakest_ideal:.2f`, so the partners fire on more pairs of the other side than carry
-# the factor (a probe reads part of a conjunction latent from the words it shares with other
-# captions), and units whose share sits near a class cut cross it.
-# The few units per class (a TopK dictionary devotes most latents to the cross-modal factors) make
-# the intervals wide.
-# Tightening the partner's threshold (the sensitivity table above) trades one class for another
-# rather than lifting all three.
+# The weakest class is {glue:text}`weakest`; most of its misses go to {glue:text}`weakest_to` (a
+# share {glue:text}`weakest_to_share:.2f` of all {glue:text}`weakest_units` {glue:text}`weakest`
+# units over the confirmatory seeds).
+# Their mean score is {glue:text}`weakest_score:.2f` against a mean ideal share of
+# {glue:text}`weakest_ideal:.2f`: where the two differ, the partners fire on more (or fewer) pairs
+# of the other side than carry the concept, and units whose share sits near a class cut cross it.
+# The few factors behind each class (the table of what the units encode) make the intervals wide.
 # The method whose slopes come closest to 1 on both sweeps is {glue:text}`sweeper` (largest distance
 # from 1: {glue:text}`sweeper_dev:.2f`), with a worst-class accuracy of
-# {glue:text}`sweeper_worst:.2f`: {glue:text}`both_halves`.
+# {glue:text}`sweeper_worst:.2f`; {glue:text}`both_halves`.
 
 # %% [markdown]
 # ## Does the conclusion depend on how factors are assigned?
 #
 # The same ranking with the best one-vs-rest AUROC (floor 0.75) in place of $\eta^2$, first seed,
-# for the paper's MDS, the energy score and the probe partners:
+# for the paper's MDS, the energy score and the probe partners (single factors only: conjunctions
+# are read on the $\eta^2$ scale):
 
 # %%
 alt = {}

@@ -138,12 +138,15 @@ def test_ideal_curves_and_ranking_and_target():
 
 
 def test_misses_say_where_the_units_of_a_class_go():
-    units = pd.DataFrame({"factor": ["size", "size", "texture", "shape"], "expected": [D.IMGD] * 3 + [D.CMD],
-                          "predicted": [D.IMGD, D.CMD, D.CMD, D.CMD], "dominance": [0.9, 0.6, 0.5, 0.5]})
+    units = pd.DataFrame({"factors": [("size",), ("size",), ("texture",), ("shape",), ("colour", "size")],
+                          "expected": [D.IMGD] * 3 + [D.CMD, D.IMGD], "share": [0.8] * 3 + [0.5, 0.8],
+                          "predicted": [D.IMGD, D.CMD, D.CMD, D.CMD, D.IMGD],
+                          "dominance": [0.9, 0.6, 0.5, 0.5, 0.7]})
     r = C.Result("m", units, units, None)
     got = C.misses({("t", "m", 0): r}, "t", "m", D.IMGD)
     assert got.loc["size", D.CMD] == 0.5 and got.loc["texture", D.CMD] == 1.0 and "shape" not in got.index
     assert got.loc["size", "units"] == 2 and got.loc["size", "score"] == pytest.approx(0.75)
+    assert got.loc["colour & size", D.IMGD] == 1.0 and got.loc["colour & size", "ideal"] == 0.8
 
 
 def test_pair_aware_needs_the_cmd_share_to_fall_on_every_tool():
@@ -181,11 +184,12 @@ def _one_sided(n=4000, seed=0, noise=0.05):
     return zx, zy, x, y
 
 
+@pytest.mark.parametrize("reference", ["prior", "absent"])
 @pytest.mark.parametrize("noise", [0.05, 0.25])
-def test_probe_partners_do_not_fire_on_captions_silent_about_a_binary_factor(noise):
+def test_probe_partners_do_not_fire_on_captions_silent_about_a_binary_factor(noise, reference):
     import dataclasses
     zx, zy, x, y = _one_sided(noise=noise)
-    partners = A.fit_probe_partners(zx, zy, x, y)
+    partners = A.fit_probe_partners(zx, zy, x, y, reference=reference)
     got = partners.shares(zx, zy, x, y)
     ideal = np.array([world.ideal_share(1, 0.25), world.ideal_share(0.25, 1)] * 2)
     assert got == pytest.approx(ideal, abs=0.02 if noise < 0.1 else 0.1)
@@ -197,3 +201,20 @@ def test_probe_partners_do_not_fire_on_captions_silent_about_a_binary_factor(noi
     old = dataclasses.replace(partners, threshold=0.5 * plateau).shares(zx, zy, x, y)
     assert abs(old[0] - ideal[0]) > 0.15 and abs(old[1] - ideal[1]) > 0.15  # binary factors leak
     assert np.abs(got - ideal)[:2].max() < np.abs(old - ideal)[:2].min()
+
+
+def test_unit_counts_say_how_many_units_and_factors_each_class_rests_on():
+    units = pd.DataFrame({
+        "expected": [D.IMGD, D.IMGD, D.CMD, D.IMGD, None], "single": [D.IMGD, D.CMD, D.CMD, D.IMGD, None],
+        "kind": ["vision-dominant", "vision-dominant", "cross-modal", "vision-only", None],
+        "conjunction": [None, "colour = red & size = large", None, None, None],
+        "factors": [("size",), ("colour", "size"), ("shape",), ("outline",), ()]})
+    got = C.unit_counts([units, units])
+    assert got.loc[D.IMGD].tolist() == [4, 2, 2, 2, 2]     # units, per seed, conjunctions, factors, moved
+    assert got.loc[D.TXTD, "units"] == 0 and got.loc["ImgD, only", "factors"] == 1
+
+
+def test_probe_partner_reference_must_be_known():
+    zx, zy, x, y = _one_sided(n=200)
+    with pytest.raises(ValueError, match="'prior' or 'absent'"):
+        A.fit_probe_partners(zx, zy, x, y, reference="median")

@@ -276,3 +276,18 @@ def test_stacked_paired_loss_matches_one_side_at_a_time(act, pairing):
                 + S._reconstruction_loss(model, y, pre_y, a_y, since_fired))
     assert torch.equal(z_x, a_x) and torch.equal(z_y, a_y)
     assert torch.allclose(recon, expected, rtol=1e-5) and torch.allclose(loss, expected + S.pairing_loss(pairing, a_x, a_y))
+
+
+def test_a_shared_support_feature_set_codes_pairs_and_refuses_a_lone_side():
+    from mdsgap import features
+    x, y = gapped_pairs(n=200, d=8, n_concepts=6, m=2)
+    ex = features.Extractors(sae_latents=16, sae_k=3, sae_steps=10)
+    sets, saes = features.build_sets(x, y, ex, 0, {"model": "m"}, {"data": "d"}, tools=("TopK", "SharedTopK"),
+                                     progress=False)
+    with pytest.raises(ValueError, match="encode_pairs"):
+        features.encode_all(sets["SharedTopK"], x)
+    zx, zy = features.encode_pairs(sets["SharedTopK"], x, y)
+    support_x, support_y = zx > 0, zy > 0
+    assert ((support_x | support_y).sum(1) <= 3).all()          # one support of k latents per pair
+    tx, ty = features.encode_pairs(sets["TopK"], x, y)
+    assert np.array_equal(tx, features.encode_all(sets["TopK"], x)) and np.array_equal(ty, features.encode_all(sets["TopK"], y))

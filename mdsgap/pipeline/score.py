@@ -6,8 +6,8 @@
 Writes RUN/scores.csv (and scores.parquet when pyarrow is installed), one row per latent: firing counts, every MDS
 variant and its class under the mean +- k std rule, the bimodal class of the energy score (Dhimoïla et al. 2026),
 with --bridge the bridge score mu_B and its class, and the keys and activations of the latent's top-m images and
-captions; RUN/scores.json holds the thresholds and settings. Codes are each modality's alone, as in the book's
-feature sets (a SharedTopK SAE acts as TopK there). Memory depends on the latents and top-m (with
+captions; RUN/scores.json holds the thresholds and settings. Codes are of matched pairs (`encode_pair`): each
+modality's alone for every SAE but SharedTopK, whose support is chosen per pair. Memory depends on the latents and top-m (with
 --bridge, latents squared), never on the number of pairs. Under torchrun each rank scores its shards and the sums
 are reduced, so the table is the one a single process writes.
 """
@@ -150,7 +150,7 @@ def accumulate(model, run_dir: Path, manifest: dict, ctx, top_m: int, bridge: bo
         for i, img, txt, _ in shards.iter_shards(run_dir, ctx.rank, ctx.world_size, verify=False):
             for start in range(0, len(img), batch_size):
                 x, y = (prepare(e[start:start + batch_size]).to(ctx.device) for e in (img, txt))
-                ax, ay = model.encode(x).cpu(), model.encode(y).cpu()
+                ax, ay = (z.cpu() for z in model.encode_pair(x, y))  # SharedTopK: one support per pair
                 stats.update(ax, ay)
                 tops[0].update(ax, int(offsets[i]) + start)
                 tops[1].update(ay, int(offsets[i]) + start)
