@@ -347,14 +347,19 @@ class ProbePartners:
         gx, gy = ex @ self.weights.T, ey @ self.weights.T
         return (gx > self.threshold) & on_img & live, (gy > self.threshold) & on_txt & live
 
+    def fires(self, zx, zy, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """(n, F) booleans: where each latent fires on the images and on the captions, its missing side read
+        from its probe partner (a one-sided latent's own side where it has one)."""
+        zx, zy = _codes(zx, zy)
+        px, py = self.partner_fires(x, y)
+        return (np.where(self.side == "text", px, zx > self.eps),
+                np.where(self.side == "image", py, zy > self.eps))
+
     def shares(self, zx, zy, x, y) -> np.ndarray:
         """Each latent's image share q / (q + p), read as P(image side fires) / (P(image) + P(caption)), where a
         one-sided latent's missing side is its probe partner; NaN for dead latents."""
-        zx, zy = _codes(zx, zy)
-        own_x, own_y = zx > self.eps, zy > self.eps
-        px, py = self.partner_fires(x, y)
-        img = np.where(self.side == "text", px, own_x).mean(0)
-        txt = np.where(self.side == "image", py, own_y).mean(0)
+        fx, fy = self.fires(zx, zy, x, y)
+        img, txt = fx.mean(0), fy.mean(0)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.where(img + txt > 0, img / (img + txt), np.nan)
         out[self.side == "dead"] = np.nan
@@ -416,7 +421,8 @@ def fit_probe_partners(zx, zy, x, y, low: float = 0.05, high: float = 0.95, ridg
             own_fit = pred[fit][fires[:, k], k]
             if len(own_fit):
                 top = np.quantile(own_fit, plateau)
-                low = prior[k] if reference == "prior" else np.quantile(pred[fit][~fires[:, k], k], plateau)
+                silent = pred[fit][~fires[:, k], k]
+                low = np.quantile(silent, plateau) if reference == "absent" and len(silent) else prior[k]
                 threshold[col] = low + fraction * (top - low)
         weights[idx] = w
     return ProbePartners(side, weights, threshold, r2, r2_floor)

@@ -85,7 +85,7 @@ def sae_features(x: torch.Tensor, y: torch.Tensor, cfg: sae.SAEConfig, model_ide
         train, kind = (lambda: sae.train_sae(torch.cat([x, y]), cfg, progress=progress)), "sae"
     model = _cached_module(kind, cfg, model_identity, data_identity, train, lambda: sae.SparseAutoencoder(x.shape[1], cfg))
     name = f"SAE {sae.describe(cfg)}"
-    if isinstance(cfg.activation, sae.SharedTopK):
+    if isinstance(cfg.activation, sae.SHARED_SUPPORT):
         def lone(e):
             raise ValueError(f"{name} chooses one support per image-caption pair, so a lone side has no code; "
                              "encode matched pairs with features.encode_pairs(fs, x, y).")
@@ -134,11 +134,12 @@ class Extractors:
                 for name, a in acts.items()}
 
     def paired_sae_configs(self, seed: int) -> dict[str, "sae.SAEConfig"]:
-        """The SAEs trained on matched pairs: TopK with the alignment penalty, TopK with the IsoEnergy loss, and
-        the shared-support SharedTopK; same latents, k and steps as `sae_configs`."""
+        """The SAEs trained on matched pairs: TopK with the alignment penalty, TopK with the IsoEnergy loss, the
+        shared-support SharedTopK and the bilingual dictionary; same latents, k and steps as `sae_configs`."""
         variants = {"Aligned": (sae.TopK(self.sae_k), sae.Alignment(self.sae_align_beta)),
                     "IsoEnergy": (sae.TopK(self.sae_k), sae.IsoEnergy(self.sae_isoenergy_coef)),
-                    "SharedTopK": (sae.SharedTopK(self.sae_k), None)}
+                    "SharedTopK": (sae.SharedTopK(self.sae_k), None),
+                    "Bilingual": (sae.Bilingual(self.sae_k), None)}
         return {name: sae.SAEConfig(n_latents=self.sae_latents, activation=a, steps=self.sae_steps, seed=seed, pairing=p)
                 for name, (a, p) in variants.items()}
 
@@ -148,7 +149,7 @@ class Extractors:
 
 TOOLS = ("raw", "TopK", "BatchTopK", "ReLU", "NCL")
 """The tools `build_sets` builds by default (what the chapters compare)."""
-PAIRED_TOOLS = ("Aligned", "IsoEnergy", "SharedTopK")
+PAIRED_TOOLS = ("Aligned", "IsoEnergy", "SharedTopK", "Bilingual")
 """SAEs trained on matched pairs (`Extractors.paired_sae_configs`); built when asked for by name."""
 ALL_TOOLS = TOOLS + PAIRED_TOOLS
 
@@ -197,6 +198,8 @@ def encode_pairs(fs: FeatureSet, x: torch.Tensor, y: torch.Tensor,
 def decoder(tool: str, fs: FeatureSet, model=None) -> np.ndarray | None:
     """The feature set's decoder atoms (n_features, d), one direction per feature, for the bridge scores: an
     SAE's decoder rows, the signed unit axes for the raw dimensions; None for NCL, which has no decoder."""
+    if model is not None and getattr(model, "bilingual", False):
+        return None  # two decoders, one per modality: no single atom per latent for the bridge
     if model is not None and hasattr(model, "W_dec"):
         return model.W_dec.detach().double().numpy()
     if tool == "raw":

@@ -238,6 +238,27 @@ def assign_factors(acts_x: np.ndarray, acts_y: np.ndarray, factors: pd.DataFrame
 _INDEX = {f.name: j for j, f in enumerate(world.FACTORS)}
 
 
+def silent_firing(fires_x: np.ndarray, fires_y: np.ndarray, units: pd.DataFrame, factors: pd.DataFrame,
+                  min_pairs: int = 20) -> pd.Series:
+    """Per unit that encodes something (`assign_factors`), how often it fires on a caption that does not carry
+    its concept: among the pairs where it fires on the image and the caption leaves at least one of its
+    factors unnamed, the share where it fires on the caption too (NaN below `min_pairs` such pairs).
+
+    `fires_x`, `fires_y` (n, F) booleans say where each unit fires on the images and the captions (a unit's
+    codes, or a method's reading such as a probe partner). An honest caption side is silent there (0); a
+    dictionary or a partner that pulls the caption toward what the image predicts fires (the leak of a
+    conditional mean)."""
+    out = pd.Series(np.nan, index=units.index, dtype=float)
+    for unit in units.index[units.expected.notna()]:
+        named = np.ones(len(factors), dtype=bool)
+        for f in units.loc[unit, "factors"]:
+            named &= factors[f"mentioned_{f}"].to_numpy(dtype=bool)
+        rows = fires_x[:, unit] & ~named
+        if rows.sum() >= min_pairs:
+            out[unit] = float(fires_y[rows, unit].mean())
+    return out
+
+
 def confusion(predicted: np.ndarray, expected: np.ndarray) -> pd.DataFrame:
     """Counts of MDS class (columns) against expected class (rows), over features with both."""
     keep = pd.notna(expected) & np.isin(predicted, dominance.CLASSES)

@@ -70,7 +70,23 @@ class SharedTopK:
         _check_k(self)
 
 
-Activation = TopK | BatchTopK | ReLU | SharedTopK
+@dataclass(frozen=True)
+class Bilingual:
+    """A bilingual dictionary (SPARC, arXiv:2507.06265; VL-SAE): each modality has its own encoder, decoder and
+    pre-bias, and one TopK support per image-caption pair, the k latents with the largest summed pre-activation
+    of the two encoders. Each side reconstructs itself from its own decoder, so a concept can sit at different
+    directions in the two modalities (across the gap) and still be one latent; nothing pulls a code toward what
+    the other side predicts. It codes pairs only (`encode_pair`)."""
+
+    k: int = 8
+
+    def __post_init__(self):
+        _check_k(self)
+
+
+Activation = TopK | BatchTopK | ReLU | SharedTopK | Bilingual
+SHARED_SUPPORT = (SharedTopK, Bilingual)
+"""Activations that choose one support per pair, so they code matched pairs only."""
 
 
 # Pairing objectives of aligned SAEs (Dhimoïla, Fel, Boutin, Picard, ICLR 2026, arXiv:2602.06218; reference code
@@ -145,8 +161,9 @@ class SAEConfig:
 
     def __post_init__(self):
         act = self.activation
-        if not isinstance(act, (TopK, BatchTopK, ReLU, SharedTopK)):
-            raise ValueError(f"Unknown SAE activation {act!r}. Available: TopK, BatchTopK, ReLU, SharedTopK.")
+        if not isinstance(act, (TopK, BatchTopK, ReLU, SharedTopK, Bilingual)):
+            raise ValueError(f"Unknown SAE activation {act!r}. Available: TopK, BatchTopK, ReLU, SharedTopK, "
+                             "Bilingual.")
         if self.pairing is not None and not isinstance(self.pairing, (Alignment, IsoEnergy)):
             raise ValueError(f"Unknown pairing {self.pairing!r}. Available: Alignment, IsoEnergy, None.")
         k = getattr(act, "k", None)
@@ -157,14 +174,14 @@ class SAEConfig:
 
 def _check_trainable(cfg: SAEConfig):
     # Checked when training starts, not in SAEConfig, so that an unused default (k = 8 with 4 latents) stays legal.
-    if isinstance(cfg.activation, (TopK, SharedTopK)) and cfg.activation.k > cfg.n_latents:
+    if isinstance(cfg.activation, (TopK,) + SHARED_SUPPORT) and cfg.activation.k > cfg.n_latents:
         raise ValueError(f"{type(cfg.activation).__name__}.k = {cfg.activation.k} is larger than n_latents = "
                          f"{cfg.n_latents}; use k <= n_latents.")
 
 
 def is_paired(cfg: SAEConfig) -> bool:
-    """Whether cfg trains on matched pairs (a pairing objective or SharedTopK), i.e. with `train_paired_sae`."""
-    return cfg.pairing is not None or isinstance(cfg.activation, SharedTopK)
+    """Whether cfg trains on matched pairs (a pairing objective, SharedTopK or Bilingual): `train_paired_sae`."""
+    return cfg.pairing is not None or isinstance(cfg.activation, SHARED_SUPPORT)
 
 
 def geometric_median(x: torch.Tensor, iters: int = 50, eps: float = 1e-6) -> torch.Tensor:
@@ -193,9 +210,34 @@ class SparseAutoencoder(nn.Module):
         self.b_enc = nn.Parameter(torch.zeros(cfg.n_latents))
         self.b_pre = nn.Parameter(torch.zeros(d_in))
         self.register_buffer("threshold", torch.tensor(0.0))  # BatchTopK's inference threshold
+        if isinstance(cfg.activation, Bilingual):  # the caption side's own encoder, decoder and pre-bias
+            self.W_dec_txt = nn.Parameter(w.clone())
+            self.W_enc_txt = nn.Parameter(w.T.clone())
+            self.b_enc_txt = nn.Parameter(torch.zeros(cfg.n_latents))
+            self.b_pre_txt = nn.Parameter(torch.zeros(d_in))
+
+    @property
+    def bilingual(self) -> bool:
+        return isinstance(self.cfg.activation, Bilingual)
+
+    def decoders(self) -> tuple[nn.Parameter, ...]:
+        """The decoder matrices (one, or the image's and the caption's for a bilingual dictionary)."""
+        return (self.W_dec, self.W_dec_txt) if self.bilingual else (self.W_dec,)
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.b_pre) @ self.W_enc + self.b_enc
+
+    def pre_activations_pair(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pre-activations of matched pairs: the caption side through its own encoder when bilingual."""
+        if self.bilingual:
+            return self.pre_activations(x), (y - self.b_pre_txt) @ self.W_enc_txt + self.b_enc_txt
+        return self.pre_activations(x), self.pre_activations(y)
+
+    def decode_pair(self, z_x: torch.Tensor, z_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstructions of matched pairs: the caption side through its own decoder when bilingual."""
+        if self.bilingual:
+            return self.decode(z_x), z_y @ self.W_dec_txt + self.b_pre_txt
+        return self.decode(z_x), self.decode(z_y)
 
     def activate(self, pre: torch.Tensor) -> torch.Tensor:
         act = self.cfg.activation
@@ -221,7 +263,7 @@ class SparseAutoencoder(nn.Module):
         per pair (top k of pre_x + pre_y), each side keeping ReLU of its own pre-activation there; otherwise
         `activate` on both sides stacked (so BatchTopK ranks the images and captions of the batch together)."""
         act = self.cfg.activation
-        if isinstance(act, SharedTopK):
+        if isinstance(act, SHARED_SUPPORT):
             idx = (pre_x + pre_y).topk(act.k, dim=-1).indices
             z_x = torch.zeros_like(pre_x).scatter(-1, idx, torch.relu(pre_x.gather(-1, idx)))
             z_y = torch.zeros_like(pre_y).scatter(-1, idx, torch.relu(pre_y.gather(-1, idx)))
@@ -229,13 +271,16 @@ class SparseAutoencoder(nn.Module):
         return self.activate(torch.cat([pre_x, pre_y])).split(len(pre_x))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes of one modality (images or captions). SharedTopK acts as TopK here: a lone side has no partner."""
+        """Codes of one modality (images or captions). SharedTopK acts as TopK here: a lone side has no partner
+        (feature sets refuse it, `features.sae_features`); a bilingual dictionary codes pairs only."""
+        if self.bilingual:
+            raise ValueError("A bilingual dictionary codes matched pairs only: use encode_pair(x, y).")
         return self.activate(self.pre_activations(x))
 
     def encode_pair(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes of matched pairs (row i of x with row i of y); with SharedTopK the two sides share one support."""
         assert x.shape == y.shape, f"encode_pair needs matched pairs, got shapes {tuple(x.shape)} and {tuple(y.shape)}"
-        return self.activate_pair(self.pre_activations(x), self.pre_activations(y))
+        return self.activate_pair(*self.pre_activations_pair(x, y))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return z @ self.W_dec + self.b_pre
@@ -246,14 +291,15 @@ class SparseAutoencoder(nn.Module):
 
     @torch.no_grad()
     def normalize_decoder(self):
-        self.W_dec.data /= self.W_dec.data.norm(dim=1, keepdim=True).clamp_min(1e-8)
+        for w in self.decoders():
+            w.data /= w.data.norm(dim=1, keepdim=True).clamp_min(1e-8)
 
     @torch.no_grad()
     def remove_parallel_grad(self):
         """Drop the part of each decoder row's gradient that would only change its norm."""
-        if self.W_dec.grad is not None:
-            w = self.W_dec.data
-            self.W_dec.grad -= (self.W_dec.grad * w).sum(1, keepdim=True) * w
+        for dec in self.decoders():
+            if dec.grad is not None:
+                dec.grad -= (dec.grad * dec.data).sum(1, keepdim=True) * dec.data
 
 
 def _loss(sae: SparseAutoencoder, x: torch.Tensor, since_fired: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -377,9 +423,10 @@ def _paired_loss(sae: SparseAutoencoder, xy: torch.Tensor, since_fired: torch.Te
     (its own variance, L1 or AuxK), summed, plus the pairing term; one encode and one decode for both halves."""
     n = len(xy) // 2
     cfg = sae.cfg
-    pre = sae.pre_activations(xy)
-    z = torch.cat(sae.activate_pair(pre[:n], pre[n:])) if isinstance(cfg.activation, SharedTopK) else sae.activate(pre)
-    x_hat = sae.decode(z)
+    pre = torch.cat(sae.pre_activations_pair(xy[:n], xy[n:])) if sae.bilingual else sae.pre_activations(xy)
+    shared = isinstance(cfg.activation, SHARED_SUPPORT)
+    z = torch.cat(sae.activate_pair(pre[:n], pre[n:])) if shared else sae.activate(pre)
+    x_hat = torch.cat(sae.decode_pair(z[:n], z[n:])) if sae.bilingual else sae.decode(z)
     halves = xy.view(2, n, -1)
     var = (halves - halves.mean(1, keepdim=True)).pow(2).sum((1, 2))  # (2,): each modality's batch variance
     recon = ((xy - x_hat).pow(2).view(2, n, -1).sum((1, 2)) / var).sum()
@@ -389,7 +436,11 @@ def _paired_loss(sae: SparseAutoencoder, xy: torch.Tensor, since_fired: torch.Te
     if cfg.aux_k and not isinstance(cfg.activation, ReLU) and dead.any():
         k = min(cfg.aux_k, int(dead.sum()))
         vals, idx = torch.relu(pre.masked_fill(~dead, -torch.inf)).topk(k, dim=-1)
-        resid_hat = torch.zeros_like(pre).scatter(-1, idx, vals) @ sae.W_dec
+        aux_z = torch.zeros_like(pre).scatter(-1, idx, vals)
+        if sae.bilingual:
+            resid_hat = torch.cat([aux_z[:n] @ sae.W_dec, aux_z[n:] @ sae.W_dec_txt])
+        else:
+            resid_hat = aux_z @ sae.W_dec
         aux = ((xy - x_hat).detach() - resid_hat).pow(2).view(2, n, -1).sum((1, 2))
         recon = recon + cfg.aux_coef * (aux / var).sum()
     pair = pairing_loss(cfg.pairing, z[:n], z[n:])
@@ -426,6 +477,10 @@ def train_paired_sae(x: torch.Tensor, y: torch.Tensor, cfg: SAEConfig,
         both = pairs.view(-1, x.shape[1])
         sample = both[torch.as_tensor(rng.choice(len(both), min(len(both), 4096), replace=False))]
         sae.b_pre.copy_(geometric_median(sample))
+        if sae.bilingual:  # each side centred on its own median
+            pick = torch.as_tensor(rng.choice(len(x), min(len(x), 4096), replace=False))
+            sae.b_pre.copy_(geometric_median(x[pick]))
+            sae.b_pre_txt.copy_(geometric_median(y[pick]))
     opt, sched = optimizer(sae, cfg)
     since_fired = torch.zeros(cfg.n_latents)
     n_pairs = cfg.batch_size // 2
@@ -478,8 +533,9 @@ def paired_metrics(sae: SparseAutoencoder, x: torch.Tensor, y: torch.Tensor, bat
     e_x, e_y = torch.zeros(sae.cfg.n_latents), torch.zeros(sae.cfg.n_latents)
     for cx, cy in zip(x.split(batch_size), y.split(batch_size)):
         z_x, z_y = sae.encode_pair(cx, cy)
-        out["image FVU"] += float((cx - sae.decode(z_x)).pow(2).sum())
-        out["text FVU"] += float((cy - sae.decode(z_y)).pow(2).sum())
+        x_hat, y_hat = sae.decode_pair(z_x, z_y)
+        out["image FVU"] += float((cx - x_hat).pow(2).sum())
+        out["text FVU"] += float((cy - y_hat).pow(2).sum())
         a, b = z_x > 0, z_y > 0
         out["image L0"] += float(a.sum())
         out["text L0"] += float(b.sum())

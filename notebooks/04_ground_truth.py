@@ -44,7 +44,7 @@
 # %% tags=["parameters"]
 # Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
 profile = "ci"  # the profile that set these values (for the record)
-tools = ["raw", "NCL", "TopK", "Aligned"]  # feature sets compared
+tools = ["raw", "NCL", "TopK", "Aligned", "Bilingual"]  # feature sets compared
 n_seeds = 3  # development seeds: every method runs on these and the best is chosen
 n_confirm = 3  # confirmatory seeds: fresh extractors on which the chosen method is judged
 k_std = 1.0  # MDS thresholds at mean +- k_std standard deviations
@@ -204,7 +204,10 @@ glue("band", band)
 # {cite}`wang2024nonnegative`, the TopK sparse autoencoder of {doc}`02_monosemantic_features`, and
 # an **aligned** TopK autoencoder, trained on both sides of each pair with the alignment penalty of
 # {cite:t}`dhimoila2026crossmodal`, which rewards paired image and caption codes for pointing the
-# same way.
+# same way, and a **bilingual** dictionary in the manner of SPARC {cite}`nasirisarvi2025sparc`: each
+# modality has its own encoder and decoder, and each pair one TopK support, the latents whose two
+# encoders agree most, so a concept can point different ways on the two sides of the gap and still
+# be one latent, with nothing pulling a code toward what the other side predicts.
 # Every trained tool has {glue:text}`n_seeds` *development* seeds: the methods and their settings
 # are compared and chosen on these, and the chosen one is judged at the end on
 # {glue:text}`n_confirm` fresh *confirmatory* seeds it has never seen.
@@ -242,6 +245,7 @@ print(subject.label, "|", len(x), "pairs |", len(sets), "feature sets")
 # Each method is also rerun after shuffling the captions across pairs.
 
 # %%
+SAES = [t for t in ("TopK", "Aligned", "Bilingual") if t in tools]
 opts = comparison.Options(band=band, k_std=k_std, n_boot=n_boot, min_pairs=min_pairs,
                           pair_floor=pair_floor, seed=S.seed)
 codes = {key: features.encode_pairs(fs, x, y) for key, fs in sets.items()}
@@ -287,7 +291,7 @@ encoded
 # %%
 single, moved = {}, {}
 for (tool, method, s), r in results.items():
-    if s == S.seed and tool in ("TopK", "Aligned") and method in comparison.SWEEPABLE:
+    if s == S.seed and tool in SAES and method in comparison.SWEEPABLE:
         truth = groundtruth.assign_factors(r.attribution.acts_x, r.attribution.acts_y,
                                            pairs.factors, floor=factor_floor, conjunctions=False)
         single[(tool, method, s)] = truth.join(r.units[["predicted", "side only"]])
@@ -355,8 +359,9 @@ plots.accuracy_heatmaps(acc)
 plt.show()
 
 # %% [markdown]
-# The same with the controls and 95% intervals, for the two autoencoders
-# ({numref}`fig-truth-controls-topk` and {numref}`fig-truth-controls-aligned`):
+# The same with the controls and 95% intervals, for the plain and the aligned autoencoder
+# ({numref}`fig-truth-controls-topk` and {numref}`fig-truth-controls-aligned`) and the bilingual
+# dictionary ({numref}`fig-truth-controls-bilingual`):
 
 # %% mystnb={"figure": {"caption": "TopK SAE: accuracy of every method per expected class (red), beside the random-partition control (grey), the side-only baseline on the same units (orange) and the accuracy on shuffled pairs (blue), with 95% intervals over seeds.", "name": "fig-truth-controls-topk"}}
 if "TopK" in tools:
@@ -366,6 +371,11 @@ if "TopK" in tools:
 # %% mystnb={"figure": {"caption": "Aligned SAE: accuracy of every method per expected class (red), beside the random-partition control (grey), the side-only baseline on the same units (orange) and the accuracy on shuffled pairs (blue), with 95% intervals over seeds.", "name": "fig-truth-controls-aligned"}}
 if "Aligned" in tools:
     plots.accuracy_with_controls(acc, "Aligned")
+    plt.show()
+
+# %% mystnb={"figure": {"caption": "Bilingual dictionary: accuracy of every method per expected class (red), beside the random-partition control (grey), the side-only baseline on the same units (orange) and the accuracy on shuffled pairs (blue), with 95% intervals over seeds.", "name": "fig-truth-controls-bilingual"}}
+if "Bilingual" in tools:
+    plots.accuracy_with_controls(acc, "Bilingual")
     plt.show()
 
 # %% [markdown]
@@ -424,7 +434,7 @@ examples.style.format(precision=2)
 
 # %%
 glue("r2_floor", opts.r2_floor)
-first = [k for k in codes if k[0] in ("TopK", "Aligned") and k[1] == S.seed]
+first = [k for k in codes if k[0] in SAES and k[1] == S.seed]
 sens = comparison.sensitivity(codes, first, pairs.factors, xn, yn, opts, factor_floor)
 glue("sens_cmd_range", f"{sens.CMD.min():.2f}-{sens.CMD.max():.2f}")
 glue("sens_imgd_range", f"{sens.ImgD.min():.2f}-{sens.ImgD.max():.2f}")
@@ -480,11 +490,11 @@ for cls in dominance.CLASSES:
 #
 # A score that says a concept belongs to both modalities *because it fires on both sides of the
 # same pairs* must lose its cross-modal units when the captions are shuffled.
-# Share of units classed CMD, on true and on shuffled pairs (TopK SAE and the aligned SAE, all
-# seeds):
+# Share of units classed CMD, on true and on shuffled pairs (the three autoencoders, all
+# development seeds):
 
 # %%
-cmd_share = comparison.cmd_shares(results, tools=[t for t in ("TopK", "Aligned") if t in tools])
+cmd_share = comparison.cmd_shares(results, tools=SAES)
 glue("pair_aware", comparison.describe_pair_awareness(cmd_share))
 display(cmd_share.style.format(precision=2))
 
@@ -493,6 +503,38 @@ display(cmd_share.style.format(precision=2))
 # {glue:text}`pair_aware`.
 # A method that keeps its cross-modal units on shuffled pairs measures how a unit's activation
 # splits between the modalities, not whether it fires on matching pairs.
+
+# %% [markdown]
+# ### Does a caption side fire without its concept?
+#
+# A probe predicts a conditional mean, and an alignment reward pulls a caption's code toward its
+# image's: both can make a caption side fire on captions that do not carry the concept.
+# For every factor-encoding unit we take the pairs where it fires on the image and the caption
+# leaves one of its factors unnamed, and count how often it fires on the caption anyway, from the
+# units' own codes and from the probe partners' reading (first development seed; an honest caption
+# side gives 0):
+
+# %%
+leak = {}
+for tool in SAES:
+    r = results[(tool, "concept, probe partner", S.seed)]
+    zx, zy = codes[(tool, S.seed)]
+    own = groundtruth.silent_firing(zx > 1e-8, zy > 1e-8, r.units, pairs.factors)
+    read = groundtruth.silent_firing(*r.attribution.partners.fires(zx, zy, xn, yn), r.units,
+                                     pairs.factors)
+    leak[tool] = {"own codes": own.mean(), "probe partner": read.mean(), "units": own.notna().sum()}
+leak = pd.DataFrame(leak).T
+for tool in SAES:
+    glue(f"leak_{tool}", float(leak.loc[tool, "own codes"]))
+    glue(f"leak_partner_{tool}", float(leak.loc[tool, "probe partner"]))
+leak.style.format(precision=2)
+
+# %% [markdown]
+# From their own codes the caption sides fire on captions without the concept at a rate of
+# {glue:text}`leak_TopK:.2f` (TopK), {glue:text}`leak_Aligned:.2f` (aligned) and
+# {glue:text}`leak_Bilingual:.2f` (bilingual); read through the probe partners,
+# {glue:text}`leak_partner_TopK:.2f`, {glue:text}`leak_partner_Aligned:.2f` and
+# {glue:text}`leak_partner_Bilingual:.2f`.
 
 # %% [markdown]
 # ## Sweeps: a continuous ground truth
@@ -519,11 +561,11 @@ swept = {"p": (points[:len(p_values)], ("size", "position", "texture")),
          "q": (points[len(p_values):], ("tone", "time"))}
 sweep = comparison.sweep_table(results, sets, swept, opts)
 
-# %% mystnb={"figure": {"caption": "Mean measured score of the units that encode a swept factor against its ideal value, for three methods on the two autoencoders, in the naming sweep (left) and the showing sweep (right); the dashed diagonal is a perfect method.", "name": "fig-truth-sweeps"}}
+# %% mystnb={"figure": {"caption": "Mean measured score of the units that encode a swept factor against its ideal value, for three methods on the three autoencoders, in the naming sweep (left) and the showing sweep (right); the dashed diagonal is a perfect method.", "name": "fig-truth-sweeps"}}
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
 show = ["MDS, interval", "energy, share cuts", "concept, probe partner"]
 for ax, (axis, label) in zip(axes, (("p", "naming sweep"), ("q", "showing sweep"))):
-    d = sweep[(sweep.axis == axis) & sweep.method.isin(show) & sweep.tool.isin(["TopK", "Aligned"])]
+    d = sweep[(sweep.axis == axis) & sweep.method.isin(show) & sweep.tool.isin(SAES)]
     plots.sweep_against_ideal(d, label, ax=ax)
 axes[1].legend(fontsize=7, loc="upper left")
 fig.tight_layout()

@@ -218,3 +218,28 @@ def test_probe_partner_reference_must_be_known():
     zx, zy, x, y = _one_sided(n=200)
     with pytest.raises(ValueError, match="'prior' or 'absent'"):
         A.fit_probe_partners(zx, zy, x, y, reference="median")
+
+
+def test_methods_score_against_any_generator_of_paired_embeddings():
+    """The head-to-head without the world: a generator of paired embeddings with one axis per concept,
+    shown and named with known (q, p), gives every unit its expected class; `attribute` classes the
+    units and `accuracy_table` scores them with the side-only baseline beside."""
+    rng = np.random.default_rng(0)
+    n, concepts = 3000, {"image-dominant": (1.0, 0.25), "caption-dominant": (0.25, 1.0), "shared": (1.0, 1.0)}
+    x, y = rng.normal(0, 0.01, (n, 3)), rng.normal(0, 0.01, (n, 3))
+    for c, (q, p) in enumerate(concepts.values()):
+        active = rng.random(n) < 0.5
+        x[:, c] += active & (rng.random(n) < q)
+        y[:, c] += active & (rng.random(n) < p)
+    truth = [{"expected": {"image-dominant": D.IMGD, "caption-dominant": D.TXTD, "shared": D.CMD}[k],
+              "kind": world.kind_of(*qp)} for k, qp in concepts.items()]
+    zx, zy = np.maximum(x, 0.0), np.maximum(y, 0.0)
+    scored = {}
+    for method in ("energy, share cuts", "MDS, mean ± k std"):
+        att = C.attribute(method, zx, zy)
+        scored[("axes", method, 0)] = pd.DataFrame(truth).assign(predicted=att.labels,
+                                                                 **{"side only": C.side_only(zx, zy)})
+    acc = C.accuracy_table(scored, n_perm=50).set_index(["method", "condition", "expected"])
+    assert acc.loc[("energy, share cuts", "method", "all")].value == 1.0
+    assert acc.loc[("energy, share cuts", "side only", "all")].value == pytest.approx(1 / 3)  # only 'shared'
+    assert acc.loc[("energy, share cuts", "method", "all")].coverage == 1.0

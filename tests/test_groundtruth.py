@@ -146,3 +146,14 @@ def test_a_conjunction_gets_the_share_of_both_its_factors():
     assert out.loc[2, "expected"] == D.TXTD and out.loc[2, "share"] == pytest.approx(0.2)
     single = G.assign_factors(ax, ay, f, conjunctions=False)
     assert single.conjunction.isna().all() and list(single.expected) == list(out.single)
+
+
+def test_silent_firing_catches_a_caption_side_that_fires_without_its_concept():
+    f = world.generate(world.WorldConfig(), 2000, seed=0).factors
+    large = (f["size"] == "large").to_numpy()
+    named = f.mentioned_size.to_numpy(dtype=bool)
+    ax = np.stack([large, large], 1).astype(float)
+    ay = np.stack([large & named, large], 1).astype(float)   # honest caption side; one that leaks
+    units = G.assign_factors(ax, ay, f)
+    got = G.silent_firing(ax > 0, ay > 0, units, f)
+    assert got[0] == 0.0 and got[1] == 1.0

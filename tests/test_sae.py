@@ -251,7 +251,7 @@ def test_paired_saes_are_feature_sets_cached_apart_from_plain_ones():
     ex = features.Extractors(sae_latents=16, sae_k=3, sae_steps=10)
     sets, saes = features.build_sets(x, y, ex, 0, {"model": "m"}, {"data": "d"}, tools=("TopK",) + features.PAIRED_TOOLS,
                                      progress=False)
-    assert list(sets) == ["TopK", "Aligned", "IsoEnergy", "SharedTopK"] and set(saes) == set(sets)
+    assert list(sets) == ["TopK", "Aligned", "IsoEnergy", "SharedTopK", "Bilingual"] and set(saes) == set(sets)
     assert "Alignment(beta=0.1)" in sets["Aligned"].name and saes["SharedTopK"].cfg.activation == S.SharedTopK(3)
     assert not torch.equal(saes["TopK"].W_dec, saes["Aligned"].W_dec)
     again, saes2 = features.build_sets(x, y, ex, 0, {"model": "m"}, {"data": "d"}, tools=("Aligned",), progress=False)
@@ -291,3 +291,26 @@ def test_a_shared_support_feature_set_codes_pairs_and_refuses_a_lone_side():
     assert ((support_x | support_y).sum(1) <= 3).all()          # one support of k latents per pair
     tx, ty = features.encode_pairs(sets["TopK"], x, y)
     assert np.array_equal(tx, features.encode_all(sets["TopK"], x)) and np.array_equal(ty, features.encode_all(sets["TopK"], y))
+
+
+def test_a_bilingual_dictionary_gives_a_concept_one_latent_across_the_gap(gapped):
+    """Each side reconstructs itself through its own decoder from one support per pair: the codes of a pair
+    share their support, both sides are reconstructed, and the two decoders differ (the concept's direction
+    differs across the gap), where the plain TopK SAE splits concepts into one-sided latents."""
+    x, y, plain = gapped
+    model, _ = S.train_paired_sae(x, y, S.SAEConfig(activation=S.Bilingual(8), **PAIRED_BASE), progress=False)
+    z_x, z_y = model.encode_pair(x, y)
+    top = sum(model.pre_activations_pair(x, y)).topk(8, dim=1).indices
+    support = torch.zeros_like(z_x, dtype=torch.bool).scatter(1, top, True)
+    assert not ((z_x > 0) & ~support).any() and not ((z_y > 0) & ~support).any()
+    got = S.paired_metrics(model, x, y)
+    assert got["image FVU"] < 0.5 and got["text FVU"] < 0.5, got
+    assert got["support overlap"] > plain["support overlap"] + 0.3, (plain, got)
+    assert got["bimodal share"] > plain["bimodal share"] + 0.3, (plain, got)
+    cos = torch.nn.functional.cosine_similarity(model.W_dec, model.W_dec_txt, dim=1)
+    assert cos.mean() < 0.99                                         # two dictionaries, not one
+    with pytest.raises(ValueError, match="encode_pair"):
+        model.encode(x)
+    again = S.SparseAutoencoder(32, model.cfg)
+    again.load_state_dict(model.state_dict())                        # the caption side's weights are saved
+    assert torch.equal(again.eval().encode_pair(x, y)[1], z_y)
