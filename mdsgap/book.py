@@ -12,6 +12,7 @@ notebook's name, the cell and the error.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -74,6 +75,21 @@ def check_profile_types(stem: str, params: dict, declared: dict) -> None:
                              f"{default!r}, but the profile gives {type(value).__name__} {value!r}")
 
 
+class _AcceptedParameters(logging.Filter):
+    """Drops papermill's "Passed unknown parameter" warning for the parameters a chapter accepts through a
+    shared group (`params.GROUPS`: its parameters cell names the group, not each field); a parameter the
+    chapter does not accept still warns."""
+
+    def __init__(self, accepted: set[str]):
+        super().__init__()
+        self.accepted = accepted
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        prefix = "Passed unknown parameter: "
+        return not (msg.startswith(prefix) and msg[len(prefix):] in self.accepted)
+
+
 def execute(stem: str, profile: str, overrides: dict | None = None, out_dir: Path = EXECUTED) -> float:
     """Convert and execute one notebook into out_dir/<stem>.ipynb; returns seconds taken."""
     import jupytext
@@ -95,6 +111,8 @@ def execute(stem: str, profile: str, overrides: dict | None = None, out_dir: Pat
     tmp_out = out_dir / f".{stem}.partial.ipynb"
     jupytext.write(nb, source)
     start = time.perf_counter()
+    quiet = _AcceptedParameters(set(declared))
+    logging.getLogger("papermill").addFilter(quiet)
     try:
         papermill.execute_notebook(str(source), str(tmp_out), parameters=params, cwd=str(NOTEBOOKS),
                                    kernel_name="python3", progress_bar=False, log_output=False)
@@ -102,6 +120,7 @@ def execute(stem: str, profile: str, overrides: dict | None = None, out_dir: Pat
         raise BuildError(f"notebook {stem} failed in cell {e.cell_index} (execution count {e.exec_count}): "
                          f"{e.ename}: {e.evalue}\n  partial output kept in {tmp_out}") from None
     finally:
+        logging.getLogger("papermill").removeFilter(quiet)
         source.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
     _write_page(tmp_out, out, publish.Run(stem, profile, seconds, params, __version__, publish.commit(ROOT)),

@@ -34,22 +34,31 @@ SHARE_CUTS = (1 / 3, 2 / 3)
 
 @dataclass(frozen=True)
 class Options:
-    """The choices every method needs, with the book's defaults."""
+    """The choices the methods need, with the book's defaults; each field says which methods read it
+    (every method reads `min_pairs`)."""
 
     band: float = 0.1
-    """Cross-modal band of the paper's interval rule (chapter 3)."""
+    """Cross-modal band of the paper's interval rule (chapter 3). Read by "MDS, interval"."""
     k_std: float = 1.0
+    """Thresholds at mean +- k_std standard deviations. Read by "MDS, mean ± k std"."""
     n_boot: int = 100
+    """Bootstrap replicates of the interval rule. Read by both MDS methods."""
     min_pairs: int = 5
     """A unit firing on fewer pairs is rare and gets no class."""
     bimodal_low: float = 0.05
+    """Energy score below which a latent is caption-only. Read by "energy, bimodal rule", and by the concept
+    methods and "concept, probe partner" to decide which latents are one-sided."""
     bimodal_high: float = 0.95
+    """Energy score above which a latent is image-only (as `bimodal_low`)."""
     pair_floor: float = 0.1
-    """A pair of latents joins into one concept when its pairing score exceeds this."""
+    """A pair of latents joins into one concept when its pairing score exceeds this. Read by "concept,
+    co-activation" and "concept, bridge"."""
     weighting: attribution.Weighting = "normalised energy"
-    """How a concept's image share weighs its latents (`attribution.concept_scores`)."""
+    """How a concept's image share weighs its latents (`attribution.concept_scores`). Read by "concept,
+    co-activation" and "concept, bridge"."""
     r2_floor: float = 0.05
-    """A probe partner whose held-out R^2 is below this never fires (`attribution.fit_probe_partners`)."""
+    """A probe partner whose held-out R^2 is below this never fires (`attribution.fit_probe_partners`).
+    This and the next three are read by "concept, probe partner" only."""
     plateau: float = 0.9
     """Quantile of a probe over its latent's firing pairs that sets its plateau."""
     fraction: float = 0.5
@@ -58,6 +67,7 @@ class Options:
     reference: str = "prior"
     """The probe partner's low level: "prior" (its mean) or "absent" (`attribution.fit_probe_partners`)."""
     seed: int = 0
+    """Seed of the bootstrap and of the probes' fitting half. Read by the MDS and probe-partner methods."""
 
 
 @dataclass

@@ -50,3 +50,16 @@ def test_from_namespace_picks_only_the_fields():
     from mdsgap import features
     ex = params.from_namespace(features.Extractors, {"sae_k": 4, "unrelated": 1})
     assert ex.sae_k == 4 and ex.sae_latents == features.Extractors().sae_latents
+
+
+def test_papermill_stays_quiet_about_parameters_a_chapter_accepts_through_a_shared_group():
+    import logging
+
+    from mdsgap.book import _AcceptedParameters
+
+    quiet = _AcceptedParameters({"seed", "n_train"})
+    record = lambda p: logging.LogRecord("papermill", logging.WARNING, "", 0,  # noqa: E731
+                                         f"Passed unknown parameter: {p}", None, None)
+    assert not quiet.filter(record("seed")) and not quiet.filter(record("n_train"))
+    assert quiet.filter(record("sead"))          # a typo still warns
+    assert quiet.filter(logging.LogRecord("papermill", logging.INFO, "", 0, "Input Notebook: x", None, None))
