@@ -302,6 +302,21 @@ ranked = {k: comparison.ranking(v).set_index(["tool", "method"]) for k, v in tru
 by_truth = pd.concat(ranked, axis=1)
 by_truth.style.format(precision=2)
 
+# %%
+moves = by_truth.loc[(SAES[0], "concept, probe partner")]
+for truth, key in (("single factor", "single"), ("conjunctions", "conj")):
+    for cls in ("ImgD", "CMD"):
+        glue(f"truth_{key}_{cls}", float(moves[(truth, cls)]))
+glue("truth_tool", SAES[0])
+
+# %% [markdown]
+# Reading conjunctions moves the probe partner's accuracy on the {glue:text}`truth_tool` SAE (first
+# seed) from {glue:text}`truth_single_ImgD:.2f` to {glue:text}`truth_conj_ImgD:.2f` on ImgD units
+# and from {glue:text}`truth_single_CMD:.2f` to {glue:text}`truth_conj_CMD:.2f` on CMD units: the
+# conjunctions of a cross-modal value with a vision-dominant one (red and large) leave the CMD
+# class, where a single-factor truth counted them, and join ImgD, where their partners must now fire
+# only on captions that name both values.
+
 # %% [markdown]
 # ### The paper's MDS
 #
