@@ -544,7 +544,7 @@ leak = pd.DataFrame(leak).T
 for tool in SAES:
     glue(f"leak_{tool}", float(leak.loc[tool, "own codes"]))
     glue(f"leak_partner_{tool}", float(leak.loc[tool, "probe partner"]))
-glue("leakiest", leak["own codes"].idxmax())
+glue("leakiest", leak["own codes"].idxmax() if leak["own codes"].notna().any() else "none measured")
 if "Bilingual" in leak.index:
     glue("bilingual_leaks", "does not" if leak.loc["Bilingual", "own codes"] > 0.1 else "does")
 leak.style.format(precision=2)
