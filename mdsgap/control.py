@@ -17,6 +17,7 @@ balance, so few latents outside it share it (the share matched and the overlap s
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -220,6 +221,38 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
                          "n random": len(r), "adjusted": adjust, **match, "note": note,
                          "unmatched": ", ".join(q for q, i in zip(cfg.match, inside) if not i)})
     return pd.DataFrame(rows, columns=list(dict.fromkeys([*COLUMNS, *(k for r in rows for k in r)])))
+
+
+def score_rank(labels, scores) -> np.ndarray:
+    """Each classified latent's place in its class's removal order, larger first: ImgD by its score, TxtD
+    by minus its score, CMD by closeness to 1/2 (the most dominant, or most balanced, latents go first)."""
+    labels, s = np.asarray(labels, dtype=object), np.asarray(scores, dtype=np.float64)
+    rank = np.full(len(s), -np.inf)
+    rank[labels == dominance.IMGD] = s[labels == dominance.IMGD]
+    rank[labels == dominance.TXTD] = -s[labels == dominance.TXTD]
+    rank[labels == dominance.CMD] = -np.abs(s[labels == dominance.CMD] - 0.5)
+    return np.nan_to_num(rank, nan=-np.inf)
+
+
+def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd.DataFrame, doses,
+                  cfg: ControlConfig = ControlConfig(), classes=dominance.CLASSES, pool=None) -> pd.DataFrame:
+    """`compare` at several doses: for each class, its first k latents in `rank` order (`score_rank`, larger
+    first) against matched random sets of k latents drawn outside the *whole* class, for every k in `doses`
+    no larger than the class. A class too large to have a control as a whole gets one at the doses the
+    latents outside it can match. One `compare` row per (class, dose, readout), with a `dose` column."""
+    labels, rank = np.asarray(labels, dtype=object), np.asarray(rank, dtype=np.float64)
+    every = classified(labels) if pool is None else np.asarray(pool)
+    parts = []
+    for cls in classes:
+        members = np.flatnonzero(labels == cls)
+        ordered = members[np.argsort(-rank[members], kind="stable")]
+        outside = np.setdiff1d(every, members)
+        for k in sorted({int(d) for d in doses if 0 < int(d) <= len(members)}):
+            first = np.full(len(labels), None, dtype=object)
+            first[ordered[:k]] = cls
+            step = dataclasses.replace(cfg, seed=cfg.seed + k)
+            parts.append(compare(readout, first, carry, step, classes=(cls,), pool=outside).assign(dose=k))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*COLUMNS, "dose"])
 
 
 def mid_rank_p(value: float, random: np.ndarray) -> float:

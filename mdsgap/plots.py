@@ -231,6 +231,29 @@ def removal_against_random(table, metrics=None):
     return fig
 
 
+def dose_response(table, metrics=None):
+    """Change of each readout as a class's latents are removed in score order, k at a time (a line per class),
+    beside matched random sets of k latents drawn outside the class (shaded: their 95% range; dashed: the
+    value for a set of the class's totals); `table` holds `control.dose_response` rows (means over seeds)."""
+    metrics = list(dict.fromkeys(table.readout)) if metrics is None else list(metrics)
+    colors = dict(zip(("ImgD", "TxtD", "CMD"), ("tab:blue", "tab:orange", "tab:green")))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics), 3.4), squeeze=False)
+    for metric, ax in zip(metrics, axes[0]):
+        d = table[table.readout == metric]
+        for cls, g in d.groupby("class", sort=False):
+            g = g.groupby("dose").mean(numeric_only=True).dropna(subset=["random mean"])
+            c = colors.get(cls, "grey")
+            ax.fill_between(g.index, g["random 2.5%"], g["random 97.5%"], color=c, alpha=0.15)
+            ax.plot(g.index, g["random mean"], ls="--", color=c, lw=1)
+            ax.plot(g.index, g["change"], "o-", color=c, label=cls)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set(title=metric, xlabel="latents removed (score order)", ylabel="change from the reconstruction")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def example_rows(rows, ncols: int = 6, size: float = 1.5, wrap: int = 22):
     """One row of images per entry of rows, a list of (title, images or None, captions): e.g. the top images
     of one feature per class. A row without images says so."""

@@ -52,6 +52,20 @@ def test_removal_against_random_puts_each_class_change_beside_its_random_sets():
     plt.close(fig)
 
 
+def test_dose_response_draws_a_line_per_class_with_its_random_band():
+    rows = [{"readout": me, "class": c, "dose": k, "change": -0.01 * k * (i + 1), "random mean": -0.01 * k,
+             "random 2.5%": -0.02 * k, "random 97.5%": 0.0}
+            for me in ("zero-shot", "recall@1") for i, c in enumerate(("ImgD", "TxtD")) for k in (1, 2, 4)]
+    fig = plots.dose_response(pd.DataFrame(rows))
+    ax = fig.axes[0]
+    assert [a.get_title() for a in fig.axes] == ["zero-shot", "recall@1"] and ax.get_xscale() == "log"
+    solid = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and ln.get_label() in ("ImgD", "TxtD")]
+    assert [ln.get_label() for ln in solid] == ["ImgD", "TxtD"]
+    assert np.allclose(solid[1].get_ydata(), [-0.02, -0.04, -0.08])
+    assert len(ax.collections) == 2                              # one band per class
+    plt.close(fig)
+
+
 def test_example_rows_draws_a_row_per_entry_and_says_when_a_feature_fires_on_no_image():
     images = np.zeros((3, 4, 4, 3), dtype=np.uint8)
     fig = plots.example_rows([("feature 1", images, ["a", "b", "c"]), ("feature 2", None, [])], ncols=4)
