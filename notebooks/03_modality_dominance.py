@@ -364,6 +364,8 @@ if S.on_world:
     reach = zs_dose.groupby("class").dose.max()
     glue("dose_reach", ", ".join(f"{c} up to {int(k)} latents" for c, k in reach.items()) or "none")
     decided = zs_dose[zs_dose.verdict.isin(["above", "below"])]
+    glue("n_dose_tests", len(zs_dose))
+    glue("dose_chance", 0.05 * len(zs_dose))
     glue("dose_decided", "; ".join(f"{r['class']} at {int(r.dose)} ({r.verdict} random, "
                                    f"p = {r.p:.3f})" for _, r in decided.iterrows()) or "none")
     display(by_dose[["class", "dose", "readout", "change", "random mean", "p", "verdict"]]
@@ -373,6 +375,9 @@ if S.on_world:
 # Dose by dose, the zero-shot comparison has a control for {glue:text}`dose_reach`.
 # The doses whose zero-shot change differs from matched random sets at the 5% level:
 # {glue:text}`dose_decided`.
+# That is out of {glue:text}`n_dose_tests` zero-shot comparisons, of which about
+# {glue:text}`dose_chance:.1f` would pass the 5% level by chance alone if no class did anything its
+# mass does not.
 # Read the curve, not one dose: a class whose first latents already cost more than random latents
 # carrying as much holds what zero-shot classification needs; one that follows its random band
 # costs what its mass costs.
