@@ -416,13 +416,14 @@ def fit_probe_partners(zx, zy, x, y, low: float = 0.05, high: float = 0.95, ridg
         total = ((target[held][:, idx] - target[held][:, idx].mean(0)) ** 2).sum(0)
         r2[idx] = 1 - resid / np.maximum(total, 1e-12)
         fires = target[fit][:, idx] > 1e-8
-        prior = pred[fit].mean(0)
+        pred_fit = pred[fit]
+        prior = pred_fit.mean(0)
         for k, col in enumerate(idx):
-            own_fit = pred[fit][fires[:, k], k]
+            own_fit = pred_fit[fires[:, k], k]
             if len(own_fit):
                 top = np.quantile(own_fit, plateau)
-                silent = pred[fit][~fires[:, k], k]
-                low = np.quantile(silent, plateau) if reference == "absent" and len(silent) else prior[k]
-                threshold[col] = low + fraction * (top - low)
+                silent = pred_fit[~fires[:, k], k]
+                level = np.quantile(silent, plateau) if reference == "absent" and len(silent) else prior[k]
+                threshold[col] = level + fraction * (top - level)
         weights[idx] = w
     return ProbePartners(side, weights, threshold, r2, r2_floor)

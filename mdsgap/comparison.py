@@ -270,11 +270,11 @@ def _assign(acts_x, acts_y, factors_x, factors_y, cfg, floor, score, memo: dict 
 
 
 def _units(att: Attribution, factors_x: pd.DataFrame, factors_y: pd.DataFrame, cfg: world.WorldConfig,
-           floor: float | None, score: str, memo: dict | None = None) -> pd.DataFrame:
+           floor: float | None, score: str, memo: dict | None = None, min_pairs: int = 5) -> pd.DataFrame:
     units = _assign(att.acts_x, att.acts_y, factors_x, factors_y, cfg, floor, score, memo)
     units["predicted"] = att.labels
     units["dominance"] = att.scores
-    units["side only"] = side_only(att.acts_x, att.acts_y)
+    units["side only"] = side_only(att.acts_x, att.acts_y, min_pairs)
     return units
 
 
@@ -303,8 +303,9 @@ def check_all(methods, zx, zy, factors: pd.DataFrame, decoder=None, opts: Option
             continue
         true = attribute(method, zx, zy, decoder, opts, x, y)
         shuf = attribute(method, zx, zy_shuf, decoder, opts, x, y_shuf)
-        out[method] = Result(method, _units(true, factors, factors, cfg, floor, score, memo),
-                             _units(shuf, factors, shuffled_factors, cfg, floor, score, memo), true)
+        out[method] = Result(method, _units(true, factors, factors, cfg, floor, score, memo, opts.min_pairs),
+                             _units(shuf, factors, shuffled_factors, cfg, floor, score, memo, opts.min_pairs),
+                             true)
     return out
 
 
@@ -569,7 +570,8 @@ def sensitivity(codes: dict, keys, factors: pd.DataFrame, x, y, opts: Options, f
         for pl, fr, ref in grid:
             o = dataclasses.replace(opts, plateau=pl, fraction=fr, reference=ref)
             att = attribute("concept, probe partner", zx, zy, None, o, x, y)
-            h = hits(_units(att, factors, factors, world.WorldConfig(), floor, "eta2", memo)).dropna()
+            u = _units(att, factors, factors, world.WorldConfig(), floor, "eta2", memo, opts.min_pairs)
+            h = hits(u).dropna()
             acc = h.hit.groupby(h.expected).mean()
             rows.append({"tool": key[0], "seed": key[1], "plateau": pl, "fraction": fr, "reference": ref,
                          **{cls: acc.get(cls, np.nan) for cls in dominance.CLASSES}})

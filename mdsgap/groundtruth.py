@@ -133,7 +133,8 @@ _DESIGNS: dict = {}
 def _design(factors: pd.DataFrame, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     """For every pair of two different factors: where this side carries both (n, pairs), the indicator of
     each pair of their values there (n, cells), each cell's pair, and the cells as ((f1, v1), (f2, v2)).
-    Remembered for the last few factor tables (a chapter assigns many feature sets on the same pairs)."""
+    Remembered for the last four factor tables (a chapter assigns many feature sets on the same pairs; a
+    table must not be changed in place after its first use)."""
     key = (id(factors), side)
     if key in _DESIGNS and _DESIGNS[key][0] is factors:
         return _DESIGNS[key][1]
@@ -149,9 +150,9 @@ def _design(factors: pd.DataFrame, side: str) -> tuple[np.ndarray, np.ndarray, n
                     owner.append(len(masks))
                     cells.append(((fa.name, va), (fb.name, vb)))
             masks.append(rows)
-    out = (np.stack(masks, 1).astype(np.float64), np.stack(ind, 1).astype(np.float64), np.array(owner), cells)
-    if len(_DESIGNS) > 8:
-        _DESIGNS.clear()
+    out = (np.stack(masks, 1).astype(np.float32), np.stack(ind, 1).astype(np.float32), np.array(owner), cells)
+    if len(_DESIGNS) >= 4:  # a chapter's own pairs and the shuffled copies of its latest checks
+        _DESIGNS.pop(next(iter(_DESIGNS)))
     _DESIGNS[key] = (factors, out)
     return out
 
@@ -172,7 +173,8 @@ def _conjunction_scores(acts: np.ndarray, factors: pd.DataFrame, side: str,
         cov = (acts.T @ ind) / m - mean * share
         r2 = cov**2 / (var * share * (1 - share))
     fired = ((acts > 0).T.astype(np.float64) @ masks)[:, owner]
-    r2[:, (ind.sum(0) < min_support) | (m < 2 * min_support)] = np.nan
+    n_cell = ind.sum(0)
+    r2[:, (n_cell < min_support) | (m - n_cell < min_support) | (m < 2 * min_support)] = np.nan
     r2[(fired < min_support) | ~(var > 1e-12)] = np.nan
     return r2, cells
 

@@ -74,9 +74,11 @@ class SharedTopK:
 class Bilingual:
     """A bilingual dictionary (SPARC, arXiv:2507.06265; VL-SAE): each modality has its own encoder, decoder and
     pre-bias, and one TopK support per image-caption pair, the k latents with the largest summed pre-activation
-    of the two encoders. Each side reconstructs itself from its own decoder, so a concept can sit at different
-    directions in the two modalities (across the gap) and still be one latent; nothing pulls a code toward what
-    the other side predicts. It codes pairs only (`encode_pair`)."""
+    of the two encoders, each side keeping the ReLU of its own pre-activation there. Each side reconstructs
+    itself from its own decoder, so a concept can sit at different directions in the two modalities (across
+    the gap) and still be one latent; no loss term rewards the two codes for agreeing, but the shared support
+    lets one side's encoder choose latents for the other (chapter 4 measures how often a caption side then
+    fires without its concept). It codes pairs only (`encode_pair`)."""
 
     k: int = 8
 

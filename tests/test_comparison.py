@@ -69,6 +69,12 @@ def test_hits_score_units_from_any_ground_truth_with_coverage_and_the_extremes_a
     assert ("shuffled pairing", "all") not in t.index
     with pytest.raises(ValueError, match="side_only"):
         C.hits(units.drop(columns="side only"), "side only")
+    # the random partition's probabilities land on their own units, whatever comes before them
+    mixed = pd.DataFrame({"expected": [D.TXTD, None, D.TXTD, D.IMGD, D.CMD],
+                          "predicted": [D.RARE, D.IMGD, D.IMGD, D.IMGD, D.TXTD]})
+    rp = C.hits(mixed, "random partition", n_perm=200)
+    assert list(rp.expected) == [D.TXTD, D.TXTD, D.IMGD, D.CMD]
+    assert np.isnan(rp.hit.iloc[0]) and rp.hit.iloc[1] < rp.hit.iloc[2] and rp.hit.iloc[3] == 0.0
 
 
 def test_side_only_reads_nothing_but_where_a_unit_fires():
@@ -243,3 +249,5 @@ def test_methods_score_against_any_generator_of_paired_embeddings():
     assert acc.loc[("energy, share cuts", "method", "all")].value == 1.0
     assert acc.loc[("energy, share cuts", "side only", "all")].value == pytest.approx(1 / 3)  # only 'shared'
     assert acc.loc[("energy, share cuts", "method", "all")].coverage == 1.0
+    # the paper's MDS averages per-pair shares: the image-dominant axis (ideal MDS 0.875) stays ImgD
+    assert acc.loc[("MDS, mean ± k std", "method", D.IMGD)].value == 1.0
