@@ -28,6 +28,13 @@ METHODS = ("MDS, interval", "MDS, mean ± k std", "energy, bimodal rule", "energ
            "concept, co-activation", "concept, bridge", "concept, probe partner")
 """Every method, in the order the book shows them."""
 NEEDS_DECODER = ("bridge μ_B", "concept, bridge")
+CHOSEN = ("Aligned", "concept, probe partner")
+"""The (feature set, method) chapter 4 chooses on its development seeds and judges on fresh ones; the
+application chapters label that dictionary's latents with it beside the paper's MDS (`LABELLINGS`), and
+chapter 4 says whether its own build still chooses the same."""
+LABELLINGS = {"paper's MDS": "MDS, interval", "probe partner": CHOSEN[1]}
+"""The two labellings every application chapter edits by: the paper's MDS (interval rule) and the chosen
+method, both on the latents of the chosen dictionary (`features.Extractors.config(CHOSEN[0], seed)`)."""
 SHARE_CUTS = (1 / 3, 2 / 3)
 """Class boundaries on an image-share score: TxtD below 1/3, ImgD above 2/3 (the world's kinds)."""
 

@@ -143,6 +143,14 @@ class Extractors:
         return {name: sae.SAEConfig(n_latents=self.sae_latents, activation=a, steps=self.sae_steps, seed=seed, pairing=p)
                 for name, (a, p) in variants.items()}
 
+    def config(self, tool: str, seed: int) -> "sae.SAEConfig":
+        """The SAE config of one tool by name, plain or paired (e.g. the chosen dictionary,
+        `comparison.CHOSEN[0]`)."""
+        cfgs = {**self.sae_configs(seed), **self.paired_sae_configs(seed)}
+        if tool not in cfgs:
+            raise ValueError(f"{tool!r} is not an SAE tool. Available: {list(cfgs)}")
+        return cfgs[tool]
+
     def ncl_config(self, seed: int) -> ncl.NCLConfig:
         return ncl.NCLConfig(n_features=self.ncl_features, steps=self.ncl_steps, seed=seed)
 

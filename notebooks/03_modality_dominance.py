@@ -56,8 +56,8 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from mdsgap import (control, dominance, editing, evaluation, experiment, features, gap,
-                    interpretability, plots)
+from mdsgap import (comparison, control, dominance, editing, evaluation, experiment, features,
+                    gap, interpretability, plots)
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
@@ -259,6 +259,7 @@ for cls, d in examples.items():
 
 # %%
 glue("n_random_sets", n_random_sets)
+glue("chosen_tool", f"the {comparison.CHOSEN[0]} SAE")
 if S.on_world:
     test = experiment.test_data(S, subject.clip)
     classes = evaluation.zero_shot_classes(subject.clip)
@@ -276,6 +277,20 @@ if S.on_world:
     rules = {"mean ± k std": labels["TopK"], "interval": ci_labels["TopK"]}
     table = pd.concat([control.compare(readout, lab, carry, cfg).assign(rule=rule, seed=S.seed)
                        for rule, lab in rules.items()], ignore_index=True)
+
+# %%
+if S.on_world:  # the classes of the method chapter 4 chose, on its own dictionary
+    tool, method = comparison.CHOSEN
+    chosen_sets, chosen_saes = features.build_sets(x, y, EX, S.seed, subject.clip.identity,
+                                                   data_id, tools=(tool,))
+    cx, cy = features.encode_pairs(chosen_sets[tool], x, y)
+    chosen = comparison.attribute(method, cx, cy, opts=comparison.Options(min_pairs=min_pairs),
+                                  x=x.numpy(), y=y.numpy()).labels
+    sae_c = chosen_saes[tool]
+    carry_c = control.carried(*[sae_c.encode(gap.normalize(e).float()) for e in (test.x, test.y)])
+    readout_c = editing.removal_readout(sae_c, test.x, test.y, classes, test.factors)
+    table = pd.concat([table, control.compare(readout_c, chosen, carry_c, cfg).assign(
+        rule="probe partner", seed=S.seed)], ignore_index=True)
     removal = control.verdicts(table, by=("rule", "class", "readout"))
 
 # %% [markdown]
@@ -308,6 +323,13 @@ if S.on_world:
     glue("beyond_random", ", ".join(f"{c} ({zs.loc[c, 'verdict']} random, p = {zs.loc[c, 'p']:.3f})"
                                     for c in beyond) if beyond else "none")
     lacking = [c for c in zs.index if zs.loc[c, "verdict"] == "no control"]
+
+# %%
+if S.on_world:
+    pz = removal[(removal.readout == "zero-shot") & (removal.rule == "probe partner")]
+    glue("chosen_zero_shot", "; ".join(f"{r['class']} {r.change:+.3f} ({r.verdict}"
+                                       + (f", p = {r.p:.3f})" if np.isfinite(r.p) else ")")
+                                       for _, r in pz.iterrows()) or "no class")
     glue("no_control", ", ".join(lacking) or "none")
     glue("least_harmful_is_cmd", ("as the paper reports" if least == dominance.CMD else
                                   "unlike the paper's report") + ("" if least in beyond else
@@ -336,6 +358,9 @@ if S.on_world:
 # of the classified latents leaves too few outside it: random sets drawn from them share most of
 # their latents (or cannot be drawn), and one draw of the rest is no control
 # (`control.MAX_OVERLAP`).
+# The third row of {numref}`fig-mds-removal` removes the classes of the method
+# {doc}`04_ground_truth` chose (probe partners on {glue:text}`chosen_tool`); their zero-shot
+# changes against matched random sets: {glue:text}`chosen_zero_shot`.
 
 # %% [markdown]
 # ### Dose by dose

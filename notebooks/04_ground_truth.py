@@ -504,6 +504,17 @@ for cls in dominance.CLASSES:
 # With the captions shuffled across pairs its accuracy on cross-modal units falls to
 # {glue:text}`best_CMD_shuf:.2f`.
 
+# %%
+glue("chosen_pair", f"{comparison.CHOSEN[1]} on {comparison.CHOSEN[0]}")
+glue("chosen_same", "the same pair" if (best.tool, best.method) == comparison.CHOSEN else
+     "a different pair, so the package's choice should follow this chapter")
+
+# %% [markdown]
+# The application chapters ({doc}`07_group_attribute`, {doc}`08_adversarial`,
+# {doc}`10_generation`, and the removal ablation of {doc}`03_modality_dominance`) label latents
+# with the choice fixed in the package, `comparison.CHOSEN` = {glue:text}`chosen_pair`: this build's
+# development seeds chose {glue:text}`chosen_same`.
+
 # %% [markdown]
 # ### Which scores need the pairing?
 #

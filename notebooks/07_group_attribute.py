@@ -213,23 +213,25 @@ else:
 # %% [markdown]
 # ## Two labellings of the latents
 #
-# For each seed a TopK autoencoder is trained on {glue:text}`n_pairs` balanced pairs embedded by
+# For each seed the dictionary that {doc}`04_ground_truth` chose ({glue:text}`chosen_tool`, a TopK
+# autoencoder trained on matched pairs) is trained on {glue:text}`n_pairs` balanced pairs embedded by
 # that seed's CLIP, and its latents are labelled twice: by the paper's MDS (interval rule) and by
-# the probe partners, the best method of {doc}`04_ground_truth`.
+# the probe partners, the method that chapter chose (`comparison.CHOSEN`).
 
 # %%
-LABELLINGS = {"paper's MDS": "MDS, interval", "probe partner": "concept, probe partner"}
+LABELLINGS, tool = comparison.LABELLINGS, comparison.CHOSEN[0]
 opts = comparison.Options(min_pairs=min_pairs, seed=S.seed)
 for s in seeds:
     r = runs[s]
     _, x, y, data_id = study_pairs(r["clip"], S.n_feature_pairs, "features")
-    fs, model = features.sae_features(x, y, EX.sae_configs(s)["TopK"], r["clip"].identity, data_id,
+    fs, model = features.sae_features(x, y, EX.config(tool, s), r["clip"].identity, data_id,
                                       progress=False)
     zx, zy = features.encode_all(fs, x), features.encode_all(fs, y)
     r["sae"], r["carry"] = model, control.carried(zx, zy)
     r["labels"] = {name: comparison.attribute(m, zx, zy, opts=opts, x=x.numpy(), y=y.numpy()).labels
                    for name, m in LABELLINGS.items()}
 glue("n_pairs", S.n_feature_pairs)
+glue("chosen_tool", f"the {tool} SAE")
 
 # %%
 sizes = pd.DataFrame({(name, s): pd.Series(r["labels"][name]).value_counts()

@@ -65,12 +65,13 @@ sns.set_theme(style="whitegrid", context="notebook")
 # %% [markdown]
 # ## The attacked model, its latents and the second CLIP
 #
-# The subject is the CLIP of {doc}`01_measuring_gap`, with the TopK autoencoders of
-# {doc}`04_ground_truth` (one per seed, on the same pairs) and two labellings of their latents: the
-# paper's MDS (interval rule) and the probe partners.
+# The subject is the CLIP of {doc}`01_measuring_gap`, with the dictionary {doc}`04_ground_truth`
+# chose ({glue:text}`chosen_tool`, one per seed, on the same pairs) and two labellings of its
+# latents: the paper's MDS (interval rule) and the probe partners, the method that chapter chose.
 
 # %%
-LABELLINGS = {"paper's MDS": "MDS, interval", "probe partner": "concept, probe partner"}
+LABELLINGS, tool = comparison.LABELLINGS, comparison.CHOSEN[0]
+glue("chosen_tool", f"the {tool} SAE")
 subject = experiment.subject(S)
 pairs, x, y, data_id = experiment.feature_pairs(S, subject.clip, S.n_feature_pairs)
 seeds = [S.seed + i for i in range(n_seeds)]
@@ -79,7 +80,7 @@ opts = comparison.Options(min_pairs=min_pairs, seed=S.seed)
 # %%
 saes, labels, carry = {}, {}, {}
 for s in seeds:
-    cfg = EX.sae_configs(s)["TopK"]
+    cfg = EX.config(tool, s)
     fs, saes[s] = features.sae_features(x, y, cfg, subject.clip.identity, data_id, progress=False)
     zx, zy = features.encode_all(fs, x), features.encode_all(fs, y)
     carry[s] = control.carried(zx, zy)

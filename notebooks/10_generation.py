@@ -196,8 +196,9 @@ for key, q in (("text_mlp", mlp_q), ("text_shift", shift_q)):
 # %% [markdown]
 # ## Editing the condition, class by class
 #
-# For each seed, the TopK autoencoder of {doc}`04_ground_truth` labels its latents twice (the
-# paper's MDS and the probe partners), and each class is removed from the held-out image
+# For each seed, the dictionary {doc}`04_ground_truth` chose ({glue:text}`chosen_tool`) labels its
+# latents twice (the paper's MDS and the probe partners, the method that chapter chose), and each
+# class is removed from the held-out image
 # embeddings. A class's edit says something about the class only beside edits that remove as much:
 # random sets drawn from the latents outside the class, each member replaced by a latent that
 # carries about as much on the images (energy and firing; `mdsgap.control`).
@@ -211,7 +212,8 @@ for key, q in (("text_mlp", mlp_q), ("text_shift", shift_q)):
 # all with the same sampling noise.
 
 # %%
-LABELLINGS = {"paper's MDS": "MDS, interval", "probe partner": "concept, probe partner"}
+LABELLINGS, tool = comparison.LABELLINGS, comparison.CHOSEN[0]
+glue("chosen_tool", f"the {tool} SAE")
 opts = comparison.Options(min_pairs=min_pairs, seed=S.seed)
 probes = editing.factor_probes(x_test, test.factors, read_cfg.factors)
 ctl = dict(match=control.IMAGE_SIDE)  # only image embeddings are edited: match what they carry
@@ -224,8 +226,8 @@ def draw(e, s):
 
 # %%
 def seed_autoencoder(s):
-    """Seed s's TopK autoencoder, its codes of the feature pairs, and what each latent carries."""
-    fs, sae_s = features.sae_features(fx, fy, EX.sae_configs(s)["TopK"], subject.clip.identity,
+    """Seed s's chosen autoencoder, its codes of the feature pairs, and what each latent carries."""
+    fs, sae_s = features.sae_features(fx, fy, EX.config(tool, s), subject.clip.identity,
                                       data_id, progress=False)
     zx, zy = features.encode_all(fs, fx), features.encode_all(fs, fy)
     return sae_s, zx, zy, control.carried(zx, zy)

@@ -50,3 +50,13 @@ def test_build_sets_names_every_tool_and_rejects_unknown_ones():
         features.build_sets(x, y, ex, 0, {}, {}, tools=("PCA",))
     with pytest.raises(TypeError, match="sae_k"):
         features.Extractors(sae_k=2.5)
+
+
+def test_an_sae_config_by_name_plain_or_paired():
+    from mdsgap import comparison, features, sae
+    ex = features.Extractors(sae_latents=16, sae_k=3)
+    assert ex.config("TopK", 1) == ex.sae_configs(1)["TopK"]
+    chosen = ex.config(comparison.CHOSEN[0], 2)
+    assert sae.is_paired(chosen) and chosen.seed == 2
+    with pytest.raises(ValueError, match="not an SAE tool"):
+        ex.config("NCL", 0)
