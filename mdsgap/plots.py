@@ -221,7 +221,8 @@ def removal_against_random(table, metrics=None):
     for (rule, metric), ax in zip([(r, m) for r in rules for m in metrics], axes.flat):
         d = table[(table.readout == metric) & (table.rule == rule)]
         mid = d["random mean"]
-        ax.errorbar(d["class"], mid, yerr=[mid - d["random 2.5%"], d["random 97.5%"] - mid], fmt="o", color="grey",
+        err = [np.maximum(mid - d["random 2.5%"], 0), np.maximum(d["random 97.5%"] - mid, 0)]  # rounding
+        ax.errorbar(d["class"], mid, yerr=err, fmt="o", color="grey",
                     capsize=4, label="matched random sets (95% range)")
         ax.scatter(d["class"], d["change"], color="crimson", zorder=3, label="the class")
         ax.axhline(0, color="black", lw=0.8)

@@ -327,9 +327,10 @@ if S.on_world:
 # %%
 if S.on_world:
     pz = removal[(removal.readout == "zero-shot") & (removal.rule == "probe partner")]
-    glue("chosen_zero_shot", "; ".join(f"{r['class']} {r.change:+.3f} ({r.verdict}"
-                                       + (f", p = {r.p:.3f})" if np.isfinite(r.p) else ")")
-                                       for _, r in pz.iterrows()) or "no class")
+    said = [f"{r['class']} " + (f"{r.change:+.3f} " if np.isfinite(r.change) else "")
+            + f"({r.verdict}" + (f", p = {r.p:.3f})" if np.isfinite(r.p) else ")")
+            for _, r in pz.iterrows()]
+    glue("chosen_zero_shot", "; ".join(said) or "no class")
     glue("no_control", ", ".join(lacking) or "none")
     glue("least_harmful_is_cmd", ("as the paper reports" if least == dominance.CMD else
                                   "unlike the paper's report") + ("" if least in beyond else
