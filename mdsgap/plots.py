@@ -235,12 +235,16 @@ def removal_against_random(table, metrics=None):
 def dose_response(table, metrics=None):
     """Change of each readout as a class's latents are removed in score order, k at a time (a line per class),
     beside matched random sets of k latents drawn outside the class (shaded: their 95% range; dashed: the
-    value for a set of the class's totals); `table` holds `control.dose_response` rows (means over seeds)."""
+    value for a set of the class's totals); `table` holds `control.dose_response` rows (means over seeds),
+    with a row of panels per `labelling` where it has that column."""
     metrics = list(dict.fromkeys(table.readout)) if metrics is None else list(metrics)
+    names = list(dict.fromkeys(table.labelling)) if "labelling" in table else [None]
     colors = dict(zip(("ImgD", "TxtD", "CMD"), ("tab:blue", "tab:orange", "tab:green")))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics), 3.4), squeeze=False)
-    for metric, ax in zip(metrics, axes[0]):
+    fig, axes = plt.subplots(len(names), len(metrics), figsize=(4.3 * len(metrics), 3.4 * len(names)),
+                             squeeze=False)
+    for (name, metric), ax in zip([(n, m) for n in names for m in metrics], axes.flat):
         d = table[table.readout == metric]
+        d = d if name is None else d[d.labelling == name]
         for cls, g in d.groupby("class", sort=False):
             g = g.groupby("dose").mean(numeric_only=True).dropna(subset=["random mean"])
             c = colors.get(cls, "grey")
@@ -249,7 +253,8 @@ def dose_response(table, metrics=None):
             ax.plot(g.index, g["change"], "o-", color=c, label=cls)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xscale("log", base=2)
-        ax.set(title=metric, xlabel="latents removed (score order)", ylabel="change from the reconstruction")
+        ax.set(title=metric if name is None else f"{metric} ({name})", xlabel="latents removed (score order)",
+               ylabel="change from the reconstruction")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig

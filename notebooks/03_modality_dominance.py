@@ -284,8 +284,9 @@ if S.on_world:  # the classes of the method chapter 4 chose, on its own dictiona
     chosen_sets, chosen_saes = features.build_sets(x, y, EX, S.seed, subject.clip.identity,
                                                    data_id, tools=(tool,))
     cx, cy = features.encode_pairs(chosen_sets[tool], x, y)
-    chosen = comparison.attribute(method, cx, cy, opts=comparison.Options(min_pairs=min_pairs),
-                                  x=x.numpy(), y=y.numpy()).labels
+    att_c = comparison.attribute(method, cx, cy, opts=comparison.Options(min_pairs=min_pairs),
+                                 x=x.numpy(), y=y.numpy())
+    chosen = att_c.labels
     sae_c = chosen_saes[tool]
     carry_c = control.carried(*[sae_c.encode(gap.normalize(e).float()) for e in (test.x, test.y)])
     readout_c = editing.removal_readout(sae_c, test.x, test.y, classes, test.factors)
@@ -370,16 +371,21 @@ if S.on_world:
 # latents do.
 # We remove each class's first $k$ latents in score order (the most dominant first; for CMD the most
 # balanced), for $k$ = {glue:text}`dose_list`, and compare each dose with $k$ matched latents drawn
-# outside the *whole* class ({numref}`fig-mds-dose`; interval rule):
+# outside the *whole* class ({numref}`fig-mds-dose`), for the interval rule's classes of the TopK
+# latents and for the chosen method's classes on its own dictionary:
 
 # %%
 glue("dose_list", ", ".join(str(d) for d in doses))
 if S.on_world:
     rank = control.score_rank(ci_labels["TopK"], scores["TopK"])
     dose = control.dose_response(readout, ci_labels["TopK"], rank, carry, doses, cfg)
-    by_dose = control.verdicts(dose.assign(seed=S.seed), by=("class", "dose", "readout"))
+    rank_c = control.score_rank(chosen, att_c.scores)
+    dose_c = control.dose_response(readout_c, chosen, rank_c, carry_c, doses, cfg)
+    dose = pd.concat([dose.assign(labelling="paper's MDS"),
+                      dose_c.assign(labelling="probe partner")]).assign(seed=S.seed)
+    by_dose = control.verdicts(dose, by=("labelling", "class", "dose", "readout"))
 
-# %% mystnb={"figure": {"caption": "Change of each readout as the interval rule's classes of TopK latents lose their first k latents in score order (lines), beside matched random sets of k latents drawn outside the class (shaded: their 95% range; dashed: the value for a set of the class's totals). Negative is a loss.", "name": "fig-mds-dose"}}
+# %% mystnb={"figure": {"caption": "Change of each readout as the interval rule's classes of TopK latents (top) and the probe partners' classes of the chosen dictionary (bottom) lose their first k latents in score order (lines), beside matched random sets of k latents drawn outside the class (shaded: their 95% range; dashed: the value for a set of the class's totals). Negative is a loss.", "name": "fig-mds-dose"}}
 if S.on_world:
     plots.dose_response(dose, editing.METRICS)
     plt.show()
@@ -387,19 +393,21 @@ if S.on_world:
 # %%
 if S.on_world:
     zs_dose = by_dose[(by_dose.readout == "zero-shot") & (by_dose.verdict != "no control")]
-    reach = zs_dose.groupby("class").dose.max()
-    glue("dose_reach", ", ".join(f"{c} up to {int(k)} latents" for c, k in reach.items()) or "none")
+    reach = zs_dose.groupby(["labelling", "class"]).dose.max()
+    glue("dose_reach", ", ".join(f"{c} ({n}) up to {int(k)}" for (n, c), k in reach.items())
+         or "none")
     decided = zs_dose[zs_dose.verdict.isin(["above", "below"])]
     testable = zs_dose[zs_dose.verdict != "undecidable"]
     glue("n_dose_tests", len(testable))
     glue("dose_chance", 0.05 * len(testable))
-    glue("dose_decided", "; ".join(f"{r['class']} at {int(r.dose)} ({r.verdict} random, "
+    glue("dose_decided", "; ".join(f"{r['class']} ({r.labelling}) at {int(r.dose)} ({r.verdict}, "
                                    f"p = {r.p:.3f})" for _, r in decided.iterrows()) or "none")
-    display(by_dose[["class", "dose", "readout", "change", "random mean", "p", "verdict"]]
+    shown = ["labelling", "class", "dose", "readout", "change", "random mean", "p", "verdict"]
+    display(by_dose[shown]
             .style.format(precision=3, subset=["change", "random mean", "p"]).hide(axis="index"))
 
 # %% [markdown]
-# Dose by dose, the zero-shot comparison has a control for {glue:text}`dose_reach`.
+# Dose by dose, the zero-shot comparison has a control for {glue:text}`dose_reach` latents.
 # The doses whose zero-shot change differs from matched random sets at the 5% level:
 # {glue:text}`dose_decided`.
 # That is out of {glue:text}`n_dose_tests` zero-shot comparisons, of which about
