@@ -261,6 +261,30 @@ def silent_firing(fires_x: np.ndarray, fires_y: np.ndarray, units: pd.DataFrame,
     return out
 
 
+def partner_carries(partner_fires: np.ndarray, units: pd.DataFrame, factors: pd.DataFrame,
+                    side: np.ndarray) -> pd.DataFrame:
+    """Where the partners of conjunction units fire: for every conjunction unit whose own side is `side`
+    ("image" or "text", e.g. `ProbePartners.side`), the share of its partner's firings on the other side
+    (`partner_fires`, (n, F) booleans there) that carry both of its values, one of them only, or neither
+    (carry: shown on images, named on captions). A partner that reads the conjunction fires on "both";
+    one that reads a sum of its two values fires on "one" too."""
+    rows = []
+    for unit in units.index[units.conjunction.notna()]:
+        own = side[unit]
+        if own not in ("image", "text") or not partner_fires[:, unit].any():
+            continue
+        verb = "mentioned" if own == "image" else "shown"  # the partner lives on the other side
+        (fa, va), (fb, vb) = (part.split(" = ") for part in units.loc[unit, "conjunction"].split(" & "))
+        has = [(factors[f].astype(str).to_numpy() == v) & factors[f"{verb}_{f}"].to_numpy(dtype=bool)
+               for f, v in ((fa, va), (fb, vb))]
+        count = has[0].astype(int) + has[1].astype(int)
+        fired = count[partner_fires[:, unit]]
+        rows.append({"unit": unit, "conjunction": units.loc[unit, "conjunction"], "firings": len(fired),
+                     "both": float((fired == 2).mean()), "one": float((fired == 1).mean()),
+                     "neither": float((fired == 0).mean())})
+    return pd.DataFrame(rows, columns=["unit", "conjunction", "firings", "both", "one", "neither"])
+
+
 def confusion(predicted: np.ndarray, expected: np.ndarray) -> pd.DataFrame:
     """Counts of MDS class (columns) against expected class (rows), over features with both."""
     keep = pd.notna(expected) & np.isin(predicted, dominance.CLASSES)

@@ -709,6 +709,34 @@ glue("weakest_units", int(lost.units.sum()))
 lost.style.format(precision=2)
 
 # %% [markdown]
+# Where do the partners of conjunction units fire?
+# A partner that reads a conjunction should fire on the other side only where it carries both
+# values; one that reads the sum of the two values fires where it carries one of them too.
+# Shares of the chosen method's partner firings (confirmatory seeds, weighted by firings):
+
+# %%
+parts = []
+for (tool, method, s), r in conf_results.items():
+    p = r.attribution.partners
+    if method == best.method and p is not None:
+        px, py = p.partner_fires(xn, yn)
+        other = np.where(p.side == "image", py, px)
+        parts.append(groundtruth.partner_carries(other, r.units, pairs.factors, p.side))
+carries = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["firings"])
+total = carries.firings.sum()
+for key in ("both", "one"):
+    share = (carries[key] * carries.firings).sum() / total if total else np.nan
+    glue(f"partner_{key}", float(share))
+glue("partner_units", len(carries))
+carries.head(8)
+
+# %% [markdown]
+# Of the partner firings of {glue:text}`partner_units` conjunction units, a share
+# {glue:text}`partner_both:.2f` fall where the other side carries both values and
+# {glue:text}`partner_one:.2f` where it carries only one: a linear probe of a concept that is there
+# only when both values are named reads a weighted sum of the two values, not their product.
+
+# %% [markdown]
 # Which method's slopes come closest to 1 on both sweeps (development seeds), and does any method
 # meet the whole target there?
 

@@ -157,3 +157,14 @@ def test_silent_firing_catches_a_caption_side_that_fires_without_its_concept():
     units = G.assign_factors(ax, ay, f)
     got = G.silent_firing(ax > 0, ay > 0, units, f)
     assert got[0] == 0.0 and got[1] == 1.0
+
+
+def test_partner_carries_says_whether_a_partner_reads_both_values_of_a_conjunction():
+    f = world.generate(world.WorldConfig(), 2000, seed=0).factors
+    red = (f.colour == "red").to_numpy() & f.mentioned_colour.to_numpy(dtype=bool)
+    large = (f["size"] == "large").to_numpy() & f.mentioned_size.to_numpy(dtype=bool)
+    units = pd.DataFrame({"conjunction": ["colour = red & size = large", "colour = red & size = large", None]})
+    fires = np.stack([red & large, red | large, red], 1)        # a reader of both; of a sum; not a conjunction
+    got = G.partner_carries(fires, units, f, np.array(["image", "image", "image"])).set_index("unit")
+    assert got.loc[0, "both"] == 1.0 and got.loc[1, "both"] < 0.2 and got.loc[1, "one"] > 0.8
+    assert 2 not in got.index
