@@ -170,7 +170,10 @@ glue("pgd_steps", pgd_steps)
 glue("shown_name", shown_name)
 success = adversarial.summarise(attacks_done, "success")
 verdicts = adversarial.against_random(attacks_done, overlaps, "success")
-glue("n_undecidable", int((verdicts.verdict == "undecidable").sum()))
+undecided = verdicts[verdicts.verdict == "undecidable"]
+glue("n_undecidable", len(undecided))
+named = zip(undecided.labelling, undecided["class"], undecided.readout)
+glue("undecidable", "; ".join(f"{c} ({n}) at {b}/255" for n, c, b in named) or "none")
 
 # %% mystnb={"figure": {"caption": "Share of attacked images the subject CLIP reads as their target, against the budget: each class of each labelling (solid), its matched random latent sets (dotted) and the whole-embedding attack (black), with 95% intervals over seeds.", "name": "fig-adversarial-success"}}
 plots.attack_success(success)
@@ -212,7 +215,8 @@ glue("route_says", "no class is a cheaper route than the whole embedding, whiche
 # random at a share {glue:text}`cheap_partner_beats:.2f` of the budgets). With
 # {glue:text}`n_random_sets` random sets per class and seed, one seed's p-value cannot go below
 # {glue:text}`p_floor:.3f`, so a class must beat all its random sets in nearly every seed to pass
-# (verdicts that no result could have decided: {glue:text}`n_undecidable`).
+# (verdicts that no result could have decided: {glue:text}`n_undecidable`, namely
+# {glue:text}`undecidable`).
 
 # %% [markdown]
 # ## Do the adversarial images transfer?
