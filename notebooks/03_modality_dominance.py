@@ -46,7 +46,7 @@ min_pairs = 5  # a feature firing on fewer pairs is labelled rare
 n_boot = 100  # bootstrap replicates for the interval classification
 band = 0.1  # cross-modal band [0.5 - band, 0.5 + band] of the interval classification
 n_random_sets = 200  # matched random latent sets per class in the removal ablation
-doses = [1, 4, 16, 32]  # a class's first k latents in score order, against matched sets
+doses = [2, 4, 8, 16, 32]  # a class's first k latents in score order, against matched sets
 run_dir = ""  # a run folder of the `mdsgap` command (embed, train-sae, score) to show
 
 # %%
