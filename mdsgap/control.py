@@ -239,9 +239,11 @@ def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd
     """`compare` at several doses: for each class, its first k latents in `rank` order (`score_rank`, larger
     first) against matched random sets of k latents drawn outside the *whole* class, for every k in `doses`
     no larger than the class. A class too large to have a control as a whole gets one at the doses the
-    latents outside it can match. One `compare` row per (class, dose, readout), with a `dose` column."""
+    latents outside it can match; the first dose whose sets share too many latents ends the class's curve
+    ('no control', without readouts). One `compare` row per (class, dose, readout), with a `dose` column."""
     labels, rank = np.asarray(labels, dtype=object), np.asarray(rank, dtype=np.float64)
     every = classified(labels) if pool is None else np.asarray(pool)
+    names = list(readout(np.array([], np.int64)))
     parts = []
     for cls in classes:
         members = np.flatnonzero(labels == cls)
@@ -251,6 +253,15 @@ def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd
             first = np.full(len(labels), None, dtype=object)
             first[ordered[:k]] = cls
             step = dataclasses.replace(cfg, seed=cfg.seed + k)
+            # The sets `compare` would draw (same seed, same draws): where they share too many latents,
+            # say so without their readouts; a larger dose shares more, so the class stops there.
+            _, sets, match = class_sets(first, cls, outside, carry, step, np.random.default_rng(step.seed))
+            if sets is None or match["overlap"] > MAX_OVERLAP:
+                why = (f"{k} latents, {match['outside']} outside" if sets is None
+                       else f"the sets share {match['overlap']:.0%}")
+                parts.append(pd.DataFrame([{"class": cls, "readout": name, "size": k, "n random": 0,
+                                            "note": f"no control: {why}", "dose": k} for name in names]))
+                break
             parts.append(compare(readout, first, carry, step, classes=(cls,), pool=outside).assign(dose=k))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*COLUMNS, "dose"])
 

@@ -165,14 +165,15 @@ def test_a_class_too_large_for_a_control_gets_one_dose_by_dose():
     scores = np.where(labels == "ImgD", np.linspace(1, 0.7, 60), 0.5)
     rank = control.score_rank(labels, scores)
     assert list(np.argsort(-rank)[:3]) == [0, 1, 2]          # ImgD: the highest scores go first
-    effect = lambda s: {"x": float(np.isin(s, np.arange(8)).sum())}
+    calls = []
+    effect = lambda s: calls.append(len(s)) or {"x": float(np.isin(s, np.arange(8)).sum())}
     cfg = control.ControlConfig(n_random=30, seed=0)
     got = control.dose_response(effect, labels, rank, carry, [1, 4, 8, 16, 40, 100], cfg, classes=("ImgD",))
     by = got.set_index("dose")
-    assert list(by.index) == [1, 4, 8, 16, 40]                  # no dose beyond the class
+    assert list(by.index) == [1, 4, 8, 16]     # 16 of the 20 outside: the sets overlap, the curve ends
     assert (by.loc[[1, 4, 8], "p above"] < 0.05).all() and by.loc[8, "change"] == 8
-    assert by.loc[40, "note"].startswith("no control")          # the whole class has none
+    assert by.loc[16, "note"].startswith("no control") and 16 not in calls   # said, never read out
     v = control.verdicts(got.assign(seed=0), by=("class", "dose", "readout")).set_index("dose")
-    assert v.loc[4, "verdict"] == "above" and v.loc[40, "verdict"] == "no control"
+    assert v.loc[4, "verdict"] == "above" and v.loc[16, "verdict"] == "no control"
     txt = control.score_rank(np.array(["TxtD", "TxtD", "CMD", "CMD"], dtype=object), [0.1, 0.3, 0.5, 0.9])
     assert txt[0] > txt[1] and txt[2] > txt[3]                  # TxtD lowest first; CMD most balanced first
