@@ -453,6 +453,7 @@ def ranking(acc: pd.DataFrame) -> pd.DataFrame:
     wide["mean"] = wide[list(dominance.CLASSES)].mean(1, skipna=False)
     cover = acc[(acc.condition == "method") & (acc.expected == "all")].set_index(["tool", "method"]).coverage
     wide["coverage"] = cover.reindex(wide.index)
+    wide.columns.name = None
     return wide.sort_values(["worst class", "mean"], ascending=False).reset_index()
 
 

@@ -482,7 +482,7 @@ sens.style.format(precision=2).hide(axis="index")
 # %%
 ranking = comparison.ranking(acc)
 best = ranking[ranking.tool != "raw"].iloc[0]  # raw dimensions have no seeds to confirm on
-display(ranking.style.format(precision=2))
+display(ranking.style.format(precision=2).hide(axis="index"))
 
 # %%
 glue("best_method", f"{best.method} on {best.tool}")
@@ -782,7 +782,7 @@ alt_acc = comparison.accuracy_table(alt, n_perm=n_perm, seed=S.seed)
 alt_rank = comparison.ranking(alt_acc)
 glue("alt_best", f"{alt_rank.iloc[0].method} on {alt_rank.iloc[0].tool}")
 glue("alt_same", "the same" if alt_rank.iloc[0].method == best.method else "a different")
-alt_rank.head(5).style.format(precision=2)
+alt_rank.head(5).style.format(precision=2).hide(axis="index")
 
 # %% [markdown]
 # Under the AUROC assignment the best method is {glue:text}`alt_best`: {glue:text}`alt_same` method
