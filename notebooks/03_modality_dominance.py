@@ -422,10 +422,10 @@ if S.on_world:
 #
 # MDS classes say on which side of the gap a latent fires, and {doc}`04_ground_truth` shows that
 # this is not the modality its concept belongs to.
-# The later chapters that edit embeddings by class therefore show two labellings side by side: the
-# paper's MDS classes (interval rule, as above) and the classes of the best-ranked method of the
-# ground-truth check, which that chapter names together with its accuracy per class, its controls
-# and how far it falls short of perfect.
+# The later chapters that edit embeddings by class therefore show two labellings side by side, both
+# on the dictionary the ground-truth check chose (`comparison.CHOSEN`): the paper's MDS classes
+# (interval rule) and the classes of the method that chapter chose, which it names together with its
+# accuracy per class, its controls and how far it falls short of perfect.
 
 # %% [markdown]
 # ## A real model at scale
