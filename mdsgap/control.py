@@ -263,7 +263,10 @@ def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd
                                             "note": f"no control: {why}", "dose": k} for name in names]))
                 break
             parts.append(compare(readout, first, carry, step, classes=(cls,), pool=outside).assign(dose=k))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*COLUMNS, "dose"])
+    if not parts:
+        return pd.DataFrame(columns=[*COLUMNS, "dose"])
+    out = pd.concat(parts, ignore_index=True)
+    return out.reindex(columns=list(dict.fromkeys([*COLUMNS, *out.columns, "dose"])))
 
 
 def mid_rank_p(value: float, random: np.ndarray) -> float:

@@ -269,10 +269,12 @@ def partner_carries(partner_fires: np.ndarray, units: pd.DataFrame, factors: pd.
     (carry: shown on images, named on captions). A partner that reads the conjunction fires on "both";
     one that reads a sum of its two values fires on "one" too."""
     rows = []
-    for unit in units.index[units.conjunction.notna()]:
+    for unit in units.index[units.conjunction.notna() & units.expected.notna()]:
         own = side[unit]
         if own not in ("image", "text") or not partner_fires[:, unit].any():
             continue
+        if units.loc[unit, "p" if own == "image" else "q"] == 0:
+            continue  # the other side never carries both values (the outline, the template)
         verb = "mentioned" if own == "image" else "shown"  # the partner lives on the other side
         (fa, va), (fb, vb) = (part.split(" = ") for part in units.loc[unit, "conjunction"].split(" & "))
         has = [(factors[f].astype(str).to_numpy() == v) & factors[f"{verb}_{f}"].to_numpy(dtype=bool)

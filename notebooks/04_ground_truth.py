@@ -730,11 +730,19 @@ for key in ("both", "one"):
 glue("partner_units", len(carries))
 carries.head(8)
 
+# %%
+shares = {k: (carries[k] * carries.firings).sum() / total if total else np.nan
+          for k in ("both", "one")}
+glue("partner_reads", "no conjunction unit has a partner to follow" if not total else
+     "they read a weighted sum of the two values, not their product"
+     if shares["one"] > shares["both"] else
+     "most of their firings carry both values, so the misses come from elsewhere")
+
 # %% [markdown]
 # Of the partner firings of {glue:text}`partner_units` conjunction units, a share
 # {glue:text}`partner_both:.2f` fall where the other side carries both values and
-# {glue:text}`partner_one:.2f` where it carries only one: a linear probe of a concept that is there
-# only when both values are named reads a weighted sum of the two values, not their product.
+# {glue:text}`partner_one:.2f` where it carries only one (conjunctions the other side can never
+# carry in full, such as the never-named outline, are left out): {glue:text}`partner_reads`.
 
 # %% [markdown]
 # Which method's slopes come closest to 1 on both sweeps (development seeds), and does any method

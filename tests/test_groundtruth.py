@@ -163,7 +163,8 @@ def test_partner_carries_says_whether_a_partner_reads_both_values_of_a_conjuncti
     f = world.generate(world.WorldConfig(), 2000, seed=0).factors
     red = (f.colour == "red").to_numpy() & f.mentioned_colour.to_numpy(dtype=bool)
     large = (f["size"] == "large").to_numpy() & f.mentioned_size.to_numpy(dtype=bool)
-    units = pd.DataFrame({"conjunction": ["colour = red & size = large", "colour = red & size = large", None]})
+    units = pd.DataFrame({"conjunction": ["colour = red & size = large", "colour = red & size = large", None],
+                          "expected": ["ImgD", "ImgD", None], "q": [1.0, 1.0, 1.0], "p": [0.25, 0.25, 1.0]})
     fires = np.stack([red & large, red | large, red], 1)        # a reader of both; of a sum; not a conjunction
     got = G.partner_carries(fires, units, f, np.array(["image", "image", "image"])).set_index("unit")
     assert got.loc[0, "both"] == 1.0 and got.loc[1, "both"] < 0.2 and got.loc[1, "one"] > 0.8
