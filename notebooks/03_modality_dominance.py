@@ -390,7 +390,7 @@ if S.on_world:
     dose = control.dose_response(readout, ci_labels["TopK"], rank, carry, doses, cfg)
     rank_c = control.score_rank(chosen, att_c.scores)
     dose_c = control.dose_response(readout_c, chosen, rank_c, carry_c, doses, cfg)
-    dose = pd.concat([dose.assign(labelling="paper's MDS (TopK)"),
+    dose = pd.concat([dose.assign(labelling="MDS on TopK"),
                       dose_c.assign(labelling="probe partner")]).assign(seed=S.seed)
     by_dose = control.verdicts(dose, by=("labelling", "class", "dose", "readout"))
 
