@@ -237,7 +237,7 @@ def score_rank(labels, scores) -> np.ndarray:
 def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd.DataFrame, doses,
                   cfg: ControlConfig = ControlConfig(), classes=dominance.CLASSES, pool=None) -> pd.DataFrame:
     """`compare` at several doses: for each class, its first k latents in `rank` order (`score_rank`, larger
-    first) against matched random sets of k latents drawn outside the *whole* class, for every k in `doses`
+    first; ties broken by carried energy, heaviest first) against matched random sets of k latents drawn outside the *whole* class, for every k in `doses`
     no larger than the class. A class too large to have a control as a whole gets one at the doses the
     latents outside it can match; the first dose whose sets share too many latents ends the class's curve
     ('no control', without readouts). One `compare` row per (class, dose, readout), with a `dose` column."""
@@ -247,7 +247,8 @@ def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd
     parts = []
     for cls in classes:
         members = np.flatnonzero(labels == cls)
-        ordered = members[np.argsort(-rank[members], kind="stable")]
+        heavy = carry["energy"].to_numpy(float)[members] if "energy" in carry else np.zeros(len(members))
+        ordered = members[np.lexsort((-heavy, -rank[members]))]  # ties (shares of 0 or 1): heaviest first
         outside = np.setdiff1d(every, members)
         for k in sorted({int(d) for d in doses if 0 < int(d) <= len(members)}):
             first = np.full(len(labels), None, dtype=object)

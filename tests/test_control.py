@@ -177,3 +177,15 @@ def test_a_class_too_large_for_a_control_gets_one_dose_by_dose():
     assert v.loc[4, "verdict"] == "above" and v.loc[16, "verdict"] == "no control"
     txt = control.score_rank(np.array(["TxtD", "TxtD", "CMD", "CMD"], dtype=object), [0.1, 0.3, 0.5, 0.9])
     assert txt[0] > txt[1] and txt[2] > txt[3]                  # TxtD lowest first; CMD most balanced first
+
+
+def test_dose_order_breaks_ties_by_energy():
+    carry, _ = small_world()
+    labels = np.array(["CMD"] * 60, dtype=object)
+    labels[:10] = "ImgD"
+    rank = control.score_rank(labels, np.where(labels == "ImgD", 1.0, 0.5))   # every ImgD share ties at 1
+    seen = []
+    control.dose_response(lambda s: seen.append(list(s)) or {"x": 0.0}, labels, rank, carry, [1],
+                          control.ControlConfig(n_random=5, seed=0), classes=("ImgD",))
+    heaviest = int(np.argmax(carry["energy"].to_numpy()[:10]))
+    assert seen[2] == [heaviest]           # calls: names, unedited, then the class's first latent
