@@ -151,6 +151,45 @@ def overlap(sets: list[np.ndarray]) -> float:
     return float((g.sum() - np.trace(g)) / (len(sets) * (len(sets) - 1) * len(sets[0])))
 
 
+def _class_rows(readout, base: dict, cls: str, members: np.ndarray, sets, match: dict, quantities: np.ndarray,
+                cfg: ControlConfig) -> list[dict]:
+    """`compare`'s rows for one class and its drawn sets (`class_sets`); `base` is the unedited readout."""
+    rows = []
+    if sets is None:  # said, not dropped: the class is there but has no control
+        return [{"class": cls, "readout": name, "size": len(members), "n random": 0,
+                 "note": f"no control: {len(members)} latents, {match['outside']} outside"} for name in base]
+    mine = readout(members)
+    rand = pd.DataFrame([readout(s) for s in sets])
+    # Set totals relative to the class's, so the regression's intercept is the value at the class's mass.
+    scale = np.maximum(quantities[members].sum(0), 1e-12)
+    totals = np.stack([quantities[s].sum(0) for s in sets]) / scale - 1
+    shrink = np.sqrt((1 - match["overlap"]) / (1 + match["overlap"]))
+    for name, value in mine.items():
+        change, r = value - base[name], rand[name].to_numpy(float) - base[name]
+        ok = np.isfinite(r)
+        if not np.isfinite(change) or ok.sum() < 2:  # a readout this data cannot give (no group named)
+            continue
+        r, tot = r[ok], totals[ok]
+        # Adjust only along quantities whose class total lies among the sets' (interpolate, never
+        # extrapolate: a class that carries nothing on one side has no stand-in that carries as little).
+        inside = (tot.min(0) <= 0) & (tot.max(0) >= 0)
+        adjust = int(inside.sum()) if cfg.adjust and len(r) >= 10 * (inside.sum() + 1) else 0
+        centre, resid = float(r.mean()), r - r.mean()
+        if adjust:
+            design = np.column_stack([np.ones(len(r)), tot[:, inside]])
+            coef = np.linalg.lstsq(design, r, rcond=None)[0]
+            centre, resid = float(coef[0]), r - design @ coef
+        # The range a set carrying the class's totals would fall in, widened as the test widens it.
+        note = "" if match["overlap"] <= MAX_OVERLAP else f"no control: the sets share {match['overlap']:.0%}"
+        lo, hi = np.quantile(resid, [0.025, 0.975]) / (1.0 if note else shrink)
+        rows.append({"class": cls, "readout": name, "size": len(members), "change": change,
+                     "random mean": centre, "random 2.5%": centre + lo, "random 97.5%": centre + hi,
+                     "p above": shrunk_p(change, centre, resid, match["overlap"]) if not note else np.nan,
+                     "n random": len(r), "adjusted": adjust, **match, "note": note,
+                     "unmatched": ", ".join(q for q, i in zip(cfg.match, inside) if not i)})
+    return rows
+
+
 def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, cfg: ControlConfig = ControlConfig(),
             classes=dominance.CLASSES, pool=None) -> pd.DataFrame:
     """One seed's comparison: each class's change of every readout against its matched random sets.
@@ -185,41 +224,8 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
     rows = []
     for cls in classes:
         members, sets, match = class_sets(labels, cls, every, carry, cfg, rng)
-        if len(members) == 0:
-            continue
-        if sets is None:  # said, not dropped: the class is there but has no control
-            rows += [{"class": cls, "readout": name, "size": len(members), "n random": 0,
-                      "note": f"no control: {len(members)} latents, {match['outside']} outside"} for name in base]
-            continue
-        mine = readout(members)
-        rand = pd.DataFrame([readout(s) for s in sets])
-        # Set totals relative to the class's, so the regression's intercept is the value at the class's mass.
-        scale = np.maximum(quantities[members].sum(0), 1e-12)
-        totals = np.stack([quantities[s].sum(0) for s in sets]) / scale - 1
-        shrink = np.sqrt((1 - match["overlap"]) / (1 + match["overlap"]))
-        for name, value in mine.items():
-            change, r = value - base[name], rand[name].to_numpy(float) - base[name]
-            ok = np.isfinite(r)
-            if not np.isfinite(change) or ok.sum() < 2:  # a readout this data cannot give (no group named)
-                continue
-            r, tot = r[ok], totals[ok]
-            # Adjust only along quantities whose class total lies among the sets' (interpolate, never
-            # extrapolate: a class that carries nothing on one side has no stand-in that carries as little).
-            inside = (tot.min(0) <= 0) & (tot.max(0) >= 0)
-            adjust = int(inside.sum()) if cfg.adjust and len(r) >= 10 * (inside.sum() + 1) else 0
-            centre, resid = float(r.mean()), r - r.mean()
-            if adjust:
-                design = np.column_stack([np.ones(len(r)), tot[:, inside]])
-                coef = np.linalg.lstsq(design, r, rcond=None)[0]
-                centre, resid = float(coef[0]), r - design @ coef
-            # The range a set carrying the class's totals would fall in, widened as the test widens it.
-            note = "" if match["overlap"] <= MAX_OVERLAP else f"no control: the sets share {match['overlap']:.0%}"
-            lo, hi = np.quantile(resid, [0.025, 0.975]) / (1.0 if note else shrink)
-            rows.append({"class": cls, "readout": name, "size": len(members), "change": change,
-                         "random mean": centre, "random 2.5%": centre + lo, "random 97.5%": centre + hi,
-                         "p above": shrunk_p(change, centre, resid, match["overlap"]) if not note else np.nan,
-                         "n random": len(r), "adjusted": adjust, **match, "note": note,
-                         "unmatched": ", ".join(q for q, i in zip(cfg.match, inside) if not i)})
+        if len(members):
+            rows += _class_rows(readout, base, cls, members, sets, match, quantities, cfg)
     return pd.DataFrame(rows, columns=list(dict.fromkeys([*COLUMNS, *(k for r in rows for k in r)])))
 
 
@@ -237,14 +243,15 @@ def score_rank(labels, scores) -> np.ndarray:
 def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd.DataFrame, doses,
                   cfg: ControlConfig = ControlConfig(), classes=dominance.CLASSES, pool=None) -> pd.DataFrame:
     """`compare` at several doses: for each class, its first k latents in `rank` order (`score_rank`, larger
-    first; ties broken by carried energy, heaviest first) against matched random sets of k latents drawn outside the *whole* class, for every k in `doses`
-    no larger than the class. A class too large to have a control as a whole gets one at the doses the
+    first; ties broken by carried energy, heaviest first) against matched random sets of k latents drawn
+    outside the *whole* class, for every k in `doses` no larger than the class. A class too large to have a control as a whole gets one at the doses the
     latents outside it can match; the first dose whose sets share too many latents ends the class's curve
     ('no control', without readouts). One `compare` row per (class, dose, readout), with a `dose` column."""
     labels, rank = np.asarray(labels, dtype=object), np.asarray(rank, dtype=np.float64)
     every = classified(labels) if pool is None else np.asarray(pool)
-    names = list(readout(np.array([], np.int64)))
-    parts = []
+    base = readout(np.array([], np.int64))
+    quantities = carry[list(cfg.match)].to_numpy(float)
+    rows = []
     for cls in classes:
         members = np.flatnonzero(labels == cls)
         heavy = carry["energy"].to_numpy(float)[members] if "energy" in carry else np.zeros(len(members))
@@ -254,20 +261,18 @@ def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd
             first = np.full(len(labels), None, dtype=object)
             first[ordered[:k]] = cls
             step = dataclasses.replace(cfg, seed=cfg.seed + k)
-            # The sets `compare` would draw (same seed, same draws): where they share too many latents,
-            # say so without their readouts; a larger dose shares more, so the class stops there.
-            _, sets, match = class_sets(first, cls, outside, carry, step, np.random.default_rng(step.seed))
-            if sets is None or match["overlap"] > MAX_OVERLAP:
-                why = (f"{k} latents, {match['outside']} outside" if sets is None
-                       else f"the sets share {match['overlap']:.0%}")
-                parts.append(pd.DataFrame([{"class": cls, "readout": name, "size": k, "n random": 0,
-                                            "note": f"no control: {why}", "dose": k} for name in names]))
+            dosed, sets, match = class_sets(first, cls, outside, carry, step, np.random.default_rng(step.seed))
+            if sets is not None and match["overlap"] > MAX_OVERLAP:
+                # Say so without reading the sets out; a larger dose shares more, so the class stops here.
+                rows += [{"class": cls, "readout": name, "size": k, "n random": 0, "dose": k,
+                          "note": f"no control: the sets share {match['overlap']:.0%}"} for name in base]
                 break
-            parts.append(compare(readout, first, carry, step, classes=(cls,), pool=outside).assign(dose=k))
-    if not parts:
-        return pd.DataFrame(columns=[*COLUMNS, "dose"])
-    out = pd.concat(parts, ignore_index=True)
-    return out.reindex(columns=list(dict.fromkeys([*COLUMNS, *out.columns, "dose"])))
+            got = _class_rows(readout, base, cls, dosed, sets, match, quantities, step)
+            rows += [{**r, "dose": k} for r in got]
+            if sets is None:
+                break
+    keys = (k for r in rows for k in r if k != "dose")
+    return pd.DataFrame(rows, columns=list(dict.fromkeys([*COLUMNS, *keys, "dose"])))
 
 
 def mid_rank_p(value: float, random: np.ndarray) -> float:

@@ -170,16 +170,14 @@ def build_sets(x: torch.Tensor, y: torch.Tensor, ex: Extractors, seed: int, mode
     if unknown:
         raise ValueError(f"Unknown feature tool(s) {unknown}. Available: {list(ALL_TOOLS)}")
     sets, saes = {}, {}
-    cfgs = ex.sae_configs(seed)
-    if set(tools) & set(PAIRED_TOOLS):
-        cfgs.update(ex.paired_sae_configs(seed))
     for tool in tools:
         if tool == "raw":
             sets[tool] = raw_features(x.shape[1])
         elif tool == "NCL":
             sets[tool], _ = ncl_features(x, y, ex.ncl_config(seed), model_identity, data_identity, progress)
         else:
-            sets[tool], saes[tool] = sae_features(x, y, cfgs[tool], model_identity, data_identity, progress)
+            sets[tool], saes[tool] = sae_features(x, y, ex.config(tool, seed), model_identity, data_identity,
+                                                  progress)
     return sets, saes
 
 
