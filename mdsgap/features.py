@@ -146,9 +146,11 @@ class Extractors:
     def config(self, tool: str, seed: int) -> "sae.SAEConfig":
         """The SAE config of one tool by name, plain or paired (e.g. the chosen dictionary,
         `comparison.CHOSEN[0]`)."""
-        cfgs = {**self.sae_configs(seed), **self.paired_sae_configs(seed)}
+        cfgs = self.sae_configs(seed)
+        if tool not in cfgs:  # the paired configs only when asked for (building them warns on a small k)
+            cfgs = self.paired_sae_configs(seed)
         if tool not in cfgs:
-            raise ValueError(f"{tool!r} is not an SAE tool. Available: {list(cfgs)}")
+            raise ValueError(f"{tool!r} is not an SAE tool. Available: {[*self.sae_configs(seed), *cfgs]}")
         return cfgs[tool]
 
     def ncl_config(self, seed: int) -> ncl.NCLConfig:
