@@ -68,22 +68,36 @@ def pgd(clip: Clip, images: torch.Tensor, loss: Callable, eps: float, steps: int
     """Projected gradient descent on pixels (n, 3, H, W) in [0, 1]: minimise `loss` of the image embeddings
     within an L-infinity ball of radius eps; signed steps of 2.5 eps / steps (Madry et al.), no random start,
     so an attack is deterministic. Returns the adversarial pixels."""
-    if eps < 0 or steps < 1:
-        raise ValueError(f"eps must be >= 0 and steps >= 1, got eps={eps}, steps={steps}.")
-    step_size = 2.5 * eps / steps if step_size is None else step_size
+    return pgd_many(clip, images, [(loss, eps)], steps, step_size)[0]
+
+
+def pgd_many(clip: Clip, images: torch.Tensor, attacks: list[tuple[Callable, float]], steps: int = 10,
+             step_size: float | None = None) -> list[torch.Tensor]:
+    """`pgd` for several (loss, eps) attacks on the same images at once: one forward and backward pass over
+    all their copies per step (a batch of a few hundred images runs several times faster per image on a CPU
+    than one of 64); each copy's gradient is its own attack's. Returns the adversarial pixels per attack."""
+    for _, eps in attacks:
+        if eps < 0 or steps < 1:
+            raise ValueError(f"eps must be >= 0 and steps >= 1, got eps={eps}, steps={steps}.")
+    n = len(images)
+    eps = torch.tensor([e for _, e in attacks], dtype=torch.float64).repeat_interleave(n).view(-1, 1, 1, 1)
+    size = (2.5 * eps / steps if step_size is None else torch.full_like(eps, step_size)).float()
+    eps = eps.float()
     model = clip.model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    x0 = images.to(clip.device())
+    x0 = images.to(clip.device()).repeat(len(attacks), 1, 1, 1)
+    eps, size = eps.to(x0.device), size.to(x0.device)
     x = x0.clone()
-    for _ in range(steps if eps > 0 else 0):
+    for _ in range(steps if bool((eps > 0).any()) else 0):
         x.requires_grad_(True)
-        value = loss(model.encode_image(to_input(clip, x))).sum()
+        e = model.encode_image(to_input(clip, x))
+        value = sum(loss(e[i * n:(i + 1) * n]).sum() for i, (loss, _) in enumerate(attacks))
         grad, = torch.autograd.grad(value, x)
         with torch.no_grad():
-            x = x - step_size * grad.sign()
+            x = x - size * grad.sign()
             x = (x0 + (x - x0).clamp(-eps, eps)).clamp(0, 1)
-    return x.detach().cpu()
+    return list(x.detach().cpu().split(n))
 
 
 @torch.no_grad()
@@ -98,6 +112,29 @@ def targets(truth: np.ndarray, n_values: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     shift = rng.integers(1, n_values, len(truth))
     return (np.asarray(truth) + shift) % n_values
+
+
+def target_rows(truth: np.ndarray, goal: np.ndarray, seed: int = 0) -> np.ndarray:
+    """On real data, where no image can be redrawn with another value: for each image, another image of the
+    same set whose label is the image's goal, drawn at random (seeded)."""
+    truth, goal = np.asarray(truth), np.asarray(goal)
+    rng = np.random.default_rng(seed)
+    out = np.empty(len(goal), dtype=np.int64)
+    for i, g in enumerate(goal):
+        pool = np.flatnonzero((truth == g) & (np.arange(len(truth)) != i))
+        if not len(pool):
+            raise ValueError(f"No image labelled with value {g} to serve as a target: attack more images "
+                             "(n_attack) or drop the values no image shows from the prompts.")
+        out[i] = rng.choice(pool)
+    return out
+
+
+def fitted_images(images, size: int) -> np.ndarray:
+    """PIL images of any sizes as uint8 (n, size, size, 3): centre-cropped to a square and resized, as
+    CLIP's preprocessing does, so that pixels can be attacked in one batch."""
+    from PIL import Image, ImageOps
+
+    return np.stack([np.asarray(ImageOps.fit(im.convert("RGB"), (size, size), Image.BICUBIC)) for im in images])
 
 
 def objectives(model: SparseAutoencoder, labellings: dict[str, np.ndarray], target: torch.Tensor,
@@ -135,8 +172,7 @@ def attack_table(clip: Clip, images: np.ndarray, goal: np.ndarray, classes: torc
     x = pixels(images)
     rows, kept = [], None
     for key, loss in tqdm(attacks.items(), desc="attacks", mininterval=2):
-        for b in budgets:
-            adv = pgd(clip, x, loss, eps=b / 255, steps=steps)
+        for b, adv in zip(budgets, pgd_many(clip, x, [(loss, b / 255) for b in budgets], steps)):
             row = dict(zip(("labelling", "set", "kind"), key), budget=b,
                        success=float((predict(clip, adv, classes) == goal).mean()))
             if second is not None:

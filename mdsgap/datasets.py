@@ -65,9 +65,11 @@ def detect_sep(csv_path: str | Path, header: str) -> str:
 
 
 def load_csv(csv_path: str | Path, img_key: str = "filepath", caption_key: str = "title", sep: str | None = None,
-             skip_bad: bool = False, limit: int | None = None, keep: tuple[str, ...] = ()) -> CsvPairs:
+             skip_bad: bool = False, limit: int | None = None, keep: tuple[str, ...] = (),
+             hint: str = "") -> CsvPairs:
     """Read and check a CSV of image paths and captions; relative paths are taken from the CSV's folder.
     `keep` names extra columns to return (in `CsvPairs.columns`); a row with one of them empty is a bad row.
+    `hint` says which parameter names a kept column, for the error when it is missing.
     `sep` None (or '') detects the separator, so open_clip's tab-separated files load as they are.
 
     Row numbers in errors count the header as row 1, as a spreadsheet shows them.
@@ -83,9 +85,10 @@ def load_csv(csv_path: str | Path, img_key: str = "filepath", caption_key: str =
         columns = reader.fieldnames or []
         missing = [c for c in (img_key, caption_key, *keep) if c not in columns]
         if missing:
+            fix = (f"{hint}, or rename the column" if hint and set(missing) & set(keep) else
+                   "Rename the columns, or pass img_key=/caption_key=")
             raise DatasetError(f"{csv_path}: missing column(s) {missing}; found {columns} (separator {sep!r}). "
-                               f"Rename the columns, or pass img_key=/caption_key= (and sep= if the separator is "
-                               f"wrong).")
+                               f"{fix[0].upper() + fix[1:]} (and sep= if the separator is wrong).")
         paths, captions, skipped, kept = [], [], [], {k: [] for k in keep}
         for row_no, row in enumerate(reader, start=2):
             if limit is not None and len(captions) >= limit:

@@ -93,16 +93,20 @@ def recall_at_k(query: torch.Tensor, keys: torch.Tensor, ks=(1, 5, 10)) -> dict[
     return {k: float((rank < k).float().mean()) for k in ks}
 
 
-def consistent(factors: pd.DataFrame, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+def consistent(factors, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Whether caption j is true of image i: every factor it names that image i shows has image i's value
-    (a named tone or time is true of an image that does not show it)."""
+    (a named tone or time is true of an image that does not show it). `factors` is the world's factor
+    table or its `naming` arrays (read once where many pairings are scored)."""
     ok = np.ones(len(i), dtype=bool)
-    for name in world.NAMEABLE:
-        shown = factors[f"shown_{name}"].to_numpy()[i]
-        named = factors[f"mentioned_{name}"].to_numpy()[j]
-        vals = factors[name].cat.codes.to_numpy()
-        ok &= ~named | ~shown | (vals[j] == vals[i])
+    for shown, named, vals in naming(factors) if isinstance(factors, pd.DataFrame) else factors:
+        ok &= ~named[j] | ~shown[i] | (vals[j] == vals[i])
     return ok
+
+
+def naming(factors: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per nameable factor, the arrays `consistent` reads: (shown, mentioned, value code) of each pair."""
+    return [(factors[f"shown_{n}"].to_numpy(), factors[f"mentioned_{n}"].to_numpy(),
+             factors[n].cat.codes.to_numpy()) for n in world.NAMEABLE]
 
 
 def retrieval(image_emb: torch.Tensor, text_emb: torch.Tensor, factors: pd.DataFrame | None = None,

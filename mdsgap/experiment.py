@@ -69,6 +69,19 @@ class Settings:
             temperature=None if self.learn_temperature else self.temperature, seed=self.seed)
 
 
+class NeedsWorld(ValueError):
+    """A chapter asked to run on a CSV dataset that only the generated world can feed (`needs_world`)."""
+
+
+def needs_world(s: Settings, what: str) -> None:
+    """Stop a chapter before any work when it is given a CSV but needs the world: one line that says what
+    it needs and which parameter gives it (the CLIP parameters still apply on the world)."""
+    if not s.on_world:
+        raise NeedsWorld(f"This chapter needs {what}, which a CSV dataset does not have: set dataset_csv = '' "
+                         "to run it on the generated world (clip_model and clip_pretrained still choose the "
+                         "CLIP).")
+
+
 @dataclass
 class Subject:
     """The model a chapter studies and, when it was trained here, its training record."""

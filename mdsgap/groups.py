@@ -75,14 +75,25 @@ def readings(image_emb: torch.Tensor, classes: torch.Tensor, groups) -> pd.DataF
     `classes` (n_groups, d) are the groups' class embeddings in the order of their values; `groups` holds
     each image's group as an index into them.
     """
+    g = _groups(groups, len(image_emb))
+    correct, margin = _read(image_emb, classes, g)
+    return pd.DataFrame({"group": g, "correct": correct, "margin": margin})
+
+
+def _groups(groups, n: int) -> np.ndarray:
     g = np.asarray(groups)
-    if g.ndim != 1 or len(g) != len(image_emb):
-        raise ValueError(f"groups must give one group per image: {len(image_emb)} images, got shape {g.shape}.")
+    if g.ndim != 1 or len(g) != n:
+        raise ValueError(f"groups must give one group per image: {n} images, got shape {g.shape}.")
+    return g
+
+
+def _read(image_emb: torch.Tensor, classes: torch.Tensor, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`readings`' two columns as arrays: correct and margin."""
     sims = (F.normalize(image_emb.float(), dim=-1) @ F.normalize(classes.float(), dim=-1).T).numpy()
     own = sims[np.arange(len(g)), g]
     others = sims.copy()
     others[np.arange(len(g)), g] = -np.inf
-    return pd.DataFrame({"group": g, "correct": sims.argmax(1) == g, "margin": own - others.max(1)})
+    return sims.argmax(1) == g, own - others.max(1)
 
 
 def by_group(r: pd.DataFrame, names) -> pd.DataFrame:
@@ -94,33 +105,40 @@ def by_group(r: pd.DataFrame, names) -> pd.DataFrame:
 
 def accuracy_gap(r: pd.DataFrame, confounded: int) -> float:
     """Zero-shot accuracy of the other groups minus that of the confounded group (positive: it is read worse)."""
-    hit = r.correct.to_numpy()
-    mine = r.group.to_numpy() == confounded
+    return _gap(r.correct.to_numpy(), r.group.to_numpy(), confounded)
+
+
+def _gap(hit: np.ndarray, g: np.ndarray, confounded: int) -> float:
+    mine = g == confounded
     return float(hit[~mine].mean() - hit[mine].mean())
 
 
 def removal_readout(model, x: torch.Tensor, classes: torch.Tensor, groups, confounded: int, names):
     """A readout for `control.compare`: latents -> after removing them from the test images and the groups'
     class embeddings alike, the `accuracy_gap` ("gap") and per group its accuracy ("accuracy <g>"), mean
-    margin ("margin <g>") and the share of its plain-reconstruction margin kept ("kept <g>")."""
+    margin ("margin <g>") and the share of its plain-reconstruction margin kept ("kept <g>"). Group means
+    are taken on arrays (the readout runs hundreds of times; a pandas groupby per call cost most of it)."""
+    g = _groups(groups, len(x))
+    members = [(names[k], g == k) for k in np.unique(g)]
     with torch.no_grad():
         zx, zc = model.encode(gap.normalize(x).float()), model.encode(gap.normalize(classes).float())
 
-    def read(latents) -> pd.DataFrame:
+    def read(latents) -> tuple[float, dict]:
         with torch.no_grad():
-            return readings(model.decode(editing.zeroed(zx, latents)), model.decode(editing.zeroed(zc, latents)),
-                            groups)
+            hit, margin = _read(model.decode(editing.zeroed(zx, latents)),
+                                model.decode(editing.zeroed(zc, latents)), g)
+        return (_gap(hit, g, confounded) if confounded is not None else np.nan,
+                {name: (float(hit[m].mean()), float(margin[m].mean())) for name, m in members})
 
-    plain = by_group(read([]), names)
+    plain = read([])[1]
 
     def run(latents) -> dict:
-        r = read(latents)
-        g = by_group(r, names)
-        out = {"gap": accuracy_gap(r, confounded) if confounded is not None else np.nan}
-        for name in g.index:
-            out.update({f"accuracy {name}": g.accuracy[name], f"margin {name}": g.margin[name],
-                        f"kept {name}": g.margin[name] / plain.margin[name] if plain.margin[name] > 1e-6
-                        else np.nan})  # a share of a margin that was not positive means nothing
+        gap_, means = read(latents)
+        out = {"gap": gap_}
+        for name, (accuracy, margin) in means.items():  # a share of a margin that was not positive means nothing
+            was = plain[name][1]
+            out.update({f"accuracy {name}": accuracy, f"margin {name}": margin,
+                        f"kept {name}": margin / was if was > 1e-6 else np.nan})
         return out
     return run
 

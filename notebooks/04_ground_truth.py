@@ -77,8 +77,7 @@ check_declared(globals(), dict(
     tools=list, n_seeds=int, n_confirm=int, k_std=float, band=float, min_pairs=int,
     n_boot=int, factor_floor=float, pair_floor=float, n_perm=int, p_values=list,
     q_values=list, n_sweep_pairs=int))
-if not S.on_world:
-    raise ValueError("This chapter needs the world's ground truth; it cannot run on a CSV dataset.")
+experiment.needs_world(S, "the world's ground truth (which factor each latent encodes)")
 if not {"TopK", "Aligned", "Bilingual"} <= set(tools):
     raise ValueError(f"tools = {tools} leaves out an autoencoder this chapter compares; keep "
                      "'TopK', 'Aligned' and 'Bilingual' in tools (add others as you like).")

@@ -69,6 +69,7 @@ check_declared(globals(), dict(
     n_seeds=int, cone_depths=list, cone_width=int, n_cone_inputs=int, tower_models=list,
     n_tower_pairs=int, temperatures=list, learned_temperature=bool, mention_levels=list,
     sweep_temperature=float, n_eval=int))
+experiment.needs_world(S, "the world (it trains its CLIPs on it, one change at a time)")
 seeds = [S.seed + i for i in range(n_seeds)]  # every sweep point is repeated for each seed
 sns.set_theme(style="whitegrid", context="notebook")
 

@@ -70,9 +70,7 @@ S = experiment.Settings.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, sweep_temperature=float, shift_fractions=list, n_drop=int, alphas=list,
     k_fractions=list, variances=list, bins=list, n_noise=int))
-if not S.on_world:
-    raise ValueError("This chapter scores zero-shot accuracy on the world's factors; "
-                     "it cannot run on a CSV dataset.")
+experiment.needs_world(S, "the world's factors (its zero-shot scores and noise study read them)")
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]

@@ -72,6 +72,9 @@ check_declared(globals(), dict(
     n_seeds=int, group_factor=str, confounded=str, correlate=str,
     correlate_value=str, strength=float, finetune_steps=int, min_pairs=int, n_random_sets=int,
     group_column=str, group_prompts=dict, csv_sep=str))
+if not S.on_world and len(group_prompts) < 2:
+    raise ValueError("On a CSV, set group_column (the CSV's column of groups) and "
+                     "group_prompts = {group: [prompt, ...]} for at least two groups.")
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
@@ -120,7 +123,7 @@ def study_pairs(clip, n: int, split: str):
         x, y = embeddings.embed_pairs(clip, p, src, progress=False)
         return p, x, y, embeddings.data_identity(p, src)
     p = datasets.load_csv(S.dataset_csv, sep=csv_sep, skip_bad=S.skip_bad_rows, limit=n,
-                          keep=(group_column,))
+                          keep=(group_column,), hint="set group_column to the CSV's group column")
     return p, *embeddings.embed_pairs(clip, p, None, progress=False), embeddings.data_identity(p)
 
 

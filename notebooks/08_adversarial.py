@@ -42,6 +42,11 @@ budgets = [2, 4, 8, 16]  # L-infinity budgets, in 1/255 of the pixel range
 pgd_steps = 10  # PGD steps per attack
 n_random_sets = 5  # matched random latent sets per class and seed (5: a 5% verdict is reachable)
 transfer_temperature = 0.01  # fine-tuning temperature of the second CLIP (chapter 5's recipe)
+second_model = ""  # the second CLIP's model ("": a sweep CLIP on the world, clip_model on a CSV)
+second_pretrained = ""  # its pretrained tag or checkpoint file (with second_model, or on a CSV)
+label_column = ""  # on a CSV: the column of labels the attack flips
+label_prompts = {}  # on a CSV: {label: [prompt, ...]} for every label, as zero-shot classes
+csv_sep = ""  # on a CSV: the column separator ("" detects it: tab for open_clip's TSV files)
 
 # %%
 import matplotlib.pyplot as plt
@@ -49,8 +54,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mdsgap import (adversarial, comparison, control, evaluation, experiment, features, plots,
-                    training, world)
+from mdsgap import (adversarial, comparison, control, datasets, evaluation, experiment, features,
+                    groups, models, plots, training, world)
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
@@ -59,7 +64,11 @@ S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, min_pairs=int, attack_factor=str, n_attack=int, budgets=list, pgd_steps=int,
-    n_random_sets=int, transfer_temperature=float))
+    n_random_sets=int, transfer_temperature=float, second_model=str, second_pretrained=str,
+    label_column=str, label_prompts=dict, csv_sep=str))
+if not S.on_world and not (label_column and len(label_prompts) >= 2):
+    raise ValueError("On a CSV, set label_column (the column of labels the attack flips) and "
+                     "label_prompts = {label: [prompt, ...]} for at least two of its labels.")
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
@@ -88,35 +97,56 @@ for s in seeds:
                  for name, m in LABELLINGS.items()}
 
 # %% [markdown]
-# The second CLIP, for transfer, is one of the sweep models of {doc}`05_why_the_gap`: another
-# architecture ({glue:text}`sweep_model`), another seed, trained by another recipe.
+# The second CLIP, for transfer, is {glue:text}`second_label`. On the world it is by default one of
+# the sweep models of {doc}`05_why_the_gap`: another architecture, another seed, another recipe.
 
 # %%
 recipe = training.SweepRecipe.from_params(globals())
-second_cfg = recipe.finetune(S.seed + 1, transfer_temperature)
-second = training.trained_clip(second_cfg, device=S.device).clip
-glue("sweep_model", recipe.model)
+if second_model or not S.on_world:
+    name = second_model or S.clip_model
+    second = models.create_clip(name, second_pretrained, seed=S.seed + 1, device=S.device)
+    glue("second_label", f"{name} ({second_pretrained or 'random init, seed ' + str(S.seed + 1)})")
+else:
+    second_cfg = recipe.finetune(S.seed + 1, transfer_temperature)
+    second = training.trained_clip(second_cfg, device=S.device).clip
+    glue("second_label", f"a sweep CLIP ({recipe.model}, seed {S.seed + 1})")
 
 # %% [markdown]
 # ## The images and their targets
 #
 # Each seed attacks the same {glue:text}`n_attack` held-out images; every image gets a target
 # {glue:text}`attack_factor` drawn among the values it does not have. The attack's goal is a *target
-# image*: the same picture drawn again with the target value (the world can redraw any pair with one
-# factor changed). Success is read zero-shot: the share of attacked images the CLIP now reads as the
-# target value.
+# image*: {glue:text}`target_kind`. Success is read zero-shot: the share of attacked images the CLIP
+# now reads as the target value.
 
 # %%
-test, _ = experiment.load_pairs(S, n_attack)
-values = world.FACTOR_BY_NAME[attack_factor].values
-truth = test.factors[attack_factor].cat.codes.to_numpy()
-classes = evaluation.class_embeddings(subject.clip, attack_factor)
-classes_2 = evaluation.class_embeddings(second, attack_factor)
-clean = adversarial.predict(subject.clip, adversarial.pixels(test.images), classes)
-clean_2 = adversarial.predict(second, adversarial.pixels(test.images), classes_2)
+def attacked(clip):
+    """The attacked images, the label names, each image's label, the clip's class embeddings."""
+    if S.on_world:
+        test, _ = experiment.load_pairs(S, n_attack)
+        values = world.FACTOR_BY_NAME[attack_factor].values
+        truth = test.factors[attack_factor].cat.codes.to_numpy()
+        return test.images, values, truth, evaluation.class_embeddings(clip, attack_factor)
+    test = datasets.load_csv(S.dataset_csv, sep=csv_sep, skip_bad=S.skip_bad_rows,
+                             limit=n_attack, keep=(label_column,),
+                             hint="set label_column to the CSV's label column")
+    classes, values = groups.prompt_classes(clip, label_prompts)
+    images = adversarial.fitted_images(test.load_images(range(len(test))), clip.image_size)
+    return images, values, groups.group_codes(test.columns[label_column], values), classes
+
+
+# %%
+images, values, truth, classes = attacked(subject.clip)
+classes_2 = attacked(second)[3]
+clean = adversarial.predict(subject.clip, adversarial.pixels(images), classes)
+clean_2 = adversarial.predict(second, adversarial.pixels(images), classes_2)
+attack_factor = attack_factor if S.on_world else label_column
+glue("target_kind", "the same picture drawn again with the target value (the world can redraw any "
+     "pair with one factor changed)" if S.on_world else "another of the attacked images whose "
+     "label is the target (a real picture cannot be redrawn)")
 glue("clean", float((clean == truth).mean()))
 glue("clean_2", float((clean_2 == truth).mean()))
-glue("n_attack", n_attack)
+glue("n_attack", len(images))
 glue("attack_factor", attack_factor)
 
 # %% [markdown]
@@ -135,12 +165,18 @@ glue("attack_factor", attack_factor)
 # matched on what they carry on images (`mdsgap.control`).
 
 # %%
+def target_images(goal, s):
+    """Each attacked image's target: redrawn with its goal value, or another image labelled so."""
+    if S.on_world:
+        return world.redraw(world.WorldConfig(), n_attack, S.seed, "test",
+                            **{attack_factor: np.asarray(values)[goal]})
+    return images[adversarial.target_rows(truth, goal, seed=s)]
+
+
 def seed_attacks(s):
-    """Seed s's target values and its attacks, each toward the images redrawn with those values."""
+    """Seed s's target values and its attacks, each toward the target images of those values."""
     goal = adversarial.targets(truth, len(values), seed=s)
-    redrawn = world.redraw(world.WorldConfig(), n_attack, S.seed, "test",
-                           **{attack_factor: np.asarray(values)[goal]})
-    target = subject.clip.encode_images(redrawn)
+    target = subject.clip.encode_images(target_images(goal, s))
     attacks, overlaps = adversarial.objectives(saes[s], labels[s], target, carry[s], n_random_sets,
                                                seed=s)
     return goal, attacks, {(s, *k): o for k, o in overlaps.items()}
@@ -155,7 +191,7 @@ for s in seeds:
     if s == S.seed:
         keep = SHOWN if SHOWN in attacks else ("-", "whole embedding", "reference")
         shown_name = f"{keep[1]} ({keep[0]})" if keep[0] != "-" else keep[1]
-    table, adv = adversarial.attack_table(subject.clip, test.images, goal, classes, attacks,
+    table, adv = adversarial.attack_table(subject.clip, images, goal, classes, attacks,
                                           budgets, pgd_steps, (second, classes_2),
                                           keep if s == S.seed else None)
     runs.append(table.assign(seed=s))
@@ -250,7 +286,7 @@ glue("transfer_vs", "above" if transfer.transfer.max() > 1 / (len(values) - 1) e
 
 # %% mystnb={"figure": {"caption": "Clean images (top), the perturbation magnified to the full range (middle) and the adversarial images (bottom), at the largest budget for the first seed; captions give the true value, the target and what the subject reads.", "name": "fig-adversarial-images"}}
 adv, goal = shown
-x0 = adversarial.pixels(test.images[:6])
+x0 = adversarial.pixels(images[:6])
 delta = (adv[:6] - x0) / (2 * max(budgets) / 255) + 0.5
 read = adversarial.predict(subject.clip, adv[:6], classes)
 rows = [x0, delta.clamp(0, 1), adv[:6]]
@@ -289,14 +325,13 @@ plt.show()
 # ```
 
 # %%
-few = min(8, n_attack)
+few = min(8, len(images))
 goal_few = adversarial.targets(truth, len(values), seed=S.seed)
-redrawn = world.redraw(world.WorldConfig(), n_attack, S.seed, "test",
-                       **{attack_factor: np.asarray(values)[goal_few]})[:few]
+redrawn = target_images(goal_few, S.seed)[:few]
 goal_few = goal_few[:few]
 loss = adversarial.embedding_objective(subject.clip.encode_images(redrawn))
 for b in (max(budgets), 2 * max(budgets)):
-    adv_b = adversarial.pgd(subject.clip, adversarial.pixels(test.images[:few]), loss, eps=b / 255,
+    adv_b = adversarial.pgd(subject.clip, adversarial.pixels(images[:few]), loss, eps=b / 255,
                             steps=pgd_steps)
     hit = adversarial.predict(subject.clip, adv_b, classes) == goal_few
     print(f"budget {b}/255: {hit.sum()} of {few} images read as their target")

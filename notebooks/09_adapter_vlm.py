@@ -65,9 +65,8 @@ S = experiment.Settings.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, n_vlm_pairs=int, n_probe=int, projector=str, d_model=int, n_layers=int,
     vlm_steps=list, context_share=float, boosts=list))
-if not S.on_world:
-    raise ValueError("This chapter builds its VLM on the world (its questions need the factors); "
-                     "for a real LLaVA use mdsgap.llava, as the last section shows.")
+experiment.needs_world(S, "the world's factors (its VLM is asked about them; for a real LLaVA see "
+                        "mdsgap.llava, in the last section)")
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]

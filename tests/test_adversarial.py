@@ -33,6 +33,18 @@ def test_pgd_stays_in_its_budget_and_lowers_the_loss(clip):
         A.pgd(clip, x, loss, eps=-1)
 
 
+def test_pgd_many_gives_each_attack_what_it_gets_alone(clip):
+    images = world.generate(world.WorldConfig(), 5, seed=2).images
+    x = A.pixels(images)
+    near = A.embedding_objective(clip.encode_texts(["a red circle"] * 5))
+    far = A.embedding_objective(-clip.encode_texts(["a blue square"] * 5))
+    attacks = [(near, 4 / 255), (far, 8 / 255), (near, 0.0)]
+    together = A.pgd_many(clip, x, attacks, steps=4)
+    alone = [A.pgd(clip, x, loss, eps=eps, steps=4) for loss, eps in attacks]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(together, alone))
+    assert not torch.allclose(together[0], together[1])  # the copies did not share one attack
+
+
 def test_feature_objective_reads_pre_activations_of_the_chosen_latents_only():
     torch.manual_seed(0)
     model = sae.SparseAutoencoder(4, sae.SAEConfig(n_latents=10, activation=sae.TopK(2)))

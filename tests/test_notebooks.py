@@ -179,3 +179,60 @@ def test_generation_chapter_draws_the_edits_with_a_stable_unclip_folder(tmp_path
     nb = json.loads((tmp_path / "out" / "10_generation.ipynb").read_text())
     cell = next(c for c in nb["cells"] if "unclip.load_pipeline" in "".join(c["source"]))
     assert any("image/png" in o.get("data", {}) for o in cell["outputs"])  # the edits, drawn by unCLIP
+
+
+@pytest.fixture(scope="module")
+def real_data(tmp_path_factory):
+    """The tests' own small TSV in open_clip's format (with a group and a label column) and a randomly
+    initialised checkpoint: what a reader brings to run a chapter on real data."""
+    from PIL import Image
+
+    from mdsgap import models, world
+
+    root = tmp_path_factory.mktemp("real")
+    clip = models.create_clip("mdsgap-tiny", seed=5)
+    folder = models.save_checkpoint(clip.model, models.get_model_config("mdsgap-tiny"), root / "ckpt")
+    pairs = world.generate(world.WorldConfig(), 40, seed=0, split="csv")
+    (root / "img").mkdir()
+    rows = ["filepath\ttitle\tgender\tlabel"]
+    for i, (im, cap) in enumerate(zip(pairs.images, pairs.captions)):
+        Image.fromarray(im).save(root / "img" / f"{i}.png")
+        gender = "woman" if pairs.factors.outline[i] == "light" else "man"
+        warm = "warm" if pairs.factors.colour[i] in ("red", "orange", "yellow") else "cool"
+        rows.append(f"img/{i}.png\t{cap}\t{gender}\t{warm}")
+    (root / "pairs.tsv").write_text("\n".join(rows) + "\n")
+    return {"clip_model": "mdsgap-tiny", "clip_pretrained": str(folder / models.WEIGHTS_FILE),
+            "dataset_csv": str(root / "pairs.tsv")}
+
+
+REAL_EXTRA = {  # what a chapter needs beyond the data and the model, by its own parameters
+    "07_group_attribute": {"csv_sep": "\t", "group_column": "gender", "confounded": "woman",
+                           "group_prompts": {"woman": ["a photo of a woman"], "man": ["a photo of a man"]}},
+    "08_adversarial": {"csv_sep": "\t", "label_column": "label", "n_attack": 40,
+                       "label_prompts": {"warm": ["a warm colour"], "cool": ["a cool colour"]}},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", book.notebook_stems())
+def test_every_chapter_runs_on_a_tsv_and_a_checkpoint_or_says_in_one_line_what_it_needs(stem, real_data,
+                                                                                        tmp_path):
+    """Issue 21: a chapter either runs on a reader's data and model, or stops before any work (nothing in
+    the cache) with the one line of `experiment.needs_world`; any other failure fails the test."""
+    import os
+    from pathlib import Path
+
+    from mdsgap import experiment
+
+    cache = Path(os.environ["MDSGAP_CACHE"])
+    try:
+        book.execute(stem, "tiny", overrides={**real_data, **REAL_EXTRA.get(stem, {})}, out_dir=tmp_path)
+    except book.BuildError as e:
+        message = str(e).splitlines()[0]
+        assert f"{experiment.NeedsWorld.__name__}: This chapter needs" in message, message
+        assert "dataset_csv = ''" in message
+        assert not any(cache.iterdir()), f"{stem} did work before it stopped: {sorted(cache.iterdir())}"
+        return
+    nb = json.loads((tmp_path / f"{stem}.ipynb").read_text())
+    missing = glue_references(nb) - set(glued(nb))
+    assert not missing, f"{stem} on real data: the prose refers to values never glued: {missing}"
