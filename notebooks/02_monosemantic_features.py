@@ -205,16 +205,20 @@ def best_tool(space, m):
 # %%
 m_mid = m_values[len(m_values) // 2]
 for space, skey in (("CLIP space", "clip"), ("factor space", "factor")):
-    if space not in spaces:
-        continue
     for tool, key in (("TopK", "topk"), ("NCL", "ncl"), ("raw", "raw"), ("random SAE", "random")):
         for metric, mkey in (("WinRate", "win"), ("vs random SAE", "vs")):
-            mean, lo, hi = at(space, tool, metric, m_mid)
+            mean, lo, hi = at(space, tool, metric, m_mid) if space in spaces else [np.nan] * 3
             glue(f"{skey}_{key}_{mkey}", mean)
             glue(f"{skey}_{key}_{mkey}_ci", f"[{lo:.2f}, {hi:.2f}]")
+    if space not in spaces:  # a CSV has no factor space
+        glue(f"{skey}_best", "(none: the factor space needs the world's factors)")
+        glue(f"{skey}_stable", "(not measured)")
+        continue
     stable = all(best_tool(space, m) == best_tool(space, m_mid) for m in m_values)
     glue(f"{skey}_best", best_tool(space, m_mid))
     glue(f"{skey}_stable", "at every m" if stable else "not at every m")
+
+# %%
 glue("m_mid", m_mid)
 glue("n_seeds", n_seeds)
 
