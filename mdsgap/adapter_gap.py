@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mdsgap import gap, report, vlm, world
+from mdsgap import gap, stats, vlm, world
 
 
 def angle(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -192,21 +192,24 @@ def dominance(model: vlm.AdapterVLM, vocab: vlm.Vocab, patches: torch.Tensor, fa
 
 
 def depth_verdict(raw: pd.DataFrame, centred: pd.DataFrame) -> dict:
-    """Claim 3 from `report.seed_intervals` `layer_similarity` tables (raw and centred): whether the raw matched
-    cosine rises from the input to the last layer (intervals apart), by how much more than the unmatched
-    control, the centred margin at the input, and the layer where it peaks, with whether its interval
-    excludes 0 and lies above the input's."""
-    first, last = raw.iloc[0], raw.iloc[-1]
-    peak, start = centred.loc[centred.margin.idxmax()], centred.iloc[0]
-    return {"rises": bool(last["matched low"] > first["matched high"]),
-            "input_margin": float(start.margin), "input_low": float(start["margin low"]),
-            "input_high": float(start["margin high"]),
-            "peak_above_input": report.relation(peak, start, "margin") == "above",
-            "rise": float(last.matched - first.matched),
-            "rise_unmatched": float(last.unmatched - first.unmatched),
-            "peak_layer": int(peak.layer), "peak_margin": float(peak.margin),
-            "peak_low": float(peak["margin low"]), "peak_high": float(peak["margin high"]),
-            "peak_above_zero": bool(peak["margin low"] > 0), "n_layers": int(raw.layer.max())}
+    """Claim 3 from `stats.intervals` tables of `layer_similarity` by layer (raw and centred): whether the raw
+    matched cosine rises from the input to the last layer (intervals apart), by how much more than the
+    unmatched control, the centred margin at the input, and the layer where it peaks, with whether its
+    interval excludes 0 and lies above the input's."""
+    layers = list(dict.fromkeys(raw.layer))
+    r, c = raw.set_index(["quantity", "layer"]), centred.set_index(["quantity", "layer"])
+    matched, unmatched, margin = r.loc["matched"], r.loc["unmatched"], c.loc["margin"]
+    first, last = matched.loc[layers[0]], matched.loc[layers[-1]]
+    peak_layer = margin.value.idxmax()
+    peak, start = margin.loc[peak_layer], margin.iloc[0]
+    return {"rises": bool(last.low > first.high),
+            "input_margin": float(start.value), "input_low": float(start.low), "input_high": float(start.high),
+            "peak_above_input": stats.position(peak, start) == "above",
+            "rise": float(last.value - first.value),
+            "rise_unmatched": float(unmatched.loc[layers[-1]].value - unmatched.loc[layers[0]].value),
+            "peak_layer": int(peak_layer), "peak_margin": float(peak.value),
+            "peak_low": float(peak.low), "peak_high": float(peak.high),
+            "peak_above_zero": bool(peak.low > 0), "n_layers": int(raw.layer.max())}
 
 
 def dominance_verdicts(runs: pd.DataFrame, baseline: str = "none") -> dict[str, dict]:
@@ -215,22 +218,23 @@ def dominance_verdicts(runs: pd.DataFrame, baseline: str = "none") -> dict[str, 
     with an interval clear of zero, else 'neither clearly'), and the intervention that sends the most
     answers to the image, with its cost and whether it beats no intervention within seeds."""
     values = ["image", "text", "other", "accuracy"]
-    follow = report.seed_intervals(runs, ["factor", "intervention"], values)
+    follow = stats.intervals(runs, ["factor", "intervention"], values).set_index(
+        ["factor", "quantity", "intervention"])
     out = {}
-    for factor, d in follow.groupby("factor", sort=False):
-        d = d.set_index("intervention")
-        base, best = d.loc[baseline], d.image.idxmax()
+    for factor in dict.fromkeys(runs.factor):
+        d = follow.loc[factor]
+        base, best = d.xs(baseline, level="intervention"), d.loc["image"].value.idxmax()
         r = runs[runs.factor == factor]
-        side = report.paired(r[r.intervention == baseline], ["factor"], "text", "image").relation.iloc[0]
+        side = stats.paired(r[r.intervention == baseline], ["factor"], "text", "image").relation.iloc[0]
         wide = r.pivot_table(index="seed", columns="intervention", values="image").reset_index()
         wide["factor"] = factor
-        helps = best != baseline and report.paired(wide, ["factor"], best, baseline).relation.iloc[0] == "above"
+        helps = best != baseline and stats.paired(wide, ["factor"], best, baseline).relation.iloc[0] == "above"
         out[factor] = {
-            "text": float(base.text), "text_low": float(base["text low"]),
-            "text_high": float(base["text high"]), "image": float(base.image),
-            "image_low": float(base["image low"]), "image_high": float(base["image high"]),
+            "text": float(base.loc["text"].value), "text_low": float(base.loc["text"].low),
+            "text_high": float(base.loc["text"].high), "image": float(base.loc["image"].value),
+            "image_low": float(base.loc["image"].low), "image_high": float(base.loc["image"].high),
             "follows": {"above": "the text", "below": "the image"}.get(side, "neither clearly"),
-            "accuracy": float(base.accuracy), "best": best, "best_image": float(d.loc[best, "image"]),
-            "best_text": float(d.loc[best, "text"]), "best_accuracy": float(d.loc[best, "accuracy"]),
-            "best_helps": bool(helps)}
+            "accuracy": float(base.loc["accuracy"].value), "best": best,
+            "best_image": float(d.loc[("image", best)].value), "best_text": float(d.loc[("text", best)].value),
+            "best_accuracy": float(d.loc[("accuracy", best)].value), "best_helps": bool(helps)}
     return out

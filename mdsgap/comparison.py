@@ -382,8 +382,9 @@ def rescore(att: Attribution, zx, zy, opts: Options = Options(), x=None, y=None)
     raise ValueError(f"{att.method!r} cannot be rescored on a sweep. Sweepable: {list(SWEEPABLE)}")
 
 
-def sweep_fit(table: pd.DataFrame) -> dict[str, float]:
-    """Slope and intercept of measured against ideal dominance, with 95% intervals over seeds.
+def sweep_fit(table: pd.DataFrame) -> pd.DataFrame:
+    """Slope and intercept of measured against ideal dominance, with 95% intervals over seeds: two rows
+    (column quantity) in the book's layout (value, low, high).
 
     `table` has one row per (seed, unit, point): columns seed, unit, ideal, measured. Each seed's line goes
     through its mean over units at each point; the estimate is the mean of the seeds' lines and the interval
@@ -398,10 +399,8 @@ def sweep_fit(table: pd.DataFrame) -> dict[str, float]:
         if len(means) > 1:
             lines.append(np.polyfit(means.index.to_numpy(), means.to_numpy(), 1))
     lines = np.array(lines).reshape(-1, 2)
-    out = {}
-    for name, values in (("slope", lines[:, 0]), ("intercept", lines[:, 1])):
-        out.update(zip((name, f"{name}_low", f"{name}_high"), stats.interval(values)))
-    return out
+    return pd.DataFrame([{"quantity": name, **dict(zip(stats.COLUMNS, stats.interval(values)))}
+                         for name, values in (("slope", lines[:, 0]), ("intercept", lines[:, 1]))])
 
 
 def sweep_rows(result: Result, points, swept: tuple[str, ...], seed: int = 0,
@@ -476,10 +475,10 @@ def meets_target(acc: pd.DataFrame, tool: str, method: str, fits: pd.DataFrame |
         short.append("coverage")
     slopes_ok = True
     if fits is not None:
-        f = fits.set_index(["tool", "method", "axis"])
+        f = fits[fits.quantity == "slope"].set_index(["tool", "method", "axis"])
         for axis in ("p", "q"):
             key = (tool, method, axis)
-            if key not in f.index or not abs(f.loc[key].slope - 1) <= slope_tol:
+            if key not in f.index or not abs(f.loc[key].value - 1) <= slope_tol:
                 short.append(axis)
                 slopes_ok = False
     return {"met": not short, "short": short, "slopes_ok": slopes_ok}
@@ -558,11 +557,14 @@ def describe_pair_awareness(shares: pd.DataFrame, drop: float = 0.5) -> str:
 
 
 def sweep_fits(sweep: pd.DataFrame) -> pd.DataFrame:
-    """`sweep_fit` for every (tool, method, axis) of a sweep table."""
-    rows = []
-    for (tool, method, axis), d in sweep.groupby(["tool", "method", "axis"], sort=False):
-        rows.append({"tool": tool, "method": method, "axis": axis, **sweep_fit(d)})
-    return pd.DataFrame(rows)
+    """`sweep_fit` for every (tool, method, axis) of a sweep table: columns tool, method, axis, quantity,
+    value, low, high."""
+    from mdsgap import stats
+
+    keys = ["tool", "method", "axis"]
+    parts = [sweep_fit(d).assign(**dict(zip(keys, key))) for key, d in sweep.groupby(keys, sort=False)]
+    columns = [*keys, "quantity", *stats.COLUMNS]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
 def sensitivity(codes: dict, keys, factors: pd.DataFrame, x, y, opts: Options, floor: float | None,
@@ -589,12 +591,12 @@ def sensitivity(codes: dict, keys, factors: pd.DataFrame, x, y, opts: Options, f
 def describe_fits(fits: pd.DataFrame, tool: str, method: str) -> str:
     """A clause for the book: one method's slope (95% interval) and intercept on the naming (p) and showing
     (q) sweeps, or why it has none."""
-    f = fits.set_index(["tool", "method", "axis"])
+    f = fits.set_index(["tool", "method", "axis", "quantity"])
     parts = []
     for axis, name in (("p", "naming"), ("q", "showing")):
-        if (tool, method, axis) not in f.index:
+        if (tool, method, axis, "slope") not in f.index:
             return "has no sweep: its score has no ideal curve in (q, p)"
-        r = f.loc[(tool, method, axis)]
-        parts.append(f"slope {r.slope:.2f} [{r.slope_low:.2f}, {r.slope_high:.2f}] and intercept "
-                     f"{r.intercept:.2f} on the {name} sweep")
+        r, c = f.loc[(tool, method, axis, "slope")], f.loc[(tool, method, axis, "intercept")]
+        parts.append(f"slope {r.value:.2f} [{r.low:.2f}, {r.high:.2f}] and intercept "
+                     f"{c.value:.2f} on the {name} sweep")
     return "has " + ", and ".join(parts)

@@ -152,6 +152,6 @@ def summarise_scores(scores, metrics=("EmbSim", "WinRate", "vs random SAE")):
     for (space, tool, m), g in scores.groupby(["space", "tool", "m"], sort=False):
         for metric in metrics:
             mean, lo, hi = stats.seed_interval(list(g[metric]))
-            summary.append({"space": space, "tool": tool, "m": m, "metric": metric, "mean": mean, "low": lo,
+            summary.append({"space": space, "tool": tool, "m": m, "metric": metric, "value": mean, "low": lo,
                             "high": hi, "seeds": len(g), "features": int(g["scorable"].mean())})
     return pd.DataFrame(summary)

@@ -125,11 +125,18 @@ def sweep_against_ideal(rows, title: str, ax=None):
     return ax
 
 
+def band(ax, d, x: str, label: str, **style):
+    """The book's one interval plot: `value` against column x with its 95% band (`low` to `high`), from a
+    table in `stats.COLUMNS` layout; returns the line."""
+    line = ax.plot(d[x], d["value"], marker="o", label=label, **style)[0]
+    ax.fill_between(d[x], d["low"], d["high"], alpha=0.2, color=line.get_color())
+    return line
+
+
 def seed_band(ax, summary, x: str, label: str, reference: str, color=None):
-    """On ax: the mean over seed models against column x with its 95% band, and the reference model dashed in
+    """On ax: the mean over seed models against column x with its `band`, and the reference model dashed in
     the same colour; `summary` as `report.seed_summary` gives it."""
-    line = ax.plot(summary[x], summary["mean"], marker="o", label=f"{label} (seeds)", color=color)[0]
-    ax.fill_between(summary[x], summary["low"], summary["high"], alpha=0.2, color=line.get_color())
+    line = band(ax, summary, x, f"{label} (seeds)", color=color)
     ax.plot(summary[x], summary[reference], ls="--", color=line.get_color(), label=f"{label} ({reference})")
     return ax
 
@@ -201,7 +208,7 @@ def coherence_by_m(summary, chance: dict | None = None):
             for j, tool in enumerate(tools):
                 t = d[d.tool == tool]
                 offset = (j - len(tools) / 2) * 0.6
-                ax.errorbar(np.array(t.m) + offset, t["mean"], yerr=[t["mean"] - t["low"], t["high"] - t["mean"]],
+                ax.errorbar(np.array(t.m) + offset, t.value, yerr=[t.value - t.low, t.high - t.value],
                             marker="o", capsize=3, label=tool)
             ax.set(xlabel="m (size of the top-m set)", ylabel=metric, xticks=ms, title=space)
             if metric in chance:
@@ -278,12 +285,6 @@ def example_rows(rows, ncols: int = 6, size: float = 1.5, wrap: int = 22):
     return fig
 
 
-def _band(ax, d, x: str, value: str, label: str, **style):
-    """A line of `value` against x with its 95% band (columns `<value> low`, `<value> high`)."""
-    line = ax.plot(d[x], d[value], marker="o", label=label, **style)[0]
-    ax.fill_between(d[x], d[f"{value} low"], d[f"{value} high"], alpha=0.2, color=line.get_color())
-
-
 def token_plane(visual, text, n: int = 600, seed: int = 0):
     """Unit visual tokens and text token embeddings in the plane of their two mean directions: x along
     the text mean, y along the part of the visual mean orthogonal to it (orthogonal cones sit on the
@@ -308,14 +309,14 @@ def token_plane(visual, text, n: int = 600, seed: int = 0):
     return fig
 
 
-def per_layer(summaries: dict, title: str = "", ylabel: str = "", ax=None):
-    """Lines against layer (0 = the input tokens), one per (label -> summary with columns layer, value,
-    value low, value high; the value column named like the label); on `ax` when given."""
+def per_layer(summary, quantities, title: str = "", ylabel: str = "", ax=None):
+    """Lines against layer (0 = the input tokens), one `band` per quantity of a `stats.intervals` table by
+    layer; on `ax` when given."""
     fig, ax = plt.subplots(figsize=(5.6, 3.6)) if ax is None else (ax.figure, ax)
-    for label, d in summaries.items():
-        _band(ax, d, "layer", label, label)
+    for q in quantities:
+        band(ax, summary[summary.quantity == q], "layer", q)
     ax.set(xlabel="layer (0 = the tokens the language model receives)", ylabel=ylabel, title=title,
-           xticks=sorted(set().union(*(d.layer for d in summaries.values()))))
+           xticks=sorted(set(summary.layer)))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -324,6 +325,8 @@ def per_layer(summaries: dict, title: str = "", ylabel: str = "", ax=None):
 def follow_rates(summary, order=("image", "text", "other")):
     """Stacked bars per factor (panel) and intervention: the shares of answers that follow the image, the
     text or neither under conflicting prompts (means over seeds; the intervals are in the tables)."""
+    summary = summary.pivot_table(index=["factor", "intervention"], columns="quantity", values="value",
+                                  sort=False).reset_index()
     factors = list(dict.fromkeys(summary.factor))
     fig, axes = plt.subplots(1, len(factors), figsize=(5.2 * len(factors), 3.6), squeeze=False,
                              sharey=True)

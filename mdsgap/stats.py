@@ -75,3 +75,62 @@ def _index(a, idx: np.ndarray):
 
         return torch.as_tensor(idx)
     return idx
+
+
+def intervals(table, by: list[str], values: list[str], seed_column: str = "seed",
+              level: float = 0.95):
+    """Per group of `by` and quantity in `values`: the mean over seeds of each seed's mean and its
+    t-interval (`interval`), in the book's layout: columns `by`, quantity, value, low, high, seeds."""
+    import pandas as pd
+
+    rows = []
+    for key, d in table.groupby(by, sort=False):
+        keys = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        per_seed = d.groupby(seed_column)
+        for v in values:
+            est = interval(per_seed[v].mean().to_numpy(), level)
+            rows.append({**keys, "quantity": v, **dict(zip(COLUMNS, est)), "seeds": per_seed.ngroups})
+    return pd.DataFrame(rows)
+
+
+def paired(table, by: list[str], a: str, b: str, seed_column: str = "seed", level: float = 0.95):
+    """Per group of `by`: the mean over seeds of a - b taken within each seed (both measured on the same
+    models and inputs) with its interval, in the book's layout, and its `sign`."""
+    import pandas as pd
+
+    rows = []
+    for key, d in table.groupby(by, sort=False):
+        diff = d.groupby(seed_column).apply(lambda g: (g[a] - g[b]).mean(), include_groups=False)
+        est = interval(diff.to_numpy(), level)
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), **dict(zip(COLUMNS, est)),
+                     "relation": sign(est[1], est[2])})
+    return pd.DataFrame(rows)
+
+
+def position(a, b) -> str:
+    """'above', 'below' or 'within': where interval a (a row with low and high) lies against interval b;
+    intervals that overlap are 'within'."""
+    if a["low"] > b["high"]:
+        return "above"
+    if a["high"] < b["low"]:
+        return "below"
+    return "within"
+
+
+def sign(low: float, high: float) -> str:
+    """'above', 'below' or 'within': an interval of a difference clear of zero on either side, or not."""
+    return "above" if low > 0 else "below" if high < 0 else "within"
+
+
+def formatted(table, index, columns: str = "quantity", digits: int = 3):
+    """A table in the book's layout as text for reading: "value [low, high]" per cell, rows `index` (a
+    column or a list of them) and one column per value of `columns`."""
+    import pandas as pd
+
+    idx = [index] if isinstance(index, str) else list(index)
+    cells = [f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+             for v, lo, hi in zip(table["value"], table["low"], table["high"])]
+    out = table.assign(text=cells).pivot(index=idx, columns=columns, values="text")
+    rows = table[idx].drop_duplicates()
+    rows = rows[idx[0]] if len(idx) == 1 else pd.MultiIndex.from_frame(rows)
+    return out.reindex(index=rows, columns=list(dict.fromkeys(table[columns]))).rename_axis(columns=None)

@@ -184,7 +184,7 @@ plots.coherence_by_m(summary)
 plt.show()
 
 # %%
-wide = summary.pivot_table(index=["space", "tool"], columns=["metric", "m"], values="mean")
+wide = summary.pivot_table(index=["space", "tool"], columns=["metric", "m"], values="value")
 wide.style.format(precision=3)
 
 
@@ -193,13 +193,13 @@ def at(space, tool, metric, m):
     """(mean, low, high) of one metric of one tool at one m."""
     r = summary[(summary.space == space) & (summary.tool == tool) & (summary.metric == metric)
                 & (summary.m == m)]
-    return r.iloc[0][["mean", "low", "high"]].to_numpy(float)
+    return r.iloc[0][["value", "low", "high"]].to_numpy(float)
 
 
 def best_tool(space, m):
     """The trained tool whose features beat the random SAE's most often."""
     d = summary[(summary.space == space) & (summary.metric == "vs random SAE") & (summary.m == m)]
-    return d[d.tool != "random SAE"].set_index("tool")["mean"].idxmax()
+    return d[d.tool != "random SAE"].set_index("tool")["value"].idxmax()
 
 
 # %%

@@ -66,7 +66,7 @@ import seaborn as sns
 from IPython.display import display
 
 from mdsgap import attribution, comparison, dominance, embeddings, experiment, features
-from mdsgap import groundtruth, plots, world
+from mdsgap import groundtruth, plots, stats, world
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
@@ -618,12 +618,14 @@ plt.show()
 
 # %%
 fits = comparison.sweep_fits(sweep)
-near = fits[(fits.slope - 1).abs() <= 0.1].sort_values("slope_high")
-glue("fits_near", "; ".join(f"{r.method} on {r.tool}, {r.axis} sweep: {r.slope:.2f} "
-                            f"[{r.slope_low:.2f}, {r.slope_high:.2f}], intercept {r.intercept:.2f}"
+slope = fits[fits.quantity == "slope"]
+cut = fits[fits.quantity == "intercept"].set_index(["tool", "method", "axis"]).value
+near = slope[(slope.value - 1).abs() <= 0.1].sort_values("high")
+glue("fits_near", "; ".join(f"{r.method} on {r.tool}, {r.axis} sweep: {r.value:.2f} [{r.low:.2f}, "
+                            f"{r.high:.2f}], intercept {cut[(r.tool, r.method, r.axis)]:.2f}"
                             for r in near.itertuples()) or "none")
 glue("best_sweeps", comparison.describe_fits(fits, best.tool, best.method))
-display(fits.style.format(precision=2).hide(axis="index"))
+display(stats.formatted(fits, ["tool", "method", "axis"], digits=2))
 
 # %% [markdown]
 # Slope and intercept of the mean measured score against its ideal value
@@ -748,7 +750,7 @@ glue("partner_reads", "no conjunction unit has a partner to follow" if not total
 # meet the whole target there?
 
 # %%
-dev = (fits.slope - 1).abs().groupby([fits.tool, fits.method]).max()
+dev = (slope.value - 1).abs().groupby([slope.tool, slope.method]).max()
 sweeper = ranking.set_index(["tool", "method"]).loc[dev.idxmin()]
 glue("sweeper", f"{dev.idxmin()[1]} on {dev.idxmin()[0]}")
 glue("sweeper_dev", float(dev.min()))

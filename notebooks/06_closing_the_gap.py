@@ -176,14 +176,14 @@ plt.show()
 
 # %%
 sz = summarise(liang, ["shift"], "zero-shot").set_index("shift")
-base_zs = sz.loc[0.0, "mean"]
-best = sz["mean"].idxmax()
+base_zs = sz.loc[0.0, "value"]
+best = sz["value"].idxmax()
 glue("zs_unshifted", base_zs)
-glue("zs_best", sz.loc[best, "mean"])
+glue("zs_best", sz.loc[best, "value"])
 glue("best_shift", best)
-glue("zs_closed", sz.loc[1.0, "mean"] if 1.0 in sz.index else np.nan)
+glue("zs_closed", sz.loc[1.0, "value"] if 1.0 in sz.index else np.nan)
 sl = summarise(liang, ["shift"], "L2M").set_index("shift")
-glue("l2m_closed", sl.loc[1.0, "mean"] if 1.0 in sl.index else np.nan)
+glue("l2m_closed", sl.loc[1.0, "value"] if 1.0 in sl.index else np.nan)
 
 # %% [markdown]
 # Unshifted, the seed models' mean zero-shot accuracy is {glue:text}`zs_unshifted:.3f`; the best
@@ -236,12 +236,12 @@ def at_removed(how, metric, j):
 
 few = 4
 glue("few", few)
-glue("l2m_full", at_removed("random order", "L2M", 0)["mean"])
-glue("l2m_few_gap", at_removed("largest mean difference first", "L2M", few)["mean"])
-glue("l2m_few_rand", at_removed("random order", "L2M", few)["mean"])
-glue("zs_few_gap", at_removed("largest mean difference first", "zero-shot", few)["mean"])
-glue("zs_few_rand", at_removed("random order", "zero-shot", few)["mean"])
-glue("zs_full", at_removed("random order", "zero-shot", 0)["mean"])
+glue("l2m_full", at_removed("random order", "L2M", 0)["value"])
+glue("l2m_few_gap", at_removed("largest mean difference first", "L2M", few)["value"])
+glue("l2m_few_rand", at_removed("random order", "L2M", few)["value"])
+glue("zs_few_gap", at_removed("largest mean difference first", "zero-shot", few)["value"])
+glue("zs_few_rand", at_removed("random order", "zero-shot", few)["value"])
+glue("zs_full", at_removed("random order", "zero-shot", 0)["value"])
 
 # %% [markdown]
 # Removing the {glue:text}`few` dimensions with the largest mean difference takes the gap from
@@ -342,8 +342,7 @@ for ax, metric in zip(axes.flat, panels):
     for kf in k_fractions:
         t = summarise(chowers[chowers["k share"] == kf], ["alpha"], metric)
         label = "plain mean shift (k = 0)" if kf == 0 else f"k = {kf:g} × width"
-        line = ax.plot(t.alpha, t["mean"], marker="o", label=label)[0]
-        ax.fill_between(t.alpha, t["low"], t["high"], alpha=0.15, color=line.get_color())
+        plots.band(ax, t, "alpha", label)
     plain = metric.startswith(("zero", "consistent"))
     ax.set(xlabel="α", title=metric if plain else f"robustness, {metric}")
 axes[0, 0].legend(fontsize=7)
@@ -380,7 +379,7 @@ for kf, key in ((0.0, "plain"), (kp, "proj")):
                              (f"noise {variances[0]}", "rob0"), (f"{bins[0]} bins", "quant"),
                              ("paraphrase", "para"), ("consistent@1 (text→image)", "ret")):
             r = val(metric, kf, alpha)
-            glue(f"{key}_{akey}_{mkey}", r["mean"])
+            glue(f"{key}_{akey}_{mkey}", r["value"])
             glue(f"{key}_{akey}_{mkey}_ci", f"[{r['low']:.2f}, {r['high']:.2f}]")
 
 # %% [markdown]
@@ -445,8 +444,8 @@ def outside(side, frac):
 
 q = 0.25
 glue("q", q)
-glue("orth_img", outside("images", q)["mean"])
-glue("orth_txt", outside("captions", q)["mean"])
+glue("orth_img", outside("images", q)["value"])
+glue("orth_txt", outside("captions", q)["value"])
 glue("orth_random", 1 - q)
 
 # %% [markdown]
@@ -528,7 +527,7 @@ for name, d in data.items():
 
 # %%
 for how in dims_df.order.unique():
-    t = summarise(dims_df[dims_df.order == how], ["removed"], "L2M").set_index("removed")["mean"]
+    t = summarise(dims_df[dims_df.order == how], ["removed"], "L2M").set_index("removed")["value"]
     halved = t[t <= t.loc[0] / 2]
     print(f"{how}: " + (f"{halved.index.min()} dimension(s) halve the gap" if len(halved) else
                         f"the gap is not halved within {t.index.max()} dimensions"))
@@ -555,7 +554,7 @@ for how in dims_df.order.unique():
 half = 0.5
 for side in ("images", "captions"):
     r = outside(side, half)
-    print(f"{side}: a share {r['mean']:.2f} [{r['low']:.2f}, {r['high']:.2f}] of the gap lies "
+    print(f"{side}: a share {r['value']:.2f} [{r['low']:.2f}, {r['high']:.2f}] of the gap lies "
           f"outside the top half of the principal directions (a random direction: {1 - half:.2f})")
 
 # %% [markdown]

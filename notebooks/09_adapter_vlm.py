@@ -56,7 +56,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from mdsgap import adapter_gap, experiment, plots, report, vlm, world
+from mdsgap import adapter_gap, experiment, plots, stats, vlm, world
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
@@ -135,21 +135,22 @@ for s in seeds:
     rows += [{"seed": s, "factor": f, "with the image": seen[f], "without it": blind[f],
               "another image": wrong[f], "chance": 1 / len(world.FACTOR_BY_NAME[f].values)}
              for f in seen]
-answered = report.seed_intervals(pd.DataFrame(rows), ["factor"],
-                                 ["with the image", "without it", "another image", "chance"])
+answered = stats.intervals(pd.DataFrame(rows), ["factor"],
+                           ["with the image", "without it", "another image", "chance"])
 glue("n_probe", n_probe)
-report.interval_table(answered, "factor", ["with the image", "without it", "another image"]).assign(
-    chance=answered.chance.round(3).to_numpy())
+asked = answered[answered.quantity != "chance"]
+chance = answered[answered.quantity == "chance"].value.round(3).to_numpy()
+stats.formatted(asked, "factor").assign(chance=chance)
 
 # %%
-acc = answered.set_index("factor")
-for f in acc.index:
-    glue(f"acc_{f}", acc.loc[f, "with the image"])
-    glue(f"acc_{f}_low", acc.loc[f, "with the image low"])
-    glue(f"acc_{f}_high", acc.loc[f, "with the image high"])
-    glue(f"blind_{f}", acc.loc[f, "without it"])
-    glue(f"other_{f}", acc.loc[f, "another image"])
-    glue(f"chance_{f}", acc.loc[f, "chance"])
+acc = answered.set_index(["factor", "quantity"])
+for f in dict.fromkeys(answered.factor):
+    for key, q in (("acc", "with the image"), ("blind", "without it"), ("other", "another image"),
+                   ("chance", "chance")):
+        glue(f"{key}_{f}", acc.loc[(f, q), "value"])
+    glue(f"acc_{f}_low", acc.loc[(f, "with the image"), "low"])
+    glue(f"acc_{f}_high", acc.loc[(f, "with the image"), "high"])
+acc = acc.value.unstack().join(acc.low.unstack()["with the image"].rename("with the image low"))
 from_image = (acc[["without it", "another image"]].max(1) < acc["with the image low"]).all()
 glue("blind_says", "so the answers come from the image" if from_image else
      "so for some questions the words alone give part of the answer away")
@@ -195,27 +196,26 @@ for s in seeds:
     for name, m in (("trained", models[s]), ("projector untrained", fresh)):
         geo.append({"seed": s, "model": name, **adapter_gap.token_geometry(m, probe_patches, ids)})
 values = ["visual cone", "text cone", "angle", "cross cosine"]
-geometry = report.seed_intervals(pd.DataFrame(geo), ["model"], values)
-report.interval_table(geometry, "model", values)
+geometry = stats.intervals(pd.DataFrame(geo), ["model"], values)
+stats.formatted(geometry, "model")
 
 # %% mystnb={"figure": {"caption": "The first seed's projected visual tokens (a sample from the held-out images) and the text token embeddings of the held-out captions, each scaled to unit length, in the plane of their two mean directions: x along the text mean, y along the part of the visual mean orthogonal to it.", "name": "fig-vlm-cones"}}
 plots.token_plane(*adapter_gap.tokens(models[seeds[0]], probe_patches, ids))
 plt.show()
 
 # %%
-g = geometry.set_index("model")
+g = geometry.set_index(["model", "quantity"])
 for key, name in (("vis_cone", "visual cone"), ("txt_cone", "text cone"), ("angle", "angle")):
     for m, tag in (("trained", ""), ("projector untrained", "_fresh")):
-        glue(f"{key}{tag}", g.loc[m, name])
-        glue(f"{key}{tag}_low", g.loc[m, f"{name} low"])
-        glue(f"{key}{tag}_high", g.loc[m, f"{name} high"])
+        for end, suffix in (("value", ""), ("low", "_low"), ("high", "_high")):
+            glue(f"{key}{tag}{suffix}", g.loc[(m, name), end])
 ORTHO = 20  # degrees from 90 within which we call two directions nearly orthogonal (our choice)
 
 
 def passes(m):
     """Claim 1's two tests on a row of `geometry`: narrower than the text, near 90 degrees."""
-    narrow = g.loc[m, "visual cone low"] > g.loc[m, "text cone high"]
-    return narrow, all(abs(g.loc[m, f"angle {end}"] - 90) < ORTHO for end in ("low", "high"))
+    narrow = g.loc[(m, "visual cone"), "low"] > g.loc[(m, "text cone"), "high"]
+    return narrow, all(abs(g.loc[(m, "angle"), end] - 90) < ORTHO for end in ("low", "high"))
 
 
 # %%
@@ -224,7 +224,7 @@ glue("ortho", ORTHO)
 glue("claim1", "confirmed" if narrow and ortho else "not confirmed")
 glue("claim1_narrow", "narrower than" if narrow else "not narrower than")
 glue("claim1_ortho", "within" if ortho else "not within")
-moved = g.loc["projector untrained", "angle"] - g.loc["trained", "angle"]
+moved = g.loc[("projector untrained", "angle"), "value"] - g.loc[("trained", "angle"), "value"]
 glue("angle_moved", abs(moved))
 glue("angle_way", "toward" if moved > 0 else "away from")
 glue("null_sd", float(np.degrees(1 / np.sqrt(d_model))))
@@ -265,11 +265,12 @@ for s in seeds:
     decoded = adapter_gap.lens_words(models[s], vocab, probe_patches)
     lens.append(adapter_gap.lens_hits(decoded, vocab, probe.factors, seed=s).assign(seed=s))
 lens_raw = pd.concat(lens)
-lens = report.seed_intervals(lens_raw, ["layer"], ["own image", "shuffled image", "any value"])
-lens_vs = report.paired(lens_raw, ["layer"], "own image", "shuffled image").relation
+lens = stats.intervals(lens_raw, ["layer"], ["own image", "shuffled image", "any value"])
+lens_vs = stats.paired(lens_raw, ["layer"], "own image", "shuffled image").relation
 
 # %%
-first, last = lens.iloc[0], lens.iloc[-1]
+lens_at = lens.pivot(index="layer", columns="quantity", values="value").reset_index()
+first, last = lens_at.iloc[0], lens_at.iloc[-1]
 ends = (("lens0", first), ("lens_last", last))
 vs = {"lens0": lens_vs.iloc[0], "lens_last": lens_vs.iloc[-1]}
 for k, row in ends:
@@ -292,8 +293,7 @@ glue("lens_summary", "after the last layer the lens reads a token's own image ab
      "too")
 
 # %% mystnb={"figure": {"caption": "Visual tokens read through the language model's head after each layer (0 = the projected tokens): the share whose word names a value of their own image, of a shuffled image (the control), and of any image; means over seeds with 95% bands.", "name": "fig-vlm-lens"}}
-plots.per_layer({k: lens for k in ("own image", "shuffled image", "any value")},
-                ylabel="share of visual tokens")
+plots.per_layer(lens, ("own image", "shuffled image", "any value"), ylabel="share of visual tokens")
 plt.show()
 
 # %% [markdown]
@@ -323,14 +323,14 @@ for s in seeds:
         t = adapter_gap.layer_similarity(models[s], probe_patches, ids, seed=s,
                                          centre=kind == "centred")
         sims[kind].append(t.assign(seed=s))
-sims = {k: report.seed_intervals(pd.concat(v), ["layer"], ["matched", "unmatched", "margin"])
+sims = {k: stats.intervals(pd.concat(v), ["layer"], ["matched", "unmatched", "margin"])
         for k, v in sims.items()}
 raw, centred = sims["raw"], sims["centred"]
 
 # %% mystnb={"figure": {"caption": "Cosine between an image's and a caption's hidden states (each averaged over its positions) after each layer: raw, for matched and unmatched pairs (left), and centred, as the margin of matched over unmatched pairs (right); means over seeds with 95% bands.", "name": "fig-vlm-depth"}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-plots.per_layer({"matched": raw, "unmatched": raw}, "raw", "cosine", ax=axes[0])
-plots.per_layer({"margin": centred}, "centred", "matched minus unmatched", ax=axes[1])
+plots.per_layer(raw, ("matched", "unmatched"), "raw", "cosine", ax=axes[0])
+plots.per_layer(centred, ("margin",), "centred", "matched minus unmatched", ax=axes[1])
 axes[1].axhline(0, color="grey", lw=0.8)
 plt.show()
 
@@ -339,8 +339,9 @@ depth = adapter_gap.depth_verdict(raw, centred)
 for key, value in depth.items():
     glue(f"depth_{key}", value)
 glue("depth_shared", depth["rise_unmatched"] / max(depth["rise"], 1e-9))
-glue("depth_first", raw.matched.iloc[0])
-glue("depth_last", raw.matched.iloc[-1])
+matched = raw[raw.quantity == "matched"].value
+glue("depth_first", matched.iloc[0])
+glue("depth_last", matched.iloc[-1])
 late = (depth["peak_above_zero"] and depth["peak_above_input"]
         and 2 * depth["peak_layer"] >= depth["n_layers"])
 glue("claim3", "not confirmed" if not depth["rises"] else "confirmed" if late else
@@ -385,9 +386,9 @@ glue("depth_vs_input", "above" if depth["peak_above_input"] else "not above")
 interventions = {"none": {}, **{f"attention x{b:g}": {"attend_image": b} for b in boosts}}
 runs = [adapter_gap.dominance(models[s], vocab, probe_patches, probe.factors,
                               interventions=interventions, seed=s).assign(seed=s) for s in seeds]
-follow = report.seed_intervals(pd.concat(runs), ["factor", "intervention"],
-                               ["image", "text", "other", "accuracy"])
-report.interval_table(follow, ["factor", "intervention"], ["image", "text", "other", "accuracy"])
+follow = stats.intervals(pd.concat(runs), ["factor", "intervention"],
+                         ["image", "text", "other", "accuracy"])
+stats.formatted(follow, ["factor", "intervention"])
 
 # %% mystnb={"figure": {"caption": "Answers to a question whose caption contradicts the image: the share that follows the image, the text, or neither, for each factor, with no intervention and with the attention on visual tokens multiplied by each factor (means over seeds).", "name": "fig-vlm-dominance"}}
 plots.follow_rates(follow)
@@ -415,10 +416,11 @@ glue("dom_differ", "What the answers follow differs between the factors asked he
      else "What the answers follow is the same for every factor asked here.")
 
 # %%
-top = follow[(follow.factor == worst) & (follow.intervention == f"attention x{max(boosts):g}")]
+top = follow.set_index(["factor", "intervention", "quantity"]).value[
+    (worst, f"attention x{max(boosts):g}")]
 glue("dom_top", f"x{max(boosts):g}")
-glue("dom_top_other", float(top.other.iloc[0]))
-glue("dom_top_accuracy", float(top.accuracy.iloc[0]))
+glue("dom_top_other", float(top["other"]))
+glue("dom_top_accuracy", float(top["accuracy"]))
 glue("dom_worst", worst)
 for key in ("text", "image", "best", "best_image", "best_text", "best_accuracy", "accuracy"):
     glue(f"dom_worst_{key}", verdicts[worst][key])
@@ -460,12 +462,12 @@ glue("dom_worst_move", "no intervention does better than none" if verdicts[worst
 clip_test = experiment.test_data(S, subject.clip)
 clip_geo = adapter_gap.geometry(clip_test.x, clip_test.y)
 both = pd.DataFrame({"CLIP (image vs text embeddings)": clip_geo,
-                     "adapter VLM (visual vs text tokens)": g.loc["trained", values]}).T
+                     "adapter VLM (visual vs text tokens)": g.loc["trained"].value[values]}).T
 glue("clip_angle", clip_geo["angle"])
 glue("clip_img_cone", clip_geo["visual cone"])
 glue("clip_txt_cone", clip_geo["text cone"])
 glue("clip_cross", clip_geo["cross cosine"])
-glue("vlm_cross", g.loc["trained", "cross cosine"])
+glue("vlm_cross", g.loc[("trained", "cross cosine"), "value"])
 both.rename(columns={"visual cone": "image-side cone", "text cone": "text-side cone"}).round(3)
 
 # %% [markdown]

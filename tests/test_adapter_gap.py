@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mdsgap import adapter_gap, report, vlm, world
+from mdsgap import adapter_gap, stats, vlm, world
 
 
 @pytest.fixture(scope="module")
@@ -219,8 +219,8 @@ def test_depth_verdict_reads_the_rise_and_the_peak():
                              "margin": [0.0, 0.01, 0.03, 0.02, 0.0][k] + 0.001 * s}
                             for s in range(3) for k in layers])
     cols = ["matched", "unmatched", "margin"]
-    d = adapter_gap.depth_verdict(report.seed_intervals(raw, ["layer"], cols),
-                                  report.seed_intervals(centred, ["layer"], cols))
+    d = adapter_gap.depth_verdict(stats.intervals(raw, ["layer"], cols),
+                                  stats.intervals(centred, ["layer"], cols))
     assert d["rises"] and d["rise"] == pytest.approx(0.8, abs=0.01)
     assert d["rise_unmatched"] == pytest.approx(0.76) and d["peak_layer"] == 2
     assert d["peak_above_zero"] and d["n_layers"] == 4

@@ -105,9 +105,11 @@ def test_sweep_fit_recovers_a_planted_line_and_its_interval_covers_it():
     rng = np.random.default_rng(0)
     rows = [{"seed": s, "unit": u, "ideal": v, "measured": 0.2 + 0.5 * v + rng.normal(0, 0.02)}
             for s in range(3) for u in range(20) for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
-    fit = C.sweep_fit(pd.DataFrame(rows))
-    assert fit["slope"] == pytest.approx(0.5, abs=0.02) and fit["intercept"] == pytest.approx(0.2, abs=0.02)
-    assert fit["slope_low"] < 0.5 < fit["slope_high"]
+    fit = C.sweep_fit(pd.DataFrame(rows)).set_index("quantity")
+    assert list(fit.columns) == ["value", "low", "high"]
+    assert fit.value["slope"] == pytest.approx(0.5, abs=0.02)
+    assert fit.value["intercept"] == pytest.approx(0.2, abs=0.02)
+    assert fit.low["slope"] < 0.5 < fit.high["slope"]
 
 
 def test_ideal_curves_and_ranking_and_target():
@@ -132,11 +134,11 @@ def test_ideal_curves_and_ranking_and_target():
     assert C.meets_target(acc, "t", "lopsided")["short"] == [D.CMD, "coverage"]
     beaten = acc.assign(value=np.where(acc.condition == "side only", 0.85, acc.value))
     assert C.meets_target(beaten, "t", "good")["short"] == [D.IMGD, D.TXTD]  # lower ends 0.85, 0.8
-    fits = pd.DataFrame([{"tool": "t", "method": "good", "axis": "p", "slope": 0.95},
-                         {"tool": "t", "method": "good", "axis": "q", "slope": 0.7}])
+    fits = pd.DataFrame([{"tool": "t", "method": "good", "axis": a, "quantity": q, "value": v}
+                         for a, v in (("p", 0.95), ("q", 0.7)) for q in ("slope", "intercept")])
     got = C.meets_target(acc, "t", "good", fits)
     assert not got["met"] and got["short"] == ["q"]
-    assert C.meets_target(acc, "t", "good", fits.assign(slope=[1.05, 0.92]))["met"]
+    assert C.meets_target(acc, "t", "good", fits.assign(value=[1.05, 0.0, 0.92, 0.0]))["met"]
     summary = C.accuracy_summary(acc.assign(condition=acc.condition).pipe(
         lambda a: pd.concat([a, a[a.condition == "method"].assign(condition="shuffled pairing", value=0.0)])))
     assert summary.set_index("method").loc["good", D.IMGD] == "0.90 [0.85, 0.95]"
@@ -163,8 +165,9 @@ def test_pair_aware_needs_the_cmd_share_to_fall_on_every_tool():
 
 
 def test_describe_fits_says_when_a_method_has_no_sweep():
-    fits = pd.DataFrame([{"tool": "t", "method": "m", "axis": a, "slope": 0.9, "slope_low": 0.8, "slope_high": 1.0,
-                          "intercept": 0.05} for a in ("p", "q")])
+    fits = pd.DataFrame([{"tool": "t", "method": "m", "axis": a, "quantity": q, "value": v, "low": lo, "high": hi}
+                         for a in ("p", "q") for q, v, lo, hi in (("slope", 0.9, 0.8, 1.0),
+                                                                  ("intercept", 0.05, 0.0, 0.1))])
     assert C.describe_fits(fits, "t", "m").startswith("has slope 0.90 [0.80, 1.00] and intercept 0.05")
     assert "no ideal curve" in C.describe_fits(fits, "t", "other")
 

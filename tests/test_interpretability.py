@@ -118,5 +118,5 @@ def test_summarise_scores_gives_the_mean_over_seeds_with_an_interval_around_it()
     assert len(summary) == 2 * 3 and set(summary.metric) == {"EmbSim", "WinRate", "vs random SAE"}
     row = summary[(summary.tool == "raw") & (summary.metric == "EmbSim")].iloc[0]
     per_seed = [np.mean(a) for a in scores[scores.tool == "raw"].EmbSim]
-    assert row["mean"] == pytest.approx(np.mean(per_seed)) and row.seeds == 2
-    assert row.low <= row["mean"] <= row.high
+    assert row.value == pytest.approx(np.mean(per_seed)) and row.seeds == 2
+    assert row.low <= row.value <= row.high

@@ -10,7 +10,7 @@ from mdsgap import plots  # noqa: E402
 
 
 def test_seed_band_draws_the_seed_mean_its_band_and_the_reference_dashed():
-    summary = pd.DataFrame({"alpha": [0.0, 0.5, 1.0], "mean": [1.0, 2.0, 3.0], "low": [0.5, 1.5, 2.5],
+    summary = pd.DataFrame({"alpha": [0.0, 0.5, 1.0], "value": [1.0, 2.0, 3.0], "low": [0.5, 1.5, 2.5],
                             "high": [1.5, 2.5, 3.5], "main": [4.0, 5.0, 6.0]})
     fig, ax = plt.subplots()
     plots.seed_band(ax, summary, "alpha", "zero-shot", "main", color="crimson")
@@ -24,7 +24,7 @@ def test_seed_band_draws_the_seed_mean_its_band_and_the_reference_dashed():
 
 
 def test_coherence_by_m_draws_a_panel_per_space_and_metric_and_chance_only_for_win_rates():
-    rows = [{"space": sp, "tool": t, "m": m, "metric": me, "mean": 0.6, "low": 0.5, "high": 0.7}
+    rows = [{"space": sp, "tool": t, "m": m, "metric": me, "value": 0.6, "low": 0.5, "high": 0.7}
             for sp in ("CLIP space", "factor space") for t in ("TopK", "NCL") for m in (10, 20)
             for me in ("EmbSim", "WinRate", "vs random SAE")]
     fig = plots.coherence_by_m(pd.DataFrame(rows))
@@ -91,15 +91,17 @@ def test_token_plane_puts_orthogonal_sets_on_their_axes():
 
 
 def test_per_layer_draws_a_band_per_label_and_follow_rates_stacks_to_one():
-    d = pd.DataFrame({"layer": [0, 1, 2], "a": [0.1, 0.2, 0.3], "a low": [0.0, 0.1, 0.2],
-                      "a high": [0.2, 0.3, 0.4], "b": [0.5] * 3, "b low": [0.4] * 3, "b high": [0.6] * 3})
-    fig = plots.per_layer({"a": d, "b": d}, ylabel="share")
+    d = pd.DataFrame({"layer": [0, 1, 2] * 2, "quantity": ["a"] * 3 + ["b"] * 3,
+                      "value": [0.1, 0.2, 0.3, 0.5, 0.5, 0.5], "low": [0.0, 0.1, 0.2, 0.4, 0.4, 0.4],
+                      "high": [0.2, 0.3, 0.4, 0.6, 0.6, 0.6]})
+    fig = plots.per_layer(d, ("a", "b"), ylabel="share")
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["a", "b"] and len(ax.collections) == 2
     assert list(ax.get_xticks()) == [0, 1, 2]
     plt.close(fig)
-    rows = pd.DataFrame([{"factor": f, "intervention": i, "image": 0.5, "text": 0.3, "other": 0.2}
-                         for f in ("colour", "shape") for i in ("none", "x2")])
+    rows = pd.DataFrame([{"factor": f, "intervention": i, "quantity": q, "value": v, "low": v, "high": v}
+                         for f in ("colour", "shape") for i in ("none", "x2")
+                         for q, v in (("image", 0.5), ("text", 0.3), ("other", 0.2))])
     fig = plots.follow_rates(rows)
     tops = [p.get_y() + p.get_height() for p in fig.axes[0].patches]
     assert len(fig.axes) == 2 and max(tops) == 1.0

@@ -1,5 +1,6 @@
 """The book's one interval over seeds and one bootstrap: their coverage on simulated data with a known answer."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -66,3 +67,26 @@ def test_bootstrap_covers_a_metric_on_pairs_and_keeps_pairs_together():
     assert est == lo == hi == 0.0   # rows stay paired: a - b is always zero
     with pytest.raises(ValueError, match="one row per unit"):
         stats.bootstrap(np.mean, np.zeros(3), np.zeros(4))
+
+
+def test_intervals_in_the_one_layout_with_position_paired_and_formatted():
+    rows = [{"seed": s, "factor": "shape", "image": 0.1 + 0.01 * s, "text": 0.8} for s in range(3)]
+    t = stats.intervals(pd.DataFrame(rows), ["factor"], ["image", "text"])
+    assert list(t.columns) == ["factor", "quantity", *stats.COLUMNS, "seeds"] and (t.seeds == 3).all()
+    image, text = t.set_index("quantity").loc["image"], t.set_index("quantity").loc["text"]
+    half = 4.303 * 0.01 / np.sqrt(3)   # the t-interval over the three seeds
+    assert image.value == pytest.approx(0.11) and image.low == pytest.approx(0.11 - half, abs=1e-4)
+    assert stats.position(text, image) == "above" and stats.position(image, text) == "below"
+    assert stats.position(image, image) == "within"
+    shown = stats.formatted(t, "factor", digits=2)
+    assert list(shown.columns) == ["image", "text"] and shown.loc["shape", "text"] == "0.80 [0.80, 0.80]"
+
+
+def test_paired_takes_the_difference_within_each_seed():
+    # a and b overlap as ranges over seeds, but a is above b in every seed
+    t = pd.DataFrame({"seed": [0, 1, 2], "g": ["x"] * 3, "a": [0.3, 0.5, 0.7], "b": [0.2, 0.4, 0.6]})
+    got = stats.paired(t, ["g"], "a", "b").iloc[0]
+    assert got.value == pytest.approx(0.1) and got.relation == "above"
+    t["b"] = [0.4, 0.4, 0.6]
+    assert stats.paired(t, ["g"], "a", "b").iloc[0].relation == "within"
+    assert stats.sign(-0.2, -0.1) == "below"
