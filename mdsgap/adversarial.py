@@ -165,14 +165,18 @@ def objectives(model: SparseAutoencoder, labellings: dict[str, np.ndarray], targ
 
 def attack_table(clip: Clip, images: np.ndarray, goal: np.ndarray, classes: torch.Tensor, attacks: dict,
                  budgets, steps: int = 10, second: tuple[Clip, torch.Tensor] | None = None,
-                 keep: tuple | None = None) -> tuple:
+                 keep: tuple | None = None, batch: int = 256) -> tuple:
     """Run every attack at every budget (in 1/255 of the pixel range) and score it: `success` is the share of
     images the CLIP now reads as their goal class, `transfer` the same on a second CLIP (its own class
-    embeddings). Returns the table and, for the attack `keep` at the largest budget, its adversarial pixels."""
+    embeddings). Returns the table and, for the attack `keep` at the largest budget, its adversarial pixels.
+    The budgets of an attack run together (`pgd_many`) in passes of at most `batch` images."""
     x = pixels(images)
     rows, kept = [], None
+    per_call = max(1, batch // max(1, len(x)))  # budgets that share one pass (memory grows with them)
     for key, loss in tqdm(attacks.items(), desc="attacks", mininterval=2):
-        for b, adv in zip(budgets, pgd_many(clip, x, [(loss, b / 255) for b in budgets], steps)):
+        advs = [a for i in range(0, len(budgets), per_call)
+                for a in pgd_many(clip, x, [(loss, b / 255) for b in budgets[i:i + per_call]], steps)]
+        for b, adv in zip(budgets, advs):
             row = dict(zip(("labelling", "set", "kind"), key), budget=b,
                        success=float((predict(clip, adv, classes) == goal).mean()))
             if second is not None:

@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+MIN_STEPS = 20
+"""The fewest sampling steps the book asks of a real Stable unCLIP (its own small decoder needs fewer)."""
+
 
 def load_pipeline(folder: str | Path, device: str = "cpu"):
     """A Stable unCLIP img2img pipeline from a local folder, with an error that says what the folder lacks."""

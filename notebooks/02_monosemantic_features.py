@@ -209,7 +209,8 @@ for space, skey in (("CLIP space", "clip"), ("factor space", "factor")):
         for metric, mkey in (("WinRate", "win"), ("vs random SAE", "vs")):
             mean, lo, hi = at(space, tool, metric, m_mid) if space in spaces else [np.nan] * 3
             glue(f"{skey}_{key}_{mkey}", mean)
-            glue(f"{skey}_{key}_{mkey}_ci", f"[{lo:.2f}, {hi:.2f}]")
+            ci = f"[{lo:.2f}, {hi:.2f}]" if space in spaces else "not measured"
+            glue(f"{skey}_{key}_{mkey}_ci", ci)
     if space not in spaces:  # a CSV has no factor space
         glue(f"{skey}_best", "(none: the factor space needs the world's factors)")
         glue(f"{skey}_stable", "(not measured)")

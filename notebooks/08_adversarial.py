@@ -66,9 +66,16 @@ check_declared(globals(), dict(
     n_seeds=int, min_pairs=int, attack_factor=str, n_attack=int, budgets=list, pgd_steps=int,
     n_random_sets=int, transfer_temperature=float, second_model=str, second_pretrained=str,
     label_column=str, label_prompts=dict, csv_sep=str))
-if not S.on_world and not (label_column and len(label_prompts) >= 2):
-    raise ValueError("On a CSV, set label_column (the column of labels the attack flips) and "
-                     "label_prompts = {label: [prompt, ...]} for at least two of its labels.")
+if not S.on_world and not (label_column and len(label_prompts) >= 2 and second_pretrained):
+    raise ValueError("On a CSV, set label_column (the column of labels the attack flips), "
+                     "label_prompts = {label: [prompt, ...]} for at least two of its labels, and "
+                     "second_pretrained (and second_model) for the CLIP transfer is tested on.")
+
+# %%
+own = second_model or second_pretrained or not S.on_world  # a second CLIP named by parameters
+if own and (second_model or S.clip_model, second_pretrained) == (S.clip_model, S.clip_pretrained):
+    raise ValueError("The second CLIP is the subject itself: set second_model or second_pretrained "
+                     "to another model.")
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
@@ -102,7 +109,7 @@ for s in seeds:
 
 # %%
 recipe = training.SweepRecipe.from_params(globals())
-if second_model or not S.on_world:
+if own:
     name = second_model or S.clip_model
     second = models.create_clip(name, second_pretrained, seed=S.seed + 1, device=S.device)
     glue("second_label", f"{name} ({second_pretrained or 'random init, seed ' + str(S.seed + 1)})")
@@ -114,30 +121,42 @@ else:
 # %% [markdown]
 # ## The images and their targets
 #
-# Each seed attacks the same {glue:text}`n_attack` held-out images; every image gets a target
-# {glue:text}`attack_factor` drawn among the values it does not have. The attack's goal is a *target
-# image*: {glue:text}`target_kind`. Success is read zero-shot: the share of attacked images the CLIP
-# now reads as the target value.
+# Each seed attacks the same {glue:text}`n_attack` {glue:text}`attacked_kind` images; every image
+# gets a target {glue:text}`attack_factor` drawn among the values it does not have. The attack's
+# goal is a *target image*: {glue:text}`target_kind`. Success is read zero-shot: the share of
+# attacked images the CLIP now reads as the target value.
 
 # %%
-def attacked(clip):
-    """The attacked images, the label names, each image's label, the clip's class embeddings."""
+def attack_set():
+    """The attacked images, the label names, each image's label, and whether they are held out
+    (on a CSV: rows the autoencoder did not learn from, when the CSV has them)."""
     if S.on_world:
         test, _ = experiment.load_pairs(S, n_attack)
-        values = world.FACTOR_BY_NAME[attack_factor].values
         truth = test.factors[attack_factor].cat.codes.to_numpy()
-        return test.images, values, truth, evaluation.class_embeddings(clip, attack_factor)
-    test = datasets.load_csv(S.dataset_csv, sep=csv_sep, skip_bad=S.skip_bad_rows,
-                             limit=n_attack, keep=(label_column,),
+        return test.images, world.FACTOR_BY_NAME[attack_factor].values, truth, True
+    rows = datasets.load_csv(S.dataset_csv, sep=csv_sep, skip_bad=S.skip_bad_rows,
+                             limit=S.n_feature_pairs + n_attack, keep=(label_column,),
                              hint="set label_column to the CSV's label column")
-    classes, values = groups.prompt_classes(clip, label_prompts)
-    images = adversarial.fitted_images(test.load_images(range(len(test))), clip.image_size)
-    return images, values, groups.group_codes(test.columns[label_column], values), classes
+    held = [i for i, path in enumerate(rows.paths) if path not in set(pairs.paths)][:n_attack]
+    rows = rows.subset(held or range(min(n_attack, len(rows))))
+    images = adversarial.fitted_images(rows.load_images(range(len(rows))), subject.clip.image_size)
+    truth = groups.group_codes(rows.columns[label_column], list(label_prompts))
+    return images, list(label_prompts), truth, bool(held)
 
 
 # %%
-images, values, truth, classes = attacked(subject.clip)
-classes_2 = attacked(second)[3]
+def label_classes(clip):
+    """The clip's zero-shot class embeddings of the attacked values."""
+    if S.on_world:
+        return evaluation.class_embeddings(clip, attack_factor)
+    return groups.prompt_classes(clip, label_prompts)[0]
+
+
+# %%
+images, values, truth, held = attack_set()
+classes, classes_2 = label_classes(subject.clip), label_classes(second)
+glue("attacked_kind", "held-out" if held else "in-sample (the CSV has no rows beyond the pairs "
+     "the autoencoder learns from)")
 clean = adversarial.predict(subject.clip, adversarial.pixels(images), classes)
 clean_2 = adversarial.predict(second, adversarial.pixels(images), classes_2)
 attack_factor = attack_factor if S.on_world else label_column
@@ -266,15 +285,15 @@ plt.show()
 
 # %%
 glue("transfer_max", float(transfer.transfer.max()))
-glue("transfer_chance", 1 / (len(values) - 1))
-glue("transfer_vs", "above" if transfer.transfer.max() > 1 / (len(values) - 1) else "not above")
+glue("transfer_chance", 1 / len(values))
+glue("transfer_vs", "above" if transfer.transfer.max() > 1 / len(values) else "not above")
 
 # %% [markdown]
 # {numref}`fig-adversarial-transfer` gives the share of adversarial images the second CLIP reads as
 # their target, for the same attacks. The highest transfer rate of any attack at any budget is
-# {glue:text}`transfer_max:.2f` ({glue:text}`transfer_vs` chance); a reader that ignored the
-# perturbation and guessed among the other values would hit the target
-# {glue:text}`transfer_chance:.2f` of the time, and one that still reads the true value, never.
+# {glue:text}`transfer_max:.2f` ({glue:text}`transfer_vs` chance); a reader that guessed uniformly
+# among the values would hit the target {glue:text}`transfer_chance:.2f` of the time, and one that
+# still reads the true value, never.
 
 # %% [markdown]
 # ## What the attack changes

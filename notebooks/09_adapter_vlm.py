@@ -416,8 +416,8 @@ glue("dom_differ", "What the answers follow differs between the factors asked he
      else "What the answers follow is the same for every factor asked here.")
 
 # %%
-top = follow.set_index(["factor", "intervention", "quantity"]).value[
-    (worst, f"attention x{max(boosts):g}")]
+top = follow[(follow.factor == worst) & (follow.intervention == f"attention x{max(boosts):g}")]
+top = top.set_index("quantity").value
 glue("dom_top", f"x{max(boosts):g}")
 glue("dom_top_other", float(top["other"]))
 glue("dom_top_accuracy", float(top["accuracy"]))

@@ -373,7 +373,8 @@ plt.show()
 # %%
 if unclip_folder:  # the probe partners' classes of the last seed, on four held-out images
     pipe = unclip.load_pipeline(unclip_folder, device=str(subject.clip.device()))
-    shown, names = unclip.draw_edits(pipe, sae_s, x_test[:4], labels, steps=ddim_steps, seed=S.seed)
+    shown, names = unclip.draw_edits(pipe, sae_s, x_test[:4], labels,
+                                    steps=max(ddim_steps, unclip.MIN_STEPS), seed=S.seed)
     plots.image_grid(shown, names, ncols=4)
     plt.show()
 else:

@@ -40,9 +40,34 @@ def test_pgd_many_gives_each_attack_what_it_gets_alone(clip):
     far = A.embedding_objective(-clip.encode_texts(["a blue square"] * 5))
     attacks = [(near, 4 / 255), (far, 8 / 255), (near, 0.0)]
     together = A.pgd_many(clip, x, attacks, steps=4)
-    alone = [A.pgd(clip, x, loss, eps=eps, steps=4) for loss, eps in attacks]
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(together, alone))
+    assert all(torch.equal(a, _plain_pgd(clip, x, loss, eps, 4)) for a, (loss, eps) in zip(together, attacks))
     assert not torch.allclose(together[0], together[1])  # the copies did not share one attack
+
+
+def _plain_pgd(clip, x0, loss, eps, steps):
+    """PGD written out for one attack: the reference `pgd_many` must reproduce."""
+    x = x0.clone()
+    for _ in range(steps if eps > 0 else 0):
+        x.requires_grad_(True)
+        grad, = torch.autograd.grad(loss(clip.model.encode_image(A.to_input(clip, x))).sum(), x)
+        with torch.no_grad():
+            x = x - 2.5 * eps / steps * grad.sign()
+            x = (x0 + (x - x0).clamp(-eps, eps)).clamp(0, 1)
+    return x.detach()
+
+
+def test_target_rows_pick_another_image_with_the_goal_label_and_fitted_images_are_square():
+    truth, goal = np.array([0, 0, 1, 1, 2]), np.array([1, 2, 0, 0, 1])
+    rows = A.target_rows(truth, goal, seed=0)
+    assert (truth[rows] == goal).all() and (rows != np.arange(5)).all()
+    assert (rows == A.target_rows(truth, goal, seed=0)).all()
+    with pytest.raises(ValueError, match="n_attack"):
+        A.target_rows(np.array([0, 1]), np.array([1, 2]))
+    from PIL import Image
+
+    images = [Image.new("RGB", (40, 20), "red"), Image.new("L", (10, 30))]
+    fitted = A.fitted_images(images, 16)
+    assert fitted.shape == (2, 16, 16, 3) and fitted.dtype == np.uint8 and fitted[0, 0, 0, 0] == 255
 
 
 def test_feature_objective_reads_pre_activations_of_the_chosen_latents_only():

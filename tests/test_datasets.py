@@ -38,6 +38,19 @@ def test_missing_csv_and_columns(tmp_path):
         datasets.load_csv(p)
 
 
+def test_a_missing_kept_column_names_the_parameter_that_picks_it(csv_dir):
+    folder, _ = csv_dir
+    with pytest.raises(datasets.DatasetError, match=r"\['group'\].*Set group_column to the CSV's group column"):
+        datasets.load_csv(folder / "pairs.csv", keep=("group",), hint="set group_column to the CSV's group column")
+
+
+def test_a_chapter_that_needs_the_world_says_so_in_one_line_on_a_csv():
+    experiment.needs_world(experiment.Settings(), "the world's factors")   # on the world: nothing to say
+    with pytest.raises(experiment.NeedsWorld, match="needs the world's factors.*dataset_csv = ''") as e:
+        experiment.needs_world(experiment.Settings(dataset_csv="pairs.csv"), "the world's factors")
+    assert "\n" not in str(e.value)
+
+
 def test_missing_image_names_the_row(csv_dir):
     folder, _ = csv_dir
     p = write(folder / "bad.csv", ["filepath,title", "img/0.png,a circle", "img/missing.png,a square"])

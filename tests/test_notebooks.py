@@ -190,8 +190,9 @@ def real_data(tmp_path_factory):
     from mdsgap import models, world
 
     root = tmp_path_factory.mktemp("real")
-    clip = models.create_clip("mdsgap-tiny", seed=5)
-    folder = models.save_checkpoint(clip.model, models.get_model_config("mdsgap-tiny"), root / "ckpt")
+    folder, second = (models.save_checkpoint(models.create_clip("mdsgap-tiny", seed=s).model,
+                                             models.get_model_config("mdsgap-tiny"), root / f"ckpt{s}")
+                      for s in (5, 6))
     pairs = world.generate(world.WorldConfig(), 40, seed=0, split="csv")
     (root / "img").mkdir()
     rows = ["filepath\ttitle\tgender\tlabel"]
@@ -201,10 +202,14 @@ def real_data(tmp_path_factory):
         warm = "warm" if pairs.factors.colour[i] in ("red", "orange", "yellow") else "cool"
         rows.append(f"img/{i}.png\t{cap}\t{gender}\t{warm}")
     (root / "pairs.tsv").write_text("\n".join(rows) + "\n")
-    return {"clip_model": "mdsgap-tiny", "clip_pretrained": str(folder / models.WEIGHTS_FILE),
-            "dataset_csv": str(root / "pairs.tsv")}
+    common = {"clip_model": "mdsgap-tiny", "clip_pretrained": str(folder / models.WEIGHTS_FILE),
+              "dataset_csv": str(root / "pairs.tsv")}
+    extra = {**REAL_EXTRA, "08_adversarial": {**REAL_EXTRA["08_adversarial"],
+                                              "second_pretrained": str(second / models.WEIGHTS_FILE)}}
+    return common, extra
 
 
+WORLD_ONLY = {"04_ground_truth", "05_why_the_gap", "06_closing_the_gap", "09_adapter_vlm", "10_generation"}
 REAL_EXTRA = {  # what a chapter needs beyond the data and the model, by its own parameters
     "07_group_attribute": {"csv_sep": "\t", "group_column": "gender", "confounded": "woman",
                            "group_prompts": {"woman": ["a photo of a woman"], "man": ["a photo of a man"]}},
@@ -226,9 +231,10 @@ def test_every_chapter_runs_on_a_tsv_and_a_checkpoint_or_says_in_one_line_what_i
 
     cache = Path(os.environ["MDSGAP_CACHE"])
     try:
-        book.execute(stem, "tiny", overrides={**real_data, **REAL_EXTRA.get(stem, {})}, out_dir=tmp_path)
+        book.execute(stem, "tiny", overrides={**real_data[0], **real_data[1].get(stem, {})}, out_dir=tmp_path)
     except book.BuildError as e:
         message = str(e).splitlines()[0]
+        assert stem in WORLD_ONLY, f"{stem} should run on real data: {message}"
         assert f"{experiment.NeedsWorld.__name__}: This chapter needs" in message, message
         assert "dataset_csv = ''" in message
         assert not any(cache.iterdir()), f"{stem} did work before it stopped: {sorted(cache.iterdir())}"
