@@ -188,17 +188,13 @@ def attack_table(clip: Clip, images: np.ndarray, goal: np.ndarray, classes: torc
 
 
 def summarise(table: pd.DataFrame, value: str = "success") -> pd.DataFrame:
-    """Mean `value` and its 95% interval over seeds per (labelling, attack, kind, budget); the matched random
-    sets of a class are pooled into one attack, 'random, <class>-matched'."""
+    """`value` (success or transfer) per (labelling, attack, kind, budget) over seeds, in the book's layout
+    (`stats.intervals`: quantity, value, low, high); the matched random sets of a class are pooled into one
+    attack, 'random, <class>-matched'."""
     from mdsgap import stats
 
     t = table.assign(attack=table["set"].str.replace(r" #\d+$", "", regex=True))
-    rows = []
-    for (name, attack, kind, b), d in t.groupby(["labelling", "attack", "kind", "budget"], sort=False):
-        mean, lo, hi = stats.interval(d.groupby("seed")[value].mean().to_numpy())
-        rows.append({"labelling": name, "attack": attack, "kind": kind, "budget": b, value: mean,
-                     "low": lo, "high": hi})
-    return pd.DataFrame(rows)
+    return stats.intervals(t, ["labelling", "attack", "kind", "budget"], [value])
 
 
 def against_random(table: pd.DataFrame, overlaps: dict, value: str = "success") -> pd.DataFrame:
@@ -221,18 +217,18 @@ def against_random(table: pd.DataFrame, overlaps: dict, value: str = "success") 
     return control.verdicts(pd.DataFrame(rows), by=("labelling", "class", "readout"))
 
 
-def cheapest(summary: pd.DataFrame, verdicts: pd.DataFrame, labelling: str, value: str = "success") -> dict:
-    """The class of one labelling with the highest mean `value` over budgets (`summarise`), its matched random
+def cheapest(summary: pd.DataFrame, verdicts: pd.DataFrame, labelling: str) -> dict:
+    """The class of one labelling with the highest mean value over budgets (`summarise`), its matched random
     sets' mean, the whole-embedding reference's, and the share of budgets at which the class's verdict
     (`against_random`) is 'above' its random sets."""
     d = summary[summary.labelling == labelling]
-    per = d[d.kind == "class"].groupby("attack")[value].mean()
+    per = d[d.kind == "class"].groupby("attack").value.mean()
     if per.empty:
         raise ValueError(f"Labelling {labelling!r} has no class to attack through.")
     best = per.idxmax()
     rand = d[d.attack == f"random, {best}-matched"]
-    ref = summary[summary.kind == "reference"][value].mean()
+    ref = summary[summary.kind == "reference"].value.mean()
     v = verdicts[(verdicts.labelling == labelling) & (verdicts["class"] == best)]
-    return {"class": best, value: float(per.max()), "random": float(rand[value].mean()) if len(rand) else np.nan,
+    return {"class": best, "value": float(per.max()), "random": float(rand.value.mean()) if len(rand) else np.nan,
             "reference": float(ref), "budgets above random": float((v.verdict == "above").mean())
             if len(v) else float("nan")}

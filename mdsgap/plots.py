@@ -141,25 +141,26 @@ def seed_band(ax, summary, x: str, label: str, reference: str, color=None):
     return ax
 
 
-def attack_success(summary, value: str = "success", classes=("ImgD", "TxtD", "CMD")):
-    """Per labelling (a panel each): `value` against the budget for each class (solid), its matched random
-    sets (dotted, same colour) and the whole-embedding attack (black), with 95% intervals over seeds."""
+def attack_success(summary, ylabel: str = "success", classes=("ImgD", "TxtD", "CMD")):
+    """Per labelling (a panel each): the value of `adversarial.summarise` against the budget for each class
+    (solid), its matched random sets (dotted, same colour) and the whole-embedding attack (black), with 95%
+    intervals over seeds."""
     names = [n for n in dict.fromkeys(summary.labelling) if n != "-"]
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.6), squeeze=False, sharey=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     ref = summary[summary.kind == "reference"]
     for ax, name in zip(axes[0], names):
         d = summary[summary.labelling == name]
-        ax.errorbar(ref.budget, ref[value], yerr=[ref[value] - ref.low, ref.high - ref[value]], color="black",
+        ax.errorbar(ref.budget, ref.value, yerr=[ref.value - ref.low, ref.high - ref.value], color="black",
                     marker="s", capsize=3, label="whole embedding")
         for c, cls in zip(colours, classes):
             for attack, style in ((cls, "-"), (f"random, {cls}-matched", ":")):
                 t = d[d.attack == attack]
                 if len(t):
-                    ax.plot(t.budget, t[value], ls=style, marker="o", color=c,
+                    ax.plot(t.budget, t.value, ls=style, marker="o", color=c,
                             label=cls if style == "-" else f"random, {cls}-matched")
                     ax.fill_between(t.budget, t.low, t.high, color=c, alpha=0.12)
-        ax.set(title=name, xlabel="budget (1/255)", ylabel=value, xscale="log", ylim=(-0.02, 1.02))
+        ax.set(title=name, xlabel="budget (1/255)", ylabel=ylabel, xscale="log", ylim=(-0.02, 1.02))
         ax.minorticks_off()
         ax.set_xticks(sorted(summary.budget.unique()), [str(b) for b in sorted(summary.budget.unique())])
     axes[0, -1].legend(fontsize=7, loc="upper left")

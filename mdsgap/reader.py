@@ -116,13 +116,14 @@ def accuracy(got: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
 
 
 def accuracy_ci(got: pd.DataFrame, truth: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """`accuracy` with a 95% t-interval over images (`stats.seed_interval`): columns accuracy, low, high per factor."""
+    """`accuracy` with a 95% t-interval over images (`stats.seed_interval`), one row per factor in the book's
+    layout (value, low, high)."""
     from mdsgap import stats
 
     rows = {}
     for f in got.columns:
         hits = (got[f].astype(str).to_numpy() == truth[f].astype(str).to_numpy()).astype(float)
-        rows[f] = dict(zip(("accuracy", "low", "high"), stats.seed_interval([hits])))
+        rows[f] = dict(zip(stats.COLUMNS, stats.seed_interval([hits])))
     return pd.DataFrame(rows).T
 
 

@@ -244,16 +244,16 @@ for name in LABELLINGS:
     c = adversarial.cheapest(success, verdicts, name)
     key = name.split()[-1]
     glue(f"cheap_{key}", c["class"])
-    glue(f"cheap_{key}_success", c["success"])
+    glue(f"cheap_{key}_success", c["value"])
     glue(f"cheap_{key}_random", c["random"])
     glue(f"cheap_{key}_beats", c["budgets above random"])
 glue("reference_success", c["reference"])
 
 # %%
-ref = success[success.kind == "reference"].set_index("budget").success
+ref = success[success.kind == "reference"].set_index("budget").value
 half = ref[ref > 0.5]
 glue("ref_half", f"{half.index.min()}/255" if len(half) else "none of the budgets tried")
-best_class = success[success.kind == "class"].groupby("attack").success.mean().max()
+best_class = success[success.kind == "class"].groupby("attack").value.mean().max()
 glue("route_ratio", float(c["reference"] / max(best_class, 1e-9)))
 glue("route_says", "no class is a cheaper route than the whole embedding, whichever labelling "
      "names the classes" if c["reference"] > best_class else
@@ -280,13 +280,13 @@ glue("route_says", "no class is a cheaper route than the whole embedding, whiche
 
 # %% mystnb={"figure": {"caption": "Share of adversarial images the second CLIP reads as their target, for the same attacks, budgets and seeds as the figure before.", "name": "fig-adversarial-transfer"}}
 transfer = adversarial.summarise(attacks_done, "transfer")
-plots.attack_success(transfer, value="transfer")
+plots.attack_success(transfer, ylabel="transfer")
 plt.show()
 
 # %%
-glue("transfer_max", float(transfer.transfer.max()))
+glue("transfer_max", float(transfer.value.max()))
 glue("transfer_chance", 1 / len(values))
-glue("transfer_vs", "above" if transfer.transfer.max() > 1 / len(values) else "not above")
+glue("transfer_vs", "above" if transfer.value.max() > 1 / len(values) else "not above")
 
 # %% [markdown]
 # {numref}`fig-adversarial-transfer` gives the share of adversarial images the second CLIP reads as

@@ -139,9 +139,9 @@ quality.style.format(precision=3)
 # %%
 bar = {f: quality.loc[f] for f in ("shape", "colour")}
 for f, r in bar.items():
-    glue(f"q_{f}", f"{r.accuracy:.2f} [{r.low:.2f}, {r.high:.2f}]")
+    glue(f"q_{f}", f"{r.value:.2f} [{r.low:.2f}, {r.high:.2f}]")
 BAR = 0.8  # the quality bar of the issue that asked for this chapter: reader accuracy on both
-met = all(r.accuracy >= BAR for r in bar.values())
+met = all(r.value >= BAR for r in bar.values())
 glue("bar", BAR)
 glue("q_met", "missed" if not met else "met" if all(r.low >= BAR for r in bar.values()) else
      "met by the means, though an interval reaches below it")
@@ -167,9 +167,9 @@ plt.show()
 # %%
 twice = reader.accuracy_ci(reader.read(factor_reader, decoder.sample(
     model, x_test, 2 * ddim_steps, guidance, seed=S.seed)), test.factors, seed=S.seed)
-gain = max(twice.accuracy[f] - quality.accuracy[f] for f in bar)
+gain = max(twice.value[f] - quality.value[f] for f in bar)
 glue("twice_steps", 2 * ddim_steps)
-glue("q_twice", ", ".join(f"{f} {twice.accuracy[f]:.2f}" for f in bar))
+glue("q_twice", ", ".join(f"{f} {twice.value[f]:.2f}" for f in bar))
 glue("twice_says", "no better by more than the intervals' half-width, so the steps are enough"
      if gain <= min((r.high - r.low) / 2 for r in bar.values()) else
      f"up to {gain:.2f} better: more steps would draw more faithfully")
@@ -195,11 +195,11 @@ from_text.style.format(precision=3)
 
 # %%
 mlp_q, shift_q = from_text.loc["MLP prior"], from_text.loc["gap shift"]
-better = (mlp_q.low > shift_q.high).any() and (mlp_q.accuracy >= shift_q.accuracy).all()
+better = (mlp_q.low > shift_q.high).any() and (mlp_q.value >= shift_q.value).all()
 glue("text_says", "a caption's embedding is not an image embedding moved by one vector" if better
      else "the learned map does no clearly better than moving along the gap")
 for key, q in (("text_mlp", mlp_q), ("text_shift", shift_q)):
-    parts = [f"{f} {r.accuracy:.2f} [{r.low:.2f}, {r.high:.2f}]" for f, r in q.iterrows()]
+    parts = [f"{f} {r.value:.2f} [{r.low:.2f}, {r.high:.2f}]" for f, r in q.iterrows()]
     glue(key, ", ".join(parts))
 
 # %% [markdown]

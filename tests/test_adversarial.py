@@ -117,7 +117,7 @@ def test_summarise_pools_random_sets_and_cheapest_compares_with_them():
                              "budget": b, "success": 0.1 * (k % 2), "seed": s})
     summary = A.summarise(pd.DataFrame(rows))
     pooled = summary[summary.attack == f"random, {D.CMD}-matched"]
-    assert len(pooled) == 2 and pooled.success.tolist() == pytest.approx([0.4 / 9, 0.4 / 9])
+    assert len(pooled) == 2 and pooled.value.tolist() == pytest.approx([0.4 / 9, 0.4 / 9])
     overlaps = {(s, "L", c): 0.0 for s in range(3) for c in (D.CMD, D.IMGD)}
     verdicts = A.against_random(pd.DataFrame(rows), overlaps)
     cmd = verdicts[verdicts["class"] == D.CMD].set_index("readout")

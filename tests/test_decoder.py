@@ -91,7 +91,8 @@ def test_accuracy_and_changes_compare_reads_per_factor():
     assert R.changes(before, after).to_dict() == {"shape": pytest.approx(1 / 3), "colour": 0.0}
     assert R.accuracy(after, before).to_dict() == {"shape": pytest.approx(2 / 3), "colour": 1.0}
     ci = R.accuracy_ci(after, before)
-    assert ci.loc["shape", "accuracy"] == pytest.approx(2 / 3) and ci.loc["colour", "low"] == 1.0
+    assert list(ci.columns) == ["value", "low", "high"]
+    assert ci.loc["shape", "value"] == pytest.approx(2 / 3) and ci.loc["colour", "low"] == 1.0
     assert ci.loc["shape", "low"] <= 2 / 3 <= ci.loc["shape", "high"]
     with pytest.raises(ValueError, match="same images"):
         R.changes(before, after.iloc[:2])
