@@ -19,4 +19,4 @@ One concept per module:
     cache, params, plots, book   the machinery: cache, notebook parameters, figures, the book build
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
