@@ -155,18 +155,18 @@ def project_2d(x, y) -> tuple[np.ndarray, np.ndarray]:
 
 
 def metrics_table(embedded: dict, n_boot: int = 200, seed: int = 0) -> "pd.DataFrame":
-    """Every gap metric for several models ({label: (x, y)}), with 95% bootstrap intervals over pairs,
-    separability, and its control task; one row per model."""
+    """Every gap metric for several models ({label: (x, y)}) with its 95% bootstrap interval over pairs,
+    then separability and its control task (no interval): one row per (model, metric) in the book's
+    layout (value, low, high)."""
     import pandas as pd
 
     rows = []
     for label, (x, y) in embedded.items():
-        row = {"model": label, "pairs": len(x)}
         for name, fn in METRICS.items():
-            est, lo, hi = stats.bootstrap(fn, *_pair(x, y), n_boot=n_boot, seed=seed)
-            row[name] = est
-            row[f"{name} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]"
-        row["linear separability"] = linear_separability(x, y, seed=seed)
-        row["separability, control task"] = linear_separability(x, y, seed=seed, shuffle_labels=True)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("model")
+            est = stats.bootstrap(fn, *_pair(x, y), n_boot=n_boot, seed=seed)
+            rows.append({"model": label, "metric": name, **dict(zip(stats.COLUMNS, est)), "pairs": len(x)})
+        for name, shuffle in (("linear separability", False), ("separability, control task", True)):
+            sep = linear_separability(x, y, seed=seed, shuffle_labels=shuffle)
+            rows.append({"model": label, "metric": name, "value": sep, "low": np.nan, "high": np.nan,
+                         "pairs": len(x)})
+    return pd.DataFrame(rows)

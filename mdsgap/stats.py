@@ -123,12 +123,13 @@ def sign(low: float, high: float) -> str:
 
 
 def formatted(table, index, columns: str = "quantity", digits: int = 3):
-    """A table in the book's layout as text for reading: "value [low, high]" per cell, rows `index` (a
-    column or a list of them) and one column per value of `columns`."""
+    """A table in the book's layout as text for reading: "value [low, high]" per cell (the value alone
+    where there is no interval), rows `index` (a column or a list of them) and one column per value of
+    `columns`."""
     import pandas as pd
 
     idx = [index] if isinstance(index, str) else list(index)
-    cells = [f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    cells = [f"{v:.{digits}f}" + ("" if np.isnan(lo) else f" [{lo:.{digits}f}, {hi:.{digits}f}]")
              for v, lo, hi in zip(table["value"], table["low"], table["high"])]
     out = table.assign(text=cells).pivot(index=idx, columns=columns, values="text")
     rows = table[idx].drop_duplicates()

@@ -218,12 +218,14 @@ embedded = {subject.label: test,
 # %%
 table = gap.metrics_table({label: (d.x, d.y) for label, d in embedded.items()}, n_boot=n_boot,
                           seed=S.seed)
-table.T.style.format(precision=3)
+stats.formatted(table, "metric", columns="model")
 
 # %%
-cell = lambda model, column: table.loc[model, column]
+at = table.set_index(["model", "metric"])
+cell = lambda model, metric: at.loc[(model, metric), "value"]
+l2m = at.loc[(subject.label, "L2M")]
 measured = {
-    "l2m_trained": cell(subject.label, "L2M"), "l2m_trained_ci": cell(subject.label, "L2M 95% CI"),
+    "l2m_trained": l2m.value, "l2m_trained_ci": f"[{l2m.low:.3f}, {l2m.high:.3f}]",
     "l2m_random": cell(random_label, "L2M"), "l2m_ref": cell(ref_label, "L2M"),
     "cone_img_trained": cell(subject.label, "cone (image)"),
     "cone_txt_trained": cell(subject.label, "cone (text)"),

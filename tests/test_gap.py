@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mdsgap import gap
+from mdsgap import gap, stats
 
 
 def unit(a):
@@ -110,3 +110,20 @@ def test_project_2d_separates_an_offset():
     px, py = gap.project_2d(x, y)
     assert px.shape == (100, 2) and py.shape == (100, 2)
     assert np.sign(px[:, 0].mean()) != np.sign(py[:, 0].mean())
+
+
+def test_metrics_table_is_in_the_one_layout_with_bootstrap_intervals_around_each_metric():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 8, generator=g) + 3 * torch.eye(8)[0]
+    y = torch.randn(60, 8, generator=g) - 3 * torch.eye(8)[0]
+    t = gap.metrics_table({"gapped": (x, y), "mixed": (x, x + 0.1 * torch.randn(60, 8, generator=g))},
+                          n_boot=50)
+    assert list(t.columns[:5]) == ["model", "metric", "value", "low", "high"]
+    assert list(dict.fromkeys(t.metric)) == [*gap.METRICS, "linear separability", "separability, control task"]
+    at = t.set_index(["model", "metric"])
+    l2m = at.loc[("gapped", "L2M")]
+    assert l2m.value == pytest.approx(gap.l2m(x, y)) and l2m.low <= l2m.value <= l2m.high
+    assert at.loc[("gapped", "L2M"), "low"] > at.loc[("mixed", "L2M"), "high"]   # the gap is seen
+    assert np.isnan(at.loc[("gapped", "linear separability"), "low"])
+    shown = stats.formatted(t, "metric", columns="model", digits=2)
+    assert list(shown.columns) == ["gapped", "mixed"] and "[" not in shown.loc["linear separability", "gapped"]
