@@ -40,6 +40,8 @@ class Settings:
     """'' for the synthetic world, else a CSV of image paths and captions (columns filepath, title)."""
     skip_bad_rows: bool = False
     """Leave out unreadable CSV rows (and count them) instead of stopping at the first."""
+    csv_sep: str = ""
+    """The CSV's column separator; '' detects it (tab for open_clip's TSV files)."""
     device: str = "auto"
     """'auto' (a GPU when one is visible), 'cpu', 'cuda', ..."""
     n_feature_pairs: int = 10_000
@@ -115,7 +117,7 @@ def load_pairs(s: Settings, n: int | None = None):
     n = n or s.n_test
     if s.on_world:
         return embeddings.world_pairs(world.WorldConfig(), n, s.seed, "test")
-    pairs = datasets.load_csv(s.dataset_csv, skip_bad=s.skip_bad_rows, limit=n)
+    pairs = datasets.load_csv(s.dataset_csv, sep=s.csv_sep, skip_bad=s.skip_bad_rows, limit=n)
     return pairs, None
 
 

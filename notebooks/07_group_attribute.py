@@ -51,7 +51,6 @@ min_pairs = 5  # a latent firing on fewer pairs has no class
 n_random_sets = 200  # matched random latent sets per class and seed
 group_column = "group"  # on a CSV: the column that holds each image's group
 group_prompts = {}  # on a CSV: {group: [prompt, ...]} for zero-shot reading of the group
-csv_sep = ""  # on a CSV: the column separator ("" detects it: tab for open_clip's TSV files)
 
 # %%
 import matplotlib.pyplot as plt
@@ -71,7 +70,7 @@ EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, group_factor=str, confounded=str, correlate=str,
     correlate_value=str, strength=float, finetune_steps=int, min_pairs=int, n_random_sets=int,
-    group_column=str, group_prompts=dict, csv_sep=str))
+    group_column=str, group_prompts=dict))
 if not S.on_world and len(group_prompts) < 2:
     raise ValueError("On a CSV, set group_column (the CSV's column of groups) and "
                      "group_prompts = {group: [prompt, ...]} for at least two groups.")
@@ -122,7 +121,7 @@ def study_pairs(clip, n: int, split: str):
         p, src = embeddings.world_pairs(study.balanced_world(), n, S.seed, split)
         x, y = embeddings.embed_pairs(clip, p, src, progress=False)
         return p, x, y, embeddings.data_identity(p, src)
-    p = datasets.load_csv(S.dataset_csv, sep=csv_sep, skip_bad=S.skip_bad_rows, limit=n,
+    p = datasets.load_csv(S.dataset_csv, sep=S.csv_sep, skip_bad=S.skip_bad_rows, limit=n,
                           keep=(group_column,), hint="set group_column to the CSV's group column")
     return p, *embeddings.embed_pairs(clip, p, None, progress=False), embeddings.data_identity(p)
 

@@ -46,7 +46,6 @@ second_model = ""  # the second CLIP's model ("": a sweep CLIP on the world, cli
 second_pretrained = ""  # its pretrained tag or checkpoint file (with second_model, or on a CSV)
 label_column = ""  # on a CSV: the column of labels the attack flips
 label_prompts = {}  # on a CSV: {label: [prompt, ...]} for every label, as zero-shot classes
-csv_sep = ""  # on a CSV: the column separator ("" detects it: tab for open_clip's TSV files)
 
 # %%
 import matplotlib.pyplot as plt
@@ -65,7 +64,7 @@ EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, min_pairs=int, attack_factor=str, n_attack=int, budgets=list, pgd_steps=int,
     n_random_sets=int, transfer_temperature=float, second_model=str, second_pretrained=str,
-    label_column=str, label_prompts=dict, csv_sep=str))
+    label_column=str, label_prompts=dict))
 if not S.on_world and not (label_column and len(label_prompts) >= 2 and second_pretrained):
     raise ValueError("On a CSV, set label_column (the column of labels the attack flips), "
                      "label_prompts = {label: [prompt, ...]} for at least two of its labels, and "
@@ -134,7 +133,7 @@ def attack_set():
         test, _ = experiment.load_pairs(S, n_attack)
         truth = test.factors[attack_factor].cat.codes.to_numpy()
         return test.images, world.FACTOR_BY_NAME[attack_factor].values, truth, True
-    rows = datasets.load_csv(S.dataset_csv, sep=csv_sep, skip_bad=S.skip_bad_rows,
+    rows = datasets.load_csv(S.dataset_csv, sep=S.csv_sep, skip_bad=S.skip_bad_rows,
                              limit=S.n_feature_pairs + n_attack, keep=(label_column,),
                              hint="set label_column to the CSV's label column")
     held = [i for i, path in enumerate(rows.paths) if path not in set(pairs.paths)][:n_attack]
