@@ -129,7 +129,7 @@ def formatted(table, index, columns: str = "quantity", digits: int = 3):
     import pandas as pd
 
     idx = [index] if isinstance(index, str) else list(index)
-    cells = [f"{v:.{digits}f}" + ("" if np.isnan(lo) else f" [{lo:.{digits}f}, {hi:.{digits}f}]")
+    cells = [f"{v:.{digits}f}" + ("" if pd.isna(lo) else f" [{lo:.{digits}f}, {hi:.{digits}f}]")
              for v, lo, hi in zip(table["value"], table["low"], table["high"])]
     out = table.assign(text=cells).pivot(index=idx, columns=columns, values="text")
     rows = table[idx].drop_duplicates()

@@ -218,7 +218,8 @@ embedded = {subject.label: test,
 # %%
 table = gap.metrics_table({label: (d.x, d.y) for label, d in embedded.items()}, n_boot=n_boot,
                           seed=S.seed)
-stats.formatted(table, "metric", columns="model")
+pairs = table.groupby("model", sort=False).pairs.first().astype(str).rename("pairs")
+pd.concat([stats.formatted(table, "metric", columns="model"), pairs.to_frame().T])
 
 # %%
 at = table.set_index(["model", "metric"])

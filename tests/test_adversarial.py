@@ -126,4 +126,4 @@ def test_summarise_pools_random_sets_and_cheapest_compares_with_them():
     few = pd.DataFrame([r for r in rows if "#" not in r["set"] or r["set"].endswith(("#0", "#1"))])
     assert (A.against_random(few, overlaps).verdict == "undecidable").all()   # 2 sets, 3 seeds: p >= 0.094
     assert got["class"] == D.CMD and got["random"] == pytest.approx(0.4 / 9) and got["budgets above random"] == 1.0
-    assert got["reference"] == pytest.approx(0.9)
+    assert got["reference"] == pytest.approx(0.9) and got["value"] == pytest.approx(0.5)
