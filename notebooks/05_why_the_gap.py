@@ -76,8 +76,8 @@ sns.set_theme(style="whitegrid", context="notebook")
 
 # %%
 def by_seed(df: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Per value of `key`: mean L2M with its interval over seeds, and mean zero-shot accuracy."""
-    return pd.DataFrame([{key: v, **dict(zip(("L2M", "low", "high"), stats.interval(d.L2M))),
+    """Per value of `key`: mean L2M (value), its interval over seeds, mean zero-shot accuracy."""
+    return pd.DataFrame([{key: v, **dict(zip(stats.COLUMNS, stats.interval(d.L2M))),
                           "zero-shot": d["zero-shot"].mean()}
                          for v, d in df.groupby(key)])
 
@@ -100,9 +100,8 @@ rows = []
 for depth in cone_depths:
     for nonlinear in (True, False):
         values = [cones.mlp_cone(inputs, cone_width, depth, nonlinear, seed=s) for s in seeds]
-        mean, lo, hi = stats.interval(values)
         rows.append({"depth": depth, "layers": "Linear + ReLU" if nonlinear else "Linear only",
-                     "cone": mean, "low": lo, "high": hi})
+                     **dict(zip(stats.COLUMNS, stats.interval(values)))})
 mlp = pd.DataFrame(rows)
 glue("n_cone_inputs", n_cone_inputs)
 glue("input_cone", round(gap.cone(inputs), 2) + 0.0)  # + 0.0: no "-0.00"
@@ -110,7 +109,7 @@ glue("input_cone", round(gap.cone(inputs), 2) + 0.0)  # + 0.0: no "-0.00"
 # %% mystnb={"figure": {"caption": "The cone (mean pairwise cosine of the outputs) of random MLPs against their depth, with and without a ReLU after each layer, mean and 95% interval over seeds; the dotted line is the cone of the inputs.", "name": "fig-why-cone-depth"}}
 fig, ax = plt.subplots(figsize=(6, 3.6))
 for layers, d in mlp.groupby("layers"):
-    ax.errorbar(d.depth, d.cone, yerr=[d.cone - d.low, d.high - d.cone], marker="o", capsize=3,
+    ax.errorbar(d.depth, d.value, yerr=[d.value - d.low, d.high - d.value], marker="o", capsize=3,
                 label=layers)
 ax.axhline(gap.cone(inputs), color="grey", ls=":", label="the inputs")
 ax.set(xlabel="depth (layers)", ylabel="cone: mean pairwise cosine", ylim=(-0.05, 1.05))
@@ -121,9 +120,9 @@ plt.show()
 relu_deep = mlp[(mlp.layers == "Linear + ReLU") & (mlp.depth == max(cone_depths))].iloc[0]
 lin_deep = mlp[(mlp.layers == "Linear only") & (mlp.depth == max(cone_depths))].iloc[0]
 glue("max_depth", max(cone_depths))
-glue("relu_cone", relu_deep.cone)
+glue("relu_cone", relu_deep.value)
 glue("relu_cone_ci", f"[{relu_deep.low:.2f}, {relu_deep.high:.2f}]")
-glue("linear_cone", round(lin_deep.cone, 2) + 0.0)
+glue("linear_cone", round(lin_deep.value, 2) + 0.0)
 glue("linear_cone_ci",
      f"[{round(lin_deep.low, 2) + 0.0:.2f}, {round(lin_deep.high, 2) + 0.0:.2f}]")
 glue("n_seeds", n_seeds)
@@ -250,8 +249,8 @@ LIANG_TEMPERATURE = [(1, 0.24), (1 / 10, 0.30), (1 / 20, 0.55), (1 / 30, 0.64), 
 # %% mystnb={"figure": {"caption": "Gap (L2M) after fine-tuning at each fixed temperature, mean and 95% interval over seeds, beside Liang et al.'s CLIP fine-tuned on MSCOCO (grey) and, as a star, the runs whose temperature was learned.", "name": "fig-why-temperature"}}
 summary_t = by_seed(temps, "temperature")
 fig, ax = plt.subplots(figsize=(6, 3.8))
-ax.errorbar(summary_t.temperature, summary_t.L2M,
-            yerr=[summary_t.L2M - summary_t.low, summary_t.high - summary_t.L2M],
+ax.errorbar(summary_t.temperature, summary_t.value,
+            yerr=[summary_t.value - summary_t.low, summary_t.high - summary_t.value],
             marker="o", capsize=3, label=f"small CLIP on the world ({n_seeds} seeds)")
 ax.plot(*zip(*LIANG_TEMPERATURE), marker="s", ls="--", color="grey",
         label="CLIP on MSCOCO (Liang et al.)")
@@ -269,14 +268,14 @@ plt.show()
 # temperature:
 
 # %%
-summary_t.style.format(precision=3)
+summary_t.rename(columns={"value": "L2M"}).style.format(precision=3)
 
 # %%
 lo_T, hi_T = min(temperatures), max(temperatures)
 at = summary_t.set_index("temperature")
-glue("l2m_lowT", at.loc[lo_T, "L2M"])
+glue("l2m_lowT", at.loc[lo_T, "value"])
 glue("l2m_lowT_ci", f"[{at.loc[lo_T, 'low']:.2f}, {at.loc[lo_T, 'high']:.2f}]")
-glue("l2m_highT", at.loc[hi_T, "L2M"])
+glue("l2m_highT", at.loc[hi_T, "value"])
 glue("l2m_highT_ci", f"[{at.loc[hi_T, 'low']:.2f}, {at.loc[hi_T, 'high']:.2f}]")
 glue("lowT", lo_T)
 glue("highT", hi_T)
@@ -331,21 +330,21 @@ glue("mention_list", ", ".join(f"{m:g}" for m in mention_levels))
 # %% mystnb={"figure": {"caption": "Gap (L2M) after fine-tuning on worlds whose captions name a growing share of the visible factors, mean and 95% interval over seeds.", "name": "fig-why-information"}}
 summary_i = by_seed(info, "caption share")
 fig, ax = plt.subplots(figsize=(6, 3.8))
-ax.errorbar(summary_i["caption share"], summary_i.L2M,
-            yerr=[summary_i.L2M - summary_i.low, summary_i.high - summary_i.L2M],
+ax.errorbar(summary_i["caption share"], summary_i.value,
+            yerr=[summary_i.value - summary_i.low, summary_i.high - summary_i.value],
             marker="o", capsize=3)
 ax.set(xlabel="share of the visible factors a caption names", ylabel="gap, L2M")
 plt.show()
 
 # %%
-summary_i.style.format(precision=3)
+summary_i.rename(columns={"value": "L2M"}).style.format(precision=3)
 
 # %%
 by = summary_i.set_index("caption share")
 lo_c, hi_c = by.index.min(), by.index.max()
-glue("l2m_least_info", by.loc[lo_c, "L2M"])
+glue("l2m_least_info", by.loc[lo_c, "value"])
 glue("l2m_least_info_ci", f"[{by.loc[lo_c, 'low']:.2f}, {by.loc[lo_c, 'high']:.2f}]")
-glue("l2m_most_info", by.loc[hi_c, "L2M"])
+glue("l2m_most_info", by.loc[hi_c, "value"])
 glue("l2m_most_info_ci", f"[{by.loc[hi_c, 'low']:.2f}, {by.loc[hi_c, 'high']:.2f}]")
 glue("least_info", lo_c)
 glue("most_info", hi_c)
@@ -388,7 +387,7 @@ for nonlinear in (True, False):
     mean, lo, hi = stats.interval([cones.mlp_cone(inputs, cone_width, deeper, nonlinear, seed=s)
                        for s in seeds])
     layers = "Linear + ReLU" if nonlinear else "Linear only"
-    before = mlp[(mlp.layers == layers) & (mlp.depth == max(cone_depths))].iloc[0].cone
+    before = mlp[(mlp.layers == layers) & (mlp.depth == max(cone_depths))].iloc[0].value
     print(f"{layers}: cone {before:.2f} at depth {max(cone_depths)}, "
           f"{mean:.2f} [{lo:.2f}, {hi:.2f}] at depth {deeper}")
 

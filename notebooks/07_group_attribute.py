@@ -161,18 +161,19 @@ names = runs[seeds[0]]["names"]
 worse = names.index(confounded) if confounded in names else None
 
 # %%
-def accuracy_ci(rows, pick):
-    """Mean accuracy and 95% interval over seeds and images of the rows `pick` selects."""
-    mean, lo, hi = stats.seed_interval([r.correct[pick(r)].to_numpy(float) for r in rows])
-    return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+def group_accuracy(rows, i):
+    """Group i's zero-shot accuracy: mean and 95% interval over seeds and images."""
+    hits = [r.correct[r.group == i].to_numpy(float) for r in rows]
+    return {"group": names[i], "quantity": "zero-shot accuracy (95% CI)",
+            **dict(zip(stats.COLUMNS, stats.seed_interval(hits)))}
 
 
 readings = [runs[s]["reading"] for s in seeds]
 if worse is None:  # a CSV without a named group to compare: the group read worst
     worse = int(np.argmin([np.mean([r.correct[r.group == i].mean() for r in readings])
                            for i in range(len(names))]))
-cis = [accuracy_ci(readings, lambda r, i=i: r.group == i) for i in range(len(names))]
-per_group = pd.DataFrame({"zero-shot accuracy (95% CI)": cis}, index=names)
+per_group = stats.formatted(pd.DataFrame([group_accuracy(readings, i) for i in range(len(names))]),
+                            "group").rename_axis(None)
 display(per_group)
 
 # %%
