@@ -368,13 +368,16 @@ plt.show()
 # at the open_clip model whose image tower that pipeline uses (ViT-H-14 for Stable unCLIP 2.1), the
 # same edits are drawn by the real generator: the autoencoder and the labellings come from the real
 # CLIP's embeddings, and `image_embeds=` carries the edited embedding into the pipeline (tested on a
-# tiny pipeline built from configs).
+# tiny pipeline built from configs). It samples with {glue:text}`unclip_steps` steps: the small
+# decoder's count, but never fewer than a real pipeline needs.
 
 # %%
+unclip_steps = max(ddim_steps, unclip.MIN_STEPS)
+glue("unclip_steps", unclip_steps)
 if unclip_folder:  # the probe partners' classes of the last seed, on four held-out images
     pipe = unclip.load_pipeline(unclip_folder, device=str(subject.clip.device()))
-    shown, names = unclip.draw_edits(pipe, sae_s, x_test[:4], labels,
-                                    steps=max(ddim_steps, unclip.MIN_STEPS), seed=S.seed)
+    shown, names = unclip.draw_edits(pipe, sae_s, x_test[:4], labels, steps=unclip_steps,
+                                    seed=S.seed)
     plots.image_grid(shown, names, ncols=4)
     plt.show()
 else:
