@@ -18,11 +18,8 @@ The mention probability gives a continuous ground truth too: `ideal_mds`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-import torch
 from scipy.stats import rankdata
 
 from mdsgap import dominance, world
@@ -331,41 +328,6 @@ def mds_labels(stats: dominance.DominanceStats, k_std: float = 1.0, band: float 
     if stats.n_boot >= 2:
         labels[RULES[1]] = dominance.classify_ci(stats.boot_scores(), firing, band, min_pairs=min_pairs)[0]
     return labels
-
-
-@dataclass
-class Check:
-    """The ground-truth check of one feature set: what each feature encodes and its MDS classes, with the
-    pairs as they are and with the captions shuffled across pairs (a control)."""
-
-    assignment: pd.DataFrame
-    scores: np.ndarray
-    labels: dict[str, np.ndarray]
-    shuffled_scores: np.ndarray
-    shuffled: dict[str, np.ndarray]
-
-    def correct(self, rule: str, condition: str = "MDS", n_perm: int = 1000, seed: int = 0) -> np.ndarray:
-        """Per feature with an expected class and an MDS class: 1 if they agree (under the random-partition
-        condition, the probability that they agree)."""
-        expected = self.assignment["expected"].to_numpy(dtype=object)
-        pred = {"MDS": self.labels, "random partition": self.labels, "shuffled pairing": self.shuffled}[condition][rule]
-        if condition == "random partition":
-            return _shuffled_hits(pred, expected, n_perm, seed).mean(0)
-        keep = pd.notna(expected) & np.isin(pred, dominance.CLASSES)
-        return (pred[keep] == expected[keep]).astype(float)
-
-
-def check_features(fs, x, y, factors: pd.DataFrame, k_std: float = 1.0, band: float = 0.1, min_pairs: int = 5,
-                   n_boot: int = 100, score: str = "eta2", floor: float | None = None, seed: int = 0) -> Check:
-    """Assign every feature of a FeatureSet to a factor and classify it by MDS, on true and shuffled pairs."""
-    acts_x = torch.cat(list(fs.batches(x))).numpy()
-    acts_y = torch.cat(list(fs.batches(y))).numpy()
-    assignment = assign_factors(acts_x, acts_y, factors, score=score, floor=floor)
-    perm = torch.as_tensor(np.random.default_rng(seed).permutation(len(y)))
-    true = dominance.dominance_stats(zip(fs.batches(x), fs.batches(y)), fs.n_features, n_boot=n_boot, seed=seed)
-    shuf = dominance.dominance_stats(zip(fs.batches(x), fs.batches(y[perm])), fs.n_features, n_boot=n_boot, seed=seed)
-    return Check(assignment, true.scores(), mds_labels(true, k_std, band, min_pairs), shuf.scores(),
-                 mds_labels(shuf, k_std, band, min_pairs))
 
 
 def probe_factors(x, y, factors: pd.DataFrame, test_frac: float = 0.3, seed: int = 0,

@@ -106,16 +106,20 @@ def _planted_world(n=800):
     return features.FeatureSet("planted", 3, lambda e: e[:, :3]), x, y, f
 
 
-def test_check_features_recovers_planted_classes_and_controls_differ():
+def test_mds_interval_recovers_planted_classes_and_its_controls():
+    """The paper's MDS (interval rule) on planted features, through the comparison chapter 4 runs: right on
+    every class; a random partition is right a third of the time; shuffled captions leave the red
+    feature's default (ratio) MDS near 1/2, since image-only and text-only pairs balance."""
+    from mdsgap import comparison as C, features
+
     fs, x, y, f = _planted_world()
-    chk = G.check_features(fs, x, y, f, k_std=0.5, n_boot=20, min_pairs=5)
-    assert list(chk.assignment["expected"]) == [D.CMD, D.IMGD, D.TXTD]
-    assert list(chk.labels["interval"]) == [D.CMD, D.IMGD, D.TXTD]
-    assert chk.correct("interval").mean() == 1.0
-    # shuffled captions: the red feature now fires on one side of most pairs, but image-only and text-only
-    # pairs balance, so the default (ratio) MDS stays near 1/2: it does not need the pairing
-    assert chk.shuffled_scores[0] == pytest.approx(0.5, abs=0.1) and chk.shuffled["interval"][1] == D.IMGD
-    assert chk.correct("interval", "random partition", n_perm=300).mean() == pytest.approx(1 / 3, abs=0.05)
+    zx, zy = features.encode_all(fs, x), features.encode_all(fs, y)
+    res = C.check("MDS, interval", zx, zy, f, opts=C.Options(k_std=0.5, n_boot=20, min_pairs=5))
+    assert list(res.units.expected) == [D.CMD, D.IMGD, D.TXTD]
+    assert list(res.units.predicted) == [D.CMD, D.IMGD, D.TXTD] and res.hits().hit.mean() == 1.0
+    assert res.shuffled.dominance.iloc[0] == pytest.approx(0.5, abs=0.1)
+    assert res.shuffled.predicted.iloc[1] == D.IMGD
+    assert res.hits("random partition", n_perm=300).hit.mean() == pytest.approx(1 / 3, abs=0.05)
 
 
 def test_probe_factors_finds_what_each_side_carries():
