@@ -104,12 +104,6 @@ def profile_blocks(name: str, notebook: str, profile_dir: Path = PROFILE_DIR) ->
     return dict(data.get("common") or {}, profile=name), dict(data.get(notebook) or {})
 
 
-def load_profile(name: str, notebook: str, profile_dir: Path = PROFILE_DIR) -> dict:
-    """Parameters of a profile for one notebook: `common` merged with the notebook's own block."""
-    common, own = profile_blocks(name, notebook, profile_dir)
-    return {**common, **own}
-
-
 GROUPS = (
     ("world, CLIP and data", "experiment.Settings", "mdsgap.experiment", "Settings.from_params"),
     ("feature extractors", "features.Extractors", "mdsgap.features", "Extractors.from_params"),

@@ -6,12 +6,12 @@ from mdsgap import experiment, params
 def test_profiles_exist_and_unknown_profile_lists_them():
     assert {"ci", "full", "tiny"} <= set(params.list_profiles())
     with pytest.raises(ValueError, match=r"Available profiles: \["):
-        params.load_profile("fast", "01_measuring_gap")
+        params.profile_blocks("fast", "01_measuring_gap")
 
 
 def test_profile_merges_common_and_notebook_blocks():
-    p = params.load_profile("tiny", "01_measuring_gap")
-    assert p["clip_model"] == "mdsgap-tiny" and "n_reference" in p and p["profile"] == "tiny"
+    common, own = params.profile_blocks("tiny", "01_measuring_gap")
+    assert common["clip_model"] == "mdsgap-tiny" and common["profile"] == "tiny" and "n_reference" in own
 
 
 def test_settings_reject_wrong_types_with_the_fix():
