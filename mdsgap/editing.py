@@ -52,14 +52,12 @@ class _Scorer:
     (no caption strictly above the match) and the top caption (the first maximum, as argmax picks)."""
 
     def __init__(self, factors: pd.DataFrame, classes):
-        self.truth = {k: torch.tensor(factors[k].cat.codes.to_numpy(), dtype=torch.long) for k in classes}
+        self.truth = {k: factors[k].cat.codes.to_numpy() for k in classes}
         self.naming = evaluation.naming(factors)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, classes: dict[str, torch.Tensor]) -> dict:
-        xn = F.normalize(x.float(), dim=-1)
-        zs = [float(((xn @ F.normalize(c.float(), dim=-1).T).argmax(1) == self.truth[k]).double().mean())
-              for k, c in classes.items()]
-        sim = xn @ F.normalize(y.float(), dim=-1).T
+        zs = [float((evaluation.zero_shot_predict(x, c) == self.truth[k]).mean()) for k, c in classes.items()]
+        sim = F.normalize(x.float(), dim=-1) @ F.normalize(y.float(), dim=-1).T
         best, top = sim.max(1)
         recall = float((best <= sim.diagonal()).float().mean())
         top = top.numpy()
