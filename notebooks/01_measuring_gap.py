@@ -417,7 +417,7 @@ moved.style.format(precision=3)
 
 # %%
 if S.on_world:
-    named = test.factors["mentioned_size"].to_numpy(dtype=bool)
+    named = test.factors["mentioned_size"].to_numpy(dtype=bool).copy()
     subsets = {"caption names the size": named, "caption does not": ~named}
     l2i = pd.Series({k: gap.l2i(test.x[m], test.y[m]) for k, m in subsets.items() if m.any()})
     glue("ex_closer", l2i.idxmin())

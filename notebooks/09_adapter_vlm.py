@@ -151,7 +151,7 @@ for f in dict.fromkeys(answered.factor):
     glue(f"acc_{f}_low", acc.loc[(f, "with the image"), "low"])
     glue(f"acc_{f}_high", acc.loc[(f, "with the image"), "high"])
 acc = acc.value.unstack().join(acc.low.unstack()["with the image"].rename("with the image low"))
-from_image = (acc[["without it", "another image"]].max(1) < acc["with the image low"]).all()
+from_image = (acc[["without it", "another image"]].max(axis=1) < acc["with the image low"]).all()
 glue("blind_says", "so the answers come from the image" if from_image else
      "so for some questions the words alone give part of the answer away")
 
