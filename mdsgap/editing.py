@@ -95,6 +95,11 @@ def factor_probes(e: torch.Tensor, factors: pd.DataFrame, names) -> dict:
     out = _Probes()
     for name in names:
         y = factors[name].cat.codes.to_numpy()
+        counts = pd.Series(factors[name]).value_counts()
+        counts = counts[counts > 0]
+        if len(counts) < 2 or counts.max() < 3:
+            raise ValueError(f"The probe of {name!r} needs two values or more, one of them on 3 rows or more (it "
+                             f"is scored by 3-fold cross-validation); got {counts.to_dict()}: use more rows.")
         out.accuracy[name] = float(cross_val_score(LogisticRegression(max_iter=1000), x, y, cv=3).mean())
         clf = LogisticRegression(max_iter=1000).fit(x, y)
         w = clf.coef_ if len(clf.classes_) > 2 else np.concatenate([-clf.coef_, clf.coef_]) / 2

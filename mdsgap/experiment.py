@@ -42,6 +42,9 @@ class Settings:
     """Leave out unreadable CSV rows (and count them) instead of stopping at the first."""
     csv_sep: str = ""
     """The CSV's column separator; '' detects it (tab for open_clip's TSV files)."""
+    label_column: str = ""
+    """A column of the CSV with one label per row: the labels chapter 8's attacks flip and chapter 10's
+    probe screen reads."""
     device: str = "auto"
     """'auto' (a GPU when one is visible), 'cpu', 'cuda', ..."""
     n_feature_pairs: int = 10_000
@@ -125,6 +128,17 @@ def test_data(s: Settings, clip: models.Clip, n: int | None = None, progress: bo
     pairs, source = load_pairs(s, n)
     x, y = embeddings.embed_pairs(clip, pairs, source, progress=progress)
     return TestData(pairs, x, y, pairs.factors if s.on_world else None)
+
+
+def labelled_rows(s: Settings, n: int, column: str, learned=(), hint: str = ""):
+    """Up to n rows of the CSV with their `column` label (in `columns`), rows whose image is not in `learned`
+    (the paths an autoencoder learnt from) first: (rows, held_out), held_out False when the CSV has no
+    row beyond them and the first n rows are returned instead. `hint` names the parameter of `column`."""
+    rows = datasets.load_csv(s.dataset_csv, sep=s.csv_sep, skip_bad=s.skip_bad_rows,
+                             limit=s.n_feature_pairs + n, keep=(column,), hint=hint)
+    seen = set(learned)
+    held = [i for i, path in enumerate(rows.paths) if path not in seen][:n]
+    return rows.subset(held or range(min(n, len(rows)))), bool(held)
 
 
 def feature_pairs(s: Settings, clip: models.Clip, n: int, progress: bool = True):

@@ -7,6 +7,7 @@ embedding's direction (cosine loss).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -16,6 +17,12 @@ def gap_shift(y: torch.Tensor, x_ref: torch.Tensor, y_ref: torch.Tensor) -> torc
     """Unit caption embeddings y moved by the gap vector mean(x_ref) - mean(y_ref) of unit reference pairs."""
     u = lambda e: F.normalize(e.float(), dim=-1)
     return F.normalize(u(y) + u(x_ref).mean(0) - u(y_ref).mean(0), dim=-1)
+
+
+def cosines(pred: torch.Tensor, x: torch.Tensor) -> np.ndarray:
+    """Per pair, the cosine of a prior's output to the caption's own image embedding: how far across the
+    gap a route lands, read without drawing anything."""
+    return F.cosine_similarity(pred.float(), x.float(), dim=-1).detach().double().numpy()
 
 
 class MLPPrior(nn.Module):

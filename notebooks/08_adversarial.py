@@ -44,7 +44,6 @@ n_random_sets = 5  # matched random latent sets per class and seed (5: a 5% verd
 transfer_temperature = 0.01  # fine-tuning temperature of the second CLIP (chapter 5's recipe)
 second_model = ""  # the second CLIP's model ("": a sweep CLIP on the world, clip_model on a CSV)
 second_pretrained = ""  # its pretrained tag or checkpoint file (with second_model, or on a CSV)
-label_column = ""  # on a CSV: the column of labels the attack flips
 label_prompts = {}  # on a CSV: {label: [prompt, ...]} for every label, as zero-shot classes
 
 # %%
@@ -53,7 +52,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mdsgap import (adversarial, comparison, control, datasets, evaluation, experiment, features,
+from mdsgap import (adversarial, comparison, control, evaluation, experiment, features,
                     groups, models, plots, training, world)
 from mdsgap.book import glue
 from mdsgap.params import check_declared
@@ -64,8 +63,8 @@ EX = features.Extractors.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, min_pairs=int, attack_factor=str, n_attack=int, budgets=list, pgd_steps=int,
     n_random_sets=int, transfer_temperature=float, second_model=str, second_pretrained=str,
-    label_column=str, label_prompts=dict))
-if not S.on_world and not (label_column and len(label_prompts) >= 2 and second_pretrained):
+    label_prompts=dict))
+if not S.on_world and not (S.label_column and len(label_prompts) >= 2 and second_pretrained):
     raise ValueError("On a CSV, set label_column (the column of labels the attack flips), "
                      "label_prompts = {label: [prompt, ...]} for at least two of its labels, and "
                      "second_pretrained (and second_model) for the CLIP transfer is tested on.")
@@ -133,14 +132,11 @@ def attack_set():
         test, _ = experiment.load_pairs(S, n_attack)
         truth = test.factors[attack_factor].cat.codes.to_numpy()
         return test.images, world.FACTOR_BY_NAME[attack_factor].values, truth, True
-    rows = datasets.load_csv(S.dataset_csv, sep=S.csv_sep, skip_bad=S.skip_bad_rows,
-                             limit=S.n_feature_pairs + n_attack, keep=(label_column,),
-                             hint="set label_column to the CSV's label column")
-    held = [i for i, path in enumerate(rows.paths) if path not in set(pairs.paths)][:n_attack]
-    rows = rows.subset(held or range(min(n_attack, len(rows))))
+    rows, held = experiment.labelled_rows(S, n_attack, S.label_column, pairs.paths,
+                                          hint="set label_column to the CSV's label column")
     images = adversarial.fitted_images(rows.load_images(range(len(rows))), subject.clip.image_size)
-    truth = groups.group_codes(rows.columns[label_column], list(label_prompts))
-    return images, list(label_prompts), truth, bool(held)
+    truth = groups.group_codes(rows.columns[S.label_column], list(label_prompts))
+    return images, list(label_prompts), truth, held
 
 
 # %%
@@ -158,7 +154,7 @@ glue("attacked_kind", "held-out" if held else "in-sample (the CSV has no rows be
      "the autoencoder learns from)")
 clean = adversarial.predict(subject.clip, adversarial.pixels(images), classes)
 clean_2 = adversarial.predict(second, adversarial.pixels(images), classes_2)
-attack_factor = attack_factor if S.on_world else label_column
+attack_factor = attack_factor if S.on_world else S.label_column
 glue("target_kind", "the same picture drawn again with the target value (the world can redraw any "
      "pair with one factor changed)" if S.on_world else "another of the attacked images whose "
      "label is the target (a real picture cannot be redrawn)")

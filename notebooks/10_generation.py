@@ -31,6 +31,11 @@
 # - how to reach the image side of the gap from a caption: the gap shift and a learned prior;
 # - how to tell a class-specific edit of the condition from a random one that removes as much.
 # :::
+#
+# On a reader's own CSV dataset (`dataset_csv`), the parts that need no decoder run: the priors,
+# scored by cosine, and the screen of the edits, read by a probe of one label column
+# (`label_column`). The small decoder and its reader learn the world's images, so their drawings
+# need the world; a local Stable unCLIP (`unclip_folder`) draws the edits of real embeddings.
 
 # %% tags=["parameters"]
 # Shared settings: experiment.Settings, features.Extractors
@@ -55,8 +60,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mdsgap import (comparison, control, decoder, editing, experiment, features, groundtruth, plots,
-                    prior, reader, unclip, world)
+from mdsgap import (comparison, control, decoder, editing, embeddings, experiment, features,
+                    groundtruth, plots, prior, reader, stats, unclip, world)
 from mdsgap.book import glue
 from mdsgap.params import check_declared
 
@@ -67,10 +72,46 @@ check_declared(globals(), dict(
     n_seeds=int, min_pairs=int, resolution=int, decoder_recipe=dict, reader_steps=int,
     ddim_steps=int, guidance=float, prior_steps=int, n_generate=int, n_edit=int,
     n_screen_sets=int, n_random_sets=int, unclip_folder=str))
-experiment.needs_world(S, "the world's images and factors (its decoder and reader learn them; "
-                       "unclip_folder adds a real Stable unCLIP's drawings of the same edits)")
+if not S.on_world and not S.label_column:
+    raise ValueError("On a CSV, set label_column (the column of labels whose probe screens the "
+                     "edits); the drawings need the world (dataset_csv = '') or a Stable unCLIP "
+                     "folder (unclip_folder).")
 sns.set_theme(style="whitegrid", context="notebook")
 seeds = [S.seed + i for i in range(n_seeds)]
+
+# %% [markdown]
+# Every measurement below reads the same {glue:text}`held_kind` pairs.
+
+# %%
+subject = experiment.subject(S)  # and the pairs its autoencoders learn from
+feature_rows, fx, fy, data_id = experiment.feature_pairs(S, subject.clip, S.n_feature_pairs,
+                                                         progress=False)
+
+# %%
+read_cfg = reader.ReaderConfig(resolution=resolution, steps=reader_steps, seed=S.seed)
+if S.on_world:
+    test, _ = experiment.load_pairs(S, n_generate)
+    truth, screened, held = test.factors, list(read_cfg.factors), True
+    x_test = subject.clip.encode_images(test.images)
+    y_test = subject.clip.encode_texts(test.captions)
+else:
+    test, held = experiment.labelled_rows(S, n_generate, S.label_column, feature_rows.paths,
+                                          hint="set label_column to the CSV's label column")
+    truth = pd.DataFrame({S.label_column: pd.Categorical(test.columns[S.label_column])})
+    screened, (x_test, y_test) = [S.label_column], embeddings.embed_pairs(subject.clip, test)
+glue("held_kind", f"{len(test)} held-out" if held else f"{len(test)} in-sample (the CSV has no "
+     "rows beyond those the autoencoder learns from)")
+
+# %%
+if not S.on_world:  # what only the world's decoder and reader give; the prose shows these marks
+    for key in ("bar", "cond_dropout", "cond_maps", "decoder_images", "decoder_steps",
+                "guidance_note", "q_colour", "q_met", "q_says", "q_shape", "q_twice", "resolution",
+                "text_mlp", "text_says", "text_shift", "twice_says", "twice_steps", "n_confirmed",
+                "n_above", "pred_MDS_missing", "pred_MDS_no", "pred_MDS_yes", "reader_real",
+                "pred_partner_missing", "pred_partner_no", "pred_partner_yes", "spec_MDS",
+                "spec_partner"):
+        glue(key, "(needs the world's images)")
+    glue("confirm_chance", float("nan"))
 
 # %% [markdown]
 # ## A reader for generated images
@@ -80,13 +121,11 @@ seeds = [S.seed + i for i in range(n_seeds)]
 # generated ones:
 
 # %%
-read_cfg = reader.ReaderConfig(resolution=resolution, steps=reader_steps, seed=S.seed)
-factor_reader = reader.trained_reader(read_cfg)
-subject = experiment.subject(S)
-test, _ = experiment.load_pairs(S, n_generate)
-on_real = reader.accuracy(reader.read(factor_reader, test.images), test.factors)
-glue("reader_real", ", ".join(f"{f} {v:.2f}" for f, v in on_real.items()))
-on_real.to_frame("reader accuracy, real images").T.style.format(precision=3)
+if S.on_world:
+    factor_reader = reader.trained_reader(read_cfg)
+    on_real = reader.accuracy(reader.read(factor_reader, test.images), test.factors)
+    glue("reader_real", ", ".join(f"{f} {v:.2f}" for f, v in on_real.items()))
+    display(on_real.to_frame("reader accuracy, real images").T.style.format(precision=3))
 
 # %% [markdown]
 # ## The decoder
@@ -107,20 +146,29 @@ dec_cfg = decoder.DecoderConfig(
     resolution=resolution, channels=tuple(decoder_recipe["channels"]), seed=S.seed,
     steps=decoder_recipe["steps"], n_images=decoder_recipe["n_images"],
     cond_maps=decoder_recipe["cond_maps"])
-model, curve = decoder.trained_decoder(subject.clip, dec_cfg)
-glue("decoder_steps", dec_cfg.steps)
-glue("decoder_images", dec_cfg.n_images)
-glue("cond_maps", dec_cfg.cond_maps)
-glue("cond_dropout", dec_cfg.cond_dropout)
-glue("guidance_note", "here off: weight 1 is the conditional model alone" if guidance == 1 else
-     f"weight {guidance:g}")
-for name in ("resolution", "guidance", "ddim_steps"):
+for name in ("guidance", "ddim_steps"):
     glue(name, globals()[name])
+if S.on_world:
+    model, curve = decoder.trained_decoder(subject.clip, dec_cfg)
+    glue("decoder_steps", dec_cfg.steps)
+    glue("decoder_images", dec_cfg.n_images)
+    glue("cond_maps", dec_cfg.cond_maps)
+    glue("cond_dropout", dec_cfg.cond_dropout)
+    glue("guidance_note", "here off: weight 1 is the conditional model alone" if guidance == 1
+         else f"weight {guidance:g}")
+    glue("resolution", resolution)
+
+
+# %%
+def draw(e, s):
+    """What the reader sees in the drawings of embeddings e (sampling noise of seed s)."""
+    return reader.read(factor_reader, decoder.sample(model, e, ddim_steps, guidance, seed=s))
 
 # %% mystnb={"figure": {"caption": "Training loss of the decoder (mean squared error of its prediction of the clean image), averaged over each 100 steps.", "name": "fig-generation-loss"}}
-ax = curve.plot(x="step", y="loss", legend=False, figsize=(5, 3))
-ax.set(ylabel="training loss (MSE to the clean image)")
-plt.show()
+if S.on_world:
+    ax = curve.plot(x="step", y="loss", legend=False, figsize=(5, 3))
+    ax.set(ylabel="training loss (MSE to the clean image)")
+    plt.show()
 
 # %% [markdown]
 # {numref}`fig-generation-loss` shows the training loss.
@@ -131,30 +179,33 @@ plt.show()
 # embedding alone. The reader then checks each drawn factor against the original's.
 
 # %%
-x_test = subject.clip.encode_images(test.images)
-drawn = decoder.sample(model, x_test, ddim_steps, guidance, seed=S.seed)
-quality = reader.accuracy_ci(reader.read(factor_reader, drawn), test.factors, seed=S.seed)
-quality.style.format(precision=3)
+glue("n_generate", n_generate)
+if S.on_world:
+    drawn = decoder.sample(model, x_test, ddim_steps, guidance, seed=S.seed)
+    quality = reader.accuracy_ci(reader.read(factor_reader, drawn), test.factors, seed=S.seed)
+    display(quality.style.format(precision=3))
 
 # %%
-bar = {f: quality.loc[f] for f in ("shape", "colour")}
-for f, r in bar.items():
-    glue(f"q_{f}", f"{r.value:.2f} [{r.low:.2f}, {r.high:.2f}]")
 BAR = 0.8  # the quality bar of the issue that asked for this chapter: reader accuracy on both
-met = all(r.value >= BAR for r in bar.values())
-glue("bar", BAR)
-glue("q_met", "missed" if not met else "met" if all(r.low >= BAR for r in bar.values()) else
-     "met by the means, though an interval reaches below it")
-glue("q_says", "the embedding carries what an image generator needs, and the world's ground truth "
-     "can score it" if met else "short of the bar, so the edits below read a blurred picture")
-glue("n_generate", n_generate)
+if S.on_world:
+    bar = {f: quality.loc[f] for f in ("shape", "colour")}
+    for f, r in bar.items():
+        glue(f"q_{f}", f"{r.value:.2f} [{r.low:.2f}, {r.high:.2f}]")
+    met = all(r.value >= BAR for r in bar.values())
+    glue("bar", BAR)
+    glue("q_met", "missed" if not met else "met" if all(r.low >= BAR for r in bar.values()) else
+         "met by the means, though an interval reaches below it")
+    glue("q_says", "the embedding carries what an image generator needs, and the world's ground "
+         "truth can score it" if met else "short of the bar, so the edits below read a blurred "
+         "picture")
 
 # %% mystnb={"figure": {"caption": "Top: held-out world images at the decoder's resolution, with their captions; bottom: the same images drawn from their CLIP image embeddings alone.", "name": "fig-generation-drawn"}}
-pick = np.arange(6)
-small = decoder.to_uint8(decoder.to_pixels(test.images[pick], resolution))
-grid = np.concatenate([small, drawn[pick]])
-plots.image_grid(grid, [test.captions[i] for i in pick] + ["drawn from its embedding"] * 6, ncols=6)
-plt.show()
+if S.on_world:
+    pick = np.arange(6)
+    small = decoder.to_uint8(decoder.to_pixels(test.images[pick], resolution))
+    caps = [test.captions[i] for i in pick] + ["drawn from its embedding"] * 6
+    plots.image_grid(np.concatenate([small, drawn[pick]]), caps, ncols=6)
+    plt.show()
 
 # %% [markdown]
 # In {numref}`fig-generation-drawn`, the top row holds held-out images at the decoder's resolution
@@ -165,42 +216,57 @@ plt.show()
 # finds {glue:text}`q_twice` ({glue:text}`twice_says`).
 
 # %%
-twice = reader.accuracy_ci(reader.read(factor_reader, decoder.sample(
-    model, x_test, 2 * ddim_steps, guidance, seed=S.seed)), test.factors, seed=S.seed)
-gain = max(twice.value[f] - quality.value[f] for f in bar)
-glue("twice_steps", 2 * ddim_steps)
-glue("q_twice", ", ".join(f"{f} {twice.value[f]:.2f}" for f in bar))
-glue("twice_says", "no better by more than the intervals' half-width, so the steps are enough"
-     if gain <= min((r.high - r.low) / 2 for r in bar.values()) else
-     f"up to {gain:.2f} better: more steps would draw more faithfully")
+if S.on_world:
+    twice = reader.accuracy_ci(reader.read(factor_reader, decoder.sample(
+        model, x_test, 2 * ddim_steps, guidance, seed=S.seed)), test.factors, seed=S.seed)
+    gain = max(twice.value[f] - quality.value[f] for f in bar)
+    glue("twice_steps", 2 * ddim_steps)
+    glue("q_twice", ", ".join(f"{f} {twice.value[f]:.2f}" for f in bar))
+    glue("twice_says", "no better by more than the intervals' half-width, so the steps are enough"
+         if gain <= min((r.high - r.low) / 2 for r in bar.values()) else
+         f"up to {gain:.2f} better: more steps would draw more faithfully")
 
 # %% [markdown]
 # ## From captions
 #
 # To draw a caption, its embedding must first reach the image side of the gap. Two priors: the gap
 # shift (the caption embedding moved by the difference of the two modalities' means) and a small MLP
-# trained on matched pairs to predict the image embedding's direction.
+# trained on matched pairs to predict the image embedding's direction. Before anything is drawn,
+# each is scored by the cosine of its output to the caption's own image embedding (95% bootstrap
+# intervals over the pairs), beside the caption embedding as it is.
 
 # %%
-_, fx, fy, data_id = experiment.feature_pairs(S, subject.clip, S.n_feature_pairs, progress=False)
 mlp = prior.train_prior(fx, fy, steps=prior_steps, seed=S.seed)
-y_test = subject.clip.encode_texts(test.captions)
 routes = {"gap shift": prior.gap_shift(y_test, fx, fy), "MLP prior": mlp(y_test).detach()}
-from_text = {}
-for name, e in routes.items():
-    got = reader.read(factor_reader, decoder.sample(model, e, ddim_steps, guidance, seed=S.seed))
-    from_text[name] = reader.accuracy_ci(got[["shape", "colour"]], test.factors, seed=S.seed)
-from_text = pd.concat(from_text, names=["route", "factor"])
-from_text.style.format(precision=3)
+cosine = pd.DataFrame([
+    {"route": name, **dict(zip(stats.COLUMNS, stats.bootstrap(
+        np.mean, prior.cosines(e, x_test), seed=S.seed)))}
+    for name, e in {"caption as it is": y_test, **routes}.items()])
+shown = stats.formatted(cosine.assign(quantity="cosine"), "route", digits=2).cosine
+glue("text_cos", "; ".join(f"{route} {v}" for route, v in shown.items()))
+cosine.style.format(precision=3).hide(axis="index")
+
+# %% [markdown]
+# The cosines to the image embedding: {glue:text}`text_cos`. Then each route is drawn:
 
 # %%
-mlp_q, shift_q = from_text.loc["MLP prior"], from_text.loc["gap shift"]
-better = (mlp_q.low > shift_q.high).any() and (mlp_q.value >= shift_q.value).all()
-glue("text_says", "a caption's embedding is not an image embedding moved by one vector" if better
-     else "the learned map does no clearly better than moving along the gap")
-for key, q in (("text_mlp", mlp_q), ("text_shift", shift_q)):
-    parts = [f"{f} {r.value:.2f} [{r.low:.2f}, {r.high:.2f}]" for f, r in q.iterrows()]
-    glue(key, ", ".join(parts))
+if S.on_world:
+    from_text = {}
+    for name, e in routes.items():
+        got = draw(e, S.seed)
+        from_text[name] = reader.accuracy_ci(got[["shape", "colour"]], test.factors, seed=S.seed)
+    from_text = pd.concat(from_text, names=["route", "factor"])
+    display(from_text.style.format(precision=3))
+
+# %%
+if S.on_world:
+    mlp_q, shift_q = from_text.loc["MLP prior"], from_text.loc["gap shift"]
+    better = (mlp_q.low > shift_q.high).any() and (mlp_q.value >= shift_q.value).all()
+    glue("text_says", "a caption's embedding is not an image embedding moved by one vector"
+         if better else "the learned map does no clearly better than moving along the gap")
+    for key, q in (("text_mlp", mlp_q), ("text_shift", shift_q)):
+        parts = [f"{f} {r.value:.2f} [{r.low:.2f}, {r.high:.2f}]" for f, r in q.iterrows()]
+        glue(key, ", ".join(parts))
 
 # %% [markdown]
 # Every caption names the shape and the colour, so a drawing can be scored on both: through the MLP
@@ -218,8 +284,9 @@ for key, q in (("text_mlp", mlp_q), ("text_shift", shift_q)):
 # carries about as much on the images (energy and firing; `mdsgap.control`).
 #
 # Drawing is expensive, so the edits are first *screened* on the embeddings themselves: a
-# logistic-regression probe per factor, fitted on the held-out embeddings, reads each edited
-# embedding, and an edit moves a factor in the share of embeddings whose probe-read value changes.
+# logistic-regression probe per factor (on a CSV, of the label column), fitted on the held-out
+# embeddings, reads each edited embedding, and an edit moves a factor in the share of embeddings
+# whose probe-read value changes.
 # Each class faces {glue:text}`n_screen_sets` matched random sets per seed there. The decoder and
 # the reader then *confirm* with images: {glue:text}`n_edit` embeddings drawn with nothing removed,
 # with each class removed and with {glue:text}`n_random_sets` of its matched random sets removed,
@@ -229,13 +296,8 @@ for key, q in (("text_mlp", mlp_q), ("text_shift", shift_q)):
 LABELLINGS, tool = comparison.LABELLINGS, comparison.CHOSEN[0]
 glue("chosen_tool", f"the {tool} SAE")
 opts = comparison.Options(min_pairs=min_pairs, seed=S.seed)
-probes = editing.factor_probes(x_test, test.factors, read_cfg.factors)
+probes = editing.factor_probes(x_test, truth, screened)
 ctl = dict(match=control.IMAGE_SIDE)  # only image embeddings are edited: match what they carry
-
-
-def draw(e, s):
-    """What the reader sees in the drawings of embeddings e (sampling noise of seed s)."""
-    return reader.read(factor_reader, decoder.sample(model, e, ddim_steps, guidance, seed=s))
 
 
 # %%
@@ -252,15 +314,16 @@ edit_x, screen, rows, kept = x_test[:n_edit], [], [], {}  # kept: by seed and la
 for s in seeds:
     sae_s, zx, zy, carry = seed_autoencoder(s)
     readout = editing.probe_readout(sae_s, x_test, probes)
-    plain = draw(editing.without_latents(sae_s, edit_x), s)
+    plain = draw(editing.without_latents(sae_s, edit_x), s) if S.on_world else None
     for name, m in LABELLINGS.items():
         labels = comparison.attribute(m, zx, zy, opts=opts, x=fx.numpy(), y=fy.numpy()).labels
         kept[s, name] = (sae_s, labels, plain)
         cfg = control.ControlConfig(n_random=n_screen_sets, seed=s, **ctl)
         screen.append(control.compare(readout, labels, carry, cfg).assign(seed=s, labelling=name))
         cfg = control.ControlConfig(n_random=n_random_sets, seed=s, **ctl)
-        rows += editing.drawn_edits(sae_s, edit_x, labels, carry, plain, draw, cfg, seed=s,
-                                    labelling=name)
+        if S.on_world:  # the drawings confirm the screen
+            rows += editing.drawn_edits(sae_s, edit_x, labels, carry, plain, draw, cfg, seed=s,
+                                        labelling=name)
 screen, drawn_edits = pd.concat(screen, ignore_index=True), pd.DataFrame(rows)
 
 # %%
@@ -269,8 +332,8 @@ glue("n_screen_sets", n_screen_sets)
 glue("n_random_sets", n_random_sets)
 moved = control.verdicts(screen, by=("labelling", "class", "readout")).rename(
     columns={"readout": "factor"})
-moved = moved.merge(editing.confirmed(drawn_edits, list(read_cfg.factors)),
-                    on=["labelling", "class", "factor"], how="left")
+moved = moved.merge(editing.confirmed(drawn_edits, screened), on=["labelling", "class", "factor"],
+                    how="left") if S.on_world else moved
 sae_s, labels, plain = kept[seeds[-1], "probe partner"]  # what the grid and the exercises show
 
 # %% mystnb={"figure": {"caption": "How much more often removing each class changes each factor (read by the probes off the edited embeddings) than removing matched random sets does: the difference with its 95% interval over seeds; filled points differ from random at the 5% level (combined permutation test), for each labelling of the latents.", "name": "fig-generation-edits"}}
@@ -292,32 +355,35 @@ glue("edit_no_control", ", ".join(lacking.labelling + ": " + lacking["class"]) o
 
 # %%
 above = moved[moved.verdict == "above"]
-glue("n_confirmed", int(above.confirmed.sum()))
-glue("n_above", len(above))
-glue("confirm_chance", 1 / (n_random_sets + 1))
+if S.on_world:
+    glue("n_confirmed", int(above.confirmed.sum()))
+    glue("n_above", len(above))
+    glue("confirm_chance", 1 / (n_random_sets + 1))
 glue("n_verdicts", int(moved.verdict.isin(["above", "below", "within"]).sum()))
 glue("probe_min", min(probes.accuracy.values()))
 glue("probe_accuracy", ", ".join(f"{f} {a:.2f}" for f, a in probes.accuracy.items()))
 moved.drop(columns=["seeds"]).style.format(precision=3).hide(axis="index")
 
 # %%
-world_cfg = world.WorldConfig()
-predicted = {f: groundtruth.EXPECTED[world_cfg.kind(f)] for f in read_cfg.factors}
-verdict = editing.against_prediction(moved, predicted).set_index("labelling")
-KEYS = {"as predicted": "yes", "not predicted": "no", "missing": "missing"}
-for name in LABELLINGS:
-    for col, key in KEYS.items():
-        glue(f"pred_{name.split()[-1]}_{key}", verdict.loc[name, col])
-verdict
+if S.on_world:  # the world's kinds say which factors each class should move
+    world_cfg = world.WorldConfig()
+    predicted = {f: groundtruth.EXPECTED[world_cfg.kind(f)] for f in read_cfg.factors}
+    verdict = editing.against_prediction(moved, predicted).set_index("labelling")
+    KEYS = {"as predicted": "yes", "not predicted": "no", "missing": "missing"}
+    for name in LABELLINGS:
+        for col, key in KEYS.items():
+            glue(f"pred_{name.split()[-1]}_{key}", verdict.loc[name, col])
+    display(verdict)
 
 # %%
-spec = editing.specificity(screen, predicted)
-for name in LABELLINGS:
-    d = spec[(spec.labelling == name) & spec.value.notna()]
-    parts = [f"{c} {v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-             for c, v, lo, hi in zip(d["class"], d.value, d.low, d.high)]
-    glue(f"spec_{name.split()[-1]}", "; ".join(parts) or "none")
-spec.style.format(precision=3, subset=["value", "low", "high"]).hide(axis="index")
+if S.on_world:
+    spec = editing.specificity(screen, predicted)
+    for name in LABELLINGS:
+        d = spec[(spec.labelling == name) & spec.value.notna()]
+        parts = [f"{c} {v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+                 for c, v, lo, hi in zip(d["class"], d.value, d.low, d.high)]
+        glue(f"spec_{name.split()[-1]}", "; ".join(parts) or "none")
+    display(spec.style.format(precision=3, subset=["value", "low", "high"]).hide(axis="index"))
 
 # %% [markdown]
 # {numref}`fig-generation-edits` shows how much more often each class's removal changes each factor
@@ -354,12 +420,13 @@ spec.style.format(precision=3, subset=["value", "low", "high"]).hide(axis="index
 # day; watch them in the TxtD row.
 
 # %% mystnb={"figure": {"caption": "Drawings of six held-out image embeddings after the last seed's autoencoder: with nothing removed (top row), then with the probe partners' ImgD, TxtD and CMD latents removed (one row each), all with the same sampling noise.", "name": "fig-generation-edit-grid"}}
-rows_shown, caps = [], []
-for c, latents, e in editing.class_versions(sae_s, edit_x[:6], labels):
-    rows_shown.append(decoder.sample(model, e, ddim_steps, guidance, seed=seeds[-1]))
-    caps += ["nothing removed" if c == "none" else f"{c} removed ({len(latents)})"] * 6
-plots.image_grid(np.concatenate(rows_shown), caps, ncols=6)
-plt.show()
+if S.on_world:
+    rows_shown, caps = [], []
+    for c, latents, e in editing.class_versions(sae_s, edit_x[:6], labels):
+        rows_shown.append(decoder.sample(model, e, ddim_steps, guidance, seed=seeds[-1]))
+        caps += ["nothing removed" if c == "none" else f"{c} removed ({len(latents)})"] * 6
+    plots.image_grid(np.concatenate(rows_shown), caps, ncols=6)
+    plt.show()
 
 # %% [markdown]
 # ## The real path: Stable unCLIP
@@ -381,7 +448,8 @@ if unclip_folder:  # the probe partners' classes of the last seed, on four held-
     plots.image_grid(shown, names, ncols=4)
     plt.show()
 else:
-    print("No unclip_folder given: the real-path cells are skipped.")
+    print("No unclip_folder given: the real-path cells are skipped (set unclip_folder to a local "
+          "Stable unCLIP pipeline to draw the edits).")
 
 # %% [markdown]
 # ## What this says
@@ -416,9 +484,11 @@ else:
 
 # %%
 few = slice(0, 48)
-by_guidance = {w: reader.accuracy(reader.read(factor_reader, decoder.sample(
-    model, x_test[few], ddim_steps, w, seed=S.seed)), test.factors.iloc[few]) for w in (1.0, 3.0)}
-pd.DataFrame(by_guidance).T.rename_axis("guidance").round(3)
+if S.on_world:  # the exercises draw with the world's decoder
+    by_guidance = {w: reader.accuracy(reader.read(factor_reader, decoder.sample(
+        model, x_test[few], ddim_steps, w, seed=S.seed)), test.factors.iloc[few])
+        for w in (1.0, 3.0)}
+    display(pd.DataFrame(by_guidance).T.rename_axis("guidance").round(3))
 
 # %% [markdown]
 # Guidance pushes each denoising step further from the unconditional prediction; on a decoder this
@@ -441,11 +511,12 @@ pd.DataFrame(by_guidance).T.rename_axis("guidance").round(3)
 
 # %%
 amplified = {}
-for c in ("ImgD", "TxtD", "CMD"):
+for c in ("ImgD", "TxtD", "CMD") if S.on_world else ():
     latents = np.flatnonzero(np.asarray(labels) == c)
     got = draw(editing.scaled_latents(sae_s, edit_x, latents, 2.0), seeds[-1])
     amplified[f"{c} x2 ({len(latents)} latents)"] = reader.changes(plain, got)
-pd.DataFrame(amplified).T.round(3)
+print("The exercises draw with the world's decoder.") if not S.on_world else None
+pd.DataFrame(amplified).T.round(3) if amplified else None
 
 # %% [markdown]
 # An amplified class should move the factors it carries, as its removal does; a class whose

@@ -111,3 +111,17 @@ def test_open_clip_tsv_files_load_without_a_separator(csv_dir):
     assert datasets.load_csv(folder / "pairs.csv", sep=",").captions == pairs.captions
     with pytest.raises(datasets.DatasetError, match=r"found \['filepath\\ttitle'\] \(separator ','\)"):
         datasets.load_csv(folder / "tabs.csv", sep=",")
+
+
+def test_labelled_rows_prefer_rows_the_autoencoder_did_not_learn_from(csv_dir):
+    folder, pairs = csv_dir
+    rows = ["filepath,title,label"] + [f"img/{i}.png,{c},{'ab'[i % 2]}" for i, c in enumerate(pairs.captions)]
+    csv = write(folder / "labelled.csv", rows)
+    s = experiment.Settings(dataset_csv=str(csv), n_feature_pairs=4, n_test=10)
+    learned = datasets.load_csv(csv, limit=4).paths
+    got, held = experiment.labelled_rows(s, 3, "label", learned)
+    assert held and [p.name for p in got.paths] == ["4.png", "5.png"] and got.columns["label"] == ["a", "b"]
+    got, held = experiment.labelled_rows(s, 3, "label", datasets.load_csv(csv).paths)
+    assert not held and [p.name for p in got.paths] == ["0.png", "1.png", "2.png"]
+    with pytest.raises(datasets.DatasetError, match="Set label_column"):
+        experiment.labelled_rows(s, 3, "group", learned, hint="set label_column to the CSV's label column")

@@ -152,3 +152,15 @@ def test_specificity_cancels_a_mass_effect_and_finds_a_specific_one():
     assert got.loc["ImgD", "value"] == pytest.approx(0.0)            # moves everything alike: mass
     assert got.loc["CMD", "value"] == pytest.approx(0.2)             # shape +0.4 beyond colour and size
     assert got.loc["CMD", "predicted"] == "shape, colour" and np.isnan(got.loc["TxtD", "value"])
+
+
+def test_factor_probes_say_which_labels_are_too_few_before_fitting():
+    import pandas as pd
+
+    e = torch.randn(5, 8)
+    one = pd.DataFrame({"label": pd.Categorical(["a"] * 5)})
+    with pytest.raises(ValueError, match=r"probe of 'label' needs two values or more.*\{'a': 5\}"):
+        editing.factor_probes(e, one, ["label"])
+    thin = pd.DataFrame({"label": pd.Categorical(["a", "a", "b", "b", "c"])})
+    with pytest.raises(ValueError, match="use more rows"):
+        editing.factor_probes(e, thin, ["label"])

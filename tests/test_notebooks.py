@@ -209,12 +209,13 @@ def real_data(tmp_path_factory):
     return common, extra
 
 
-WORLD_ONLY = {"04_ground_truth", "05_why_the_gap", "06_closing_the_gap", "09_adapter_vlm", "10_generation"}
+WORLD_ONLY = {"04_ground_truth", "05_why_the_gap", "06_closing_the_gap", "09_adapter_vlm"}
 REAL_EXTRA = {  # what a chapter needs beyond the data and the model, by its own parameters
     "07_group_attribute": {"csv_sep": "\t", "group_column": "gender", "confounded": "woman",
                            "group_prompts": {"woman": ["a photo of a woman"], "man": ["a photo of a man"]}},
     "08_adversarial": {"csv_sep": "\t", "label_column": "label", "n_attack": 40,
                        "label_prompts": {"warm": ["a warm colour"], "cool": ["a cool colour"]}},
+    "10_generation": {"label_column": "label", "n_generate": 40},
 }
 
 
