@@ -29,7 +29,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from mdsgap import cli, models, shards, world
+from mdsgap import world
+from mdsgap.clip import models
+from mdsgap.pipeline import cli, shards
 
 
 def make_data(folder: Path, n: int, size: int) -> Path:

@@ -17,7 +17,7 @@ import time
 def run(n_pairs: int, n_features: int, batch: int, boot: int) -> dict:
     import torch
 
-    from mdsgap import dominance
+    from mdsgap.attribution import dominance
 
     g = torch.Generator().manual_seed(0)
     stats = dominance.DominanceStats(n_features, n_boot=boot)

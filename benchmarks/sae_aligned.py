@@ -30,8 +30,10 @@ import time
 
 import torch
 
-from mdsgap import cache, embeddings, experiment, gap, sae, world
-from mdsgap.synthetic import gapped_pairs
+from mdsgap import cache, experiment, gap, world
+from mdsgap.clip import embeddings
+from mdsgap.features import sae
+from mdsgap.features.synthetic import gapped_pairs
 
 
 def world_pairs(n_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,7 +53,7 @@ def book_clip_cached() -> bool:
 
 
 def synthetic_pairs(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """`mdsgap.synthetic.gapped_pairs` at the benchmark's size: 64-d, 96 concepts, 6 per pair."""
+    """`mdsgap.features.synthetic.gapped_pairs` at the benchmark's size: 64-d, 96 concepts, 6 per pair."""
     return gapped_pairs(n, d=64, n_concepts=96, m=6, gap=1.0, spec=0.7, seed=seed)
 
 

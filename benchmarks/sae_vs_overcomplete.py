@@ -34,7 +34,9 @@ try:
 except ImportError as e:  # pragma: no cover - a benchmark-only dependency
     raise SystemExit(f"This benchmark needs the overcomplete library: .venv/bin/pip install overcomplete ({e})")
 
-from mdsgap import embeddings, experiment, gap, sae, world
+from mdsgap import experiment, gap, world
+from mdsgap.clip import embeddings
+from mdsgap.features import sae
 
 
 def data(n_pairs: int) -> torch.Tensor:

@@ -30,7 +30,8 @@ def make(folder: Path, n_pairs: int, dim: int, latents: int, k: int, shard: int)
     """Synthetic shards of n_pairs pairs (sparse codes over 1,024 atoms, a modality offset) and a trained SAE."""
     import torch
 
-    from mdsgap import sae, shards
+    from mdsgap.features import sae
+    from mdsgap.pipeline import shards
     from mdsgap.pipeline import train
 
     g = torch.Generator().manual_seed(0)
@@ -48,7 +49,8 @@ def make(folder: Path, n_pairs: int, dim: int, latents: int, k: int, shard: int)
 
 
 def score(folder: Path, bridge: bool) -> dict:
-    from mdsgap import cli, comparison  # noqa: F401  (comparison: what --bridge imports)
+    from mdsgap.attribution import comparison
+    from mdsgap.pipeline import cli  # noqa: F401  (comparison: what --bridge imports)
 
     cli.parser()  # imports every stage
     base = peak_mib()

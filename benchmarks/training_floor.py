@@ -24,7 +24,11 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 os.environ.setdefault("MDSGAP_CACHE", tempfile.mkdtemp(prefix="mdsgap-bench-"))
 
-from mdsgap import decoder, models, reader, sae, training, vlm, world  # noqa: E402
+from mdsgap import vlm, world  # noqa: E402
+from mdsgap.clip import models, training  # noqa: E402
+from mdsgap.edit import decoder, reader  # noqa: E402
+from mdsgap.features import sae  # noqa: E402
+from mdsgap.vlm import model as vlm_model  # noqa: E402
 
 
 def _seconds(fn) -> float:
@@ -139,7 +143,7 @@ def vlm_loop(n_pairs: int = 2000):
                                    [pairs.captions[i] for i in idx.tolist()], g, recipe.context_share)
         ids = vocab.batch(texts, recipe.max_text)
         mask, vis = vlm.answer_mask(ids, vocab), patches[idx]
-        return _bare(model, lambda: vlm._loss(model, vis, ids, mask), steps)
+        return _bare(model, lambda: vlm_model._loss(model, vis, ids, mask), steps)
     return real, floor
 
 

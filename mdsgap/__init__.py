@@ -1,22 +1,17 @@
 """mdsgap: measuring and leveraging the modality gap in vision-language models.
 
-One concept per module:
-    world             the synthetic image-caption world with ground-truth factors
-    models            open_clip models: names, tags, checkpoints, the small configs
-    training          training the small CLIP on the world
-    embeddings        embeddings of pairs, batched and cached
-    datasets          real pairs from a CSV of image paths and captions
-    experiment        the parameters and setup every chapter shares
-    gap               modality-gap metrics (L2M, L2I, RMG, cone, separability)
-    evaluation        zero-shot classification and retrieval
-    sae, ncl          feature extractors: sparse autoencoders, non-negative contrastive heads
-    features          the feature sets MDS scores, behind one interface
-    dominance         the Modality Dominance Score (MDS) and its classes ImgD, TxtD, CMD
-    interpretability  EmbSim and WinRate
-    groundtruth       checking MDS classes against the world's factors
-    stats             the one interval over seeds and the one bootstrap
-    control           class edits against matched random latent sets: the one control and verdict
-    cache, params, plots, book   the machinery: cache, notebook parameters, figures, the book build
+One package per part of the book (the README's layout table lists every module):
+    world, experiment   the generated world with its ground truth; the setup every chapter shares
+    clip                open_clip models, training the small CLIP, embeddings, zero-shot, CSV pairs
+    gap                 the gap's metrics, the cone effect, shifting it, its robustness
+    features            SAEs, NCL heads and the feature sets MDS scores
+    attribution         the paper's MDS, the 2025-26 scores, the ground truth and the head-to-head
+    edit                latent edits with the one control, groups, attacks, generation
+    vlm                 the gap in an adapter VLM
+    stats, plots        the one interval and table layout; the book's figures
+    config, cache       self-checking config dataclasses; the on-disk cache
+    pipeline            the `mdsgap` command: shards, embeddings, SAEs, scores, report at scale
+    book                the book machinery (the `book` extra; never imported by the rest)
 """
 
 __version__ = "0.4.0"

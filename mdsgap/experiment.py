@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import torch
 
-from mdsgap import datasets, embeddings, models, training, world
-from mdsgap.params import check_fields, from_namespace
+from mdsgap import world
+from mdsgap.clip import datasets, embeddings, models, training
+from mdsgap.config import check_fields, from_namespace
 
 SMALL_MODELS = ("mdsgap-small", "mdsgap-tiny")
 

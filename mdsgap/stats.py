@@ -135,3 +135,19 @@ def formatted(table, index, columns: str = "quantity", digits: int = 3):
     rows = table[idx].drop_duplicates()
     rows = rows[idx[0]] if len(idx) == 1 else pd.MultiIndex.from_frame(rows)
     return out.reindex(index=rows, columns=list(dict.fromkeys(table[columns]))).rename_axis(columns=None)
+
+
+def seed_summary(df, by: list[str], value: str, seeds, reference: str):
+    """Per group of `by`: the mean of `value` over the seed models (rows whose `model` is in `seeds`) with its
+    95% t-interval over seeds (`interval`; columns value, low, high), and the `reference` model's value
+    in a column of its name (NaN where the group has none)."""
+    import pandas as pd
+
+    rows = []
+    for key, g in df.groupby(by, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        mean, lo, hi = interval(g[g.model.isin(seeds)][value])
+        main = g[g.model == reference][value]
+        rows.append({**dict(zip(by, key)), "value": mean, "low": lo, "high": hi,
+                     reference: float(main.iloc[0]) if len(main) else np.nan})
+    return pd.DataFrame(rows)

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from mdsgap.params import check_fields
+from mdsgap.config import check_fields
 
 Kind = Literal["cross-modal", "vision-dominant", "language-dominant", "vision-only", "language-only"]
 KINDS: tuple[str, ...] = ("cross-modal", "vision-dominant", "language-dominant", "vision-only", "language-only")

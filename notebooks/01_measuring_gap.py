@@ -49,9 +49,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from mdsgap import evaluation, experiment, gap, models, plots, stats, training, world
-from mdsgap.book import glue
-from mdsgap.params import check_declared
+from mdsgap import experiment, gap, plots, stats, world
+from mdsgap.clip import evaluation, models, training
+from mdsgap.book import check_declared, glue
 
 S = experiment.Settings.from_params(globals())
 check_declared(globals(), dict(reference_model=str, n_reference=int, n_boot=int, n_seeds=int))

@@ -53,9 +53,10 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from mdsgap import experiment, features, gap, groundtruth, interpretability, plots, sae
-from mdsgap.book import glue
-from mdsgap.params import check_declared
+from mdsgap import experiment, features, gap, plots
+from mdsgap.attribution import groundtruth
+from mdsgap.features import interpretability, sae
+from mdsgap.book import check_declared, glue
 
 S = experiment.Settings.from_params(globals())
 EX = features.Extractors.from_params(globals())

@@ -56,10 +56,12 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from mdsgap import (comparison, control, dominance, editing, evaluation, experiment, features,
-                    gap, interpretability, plots)
-from mdsgap.book import glue
-from mdsgap.params import check_declared
+from mdsgap import experiment, features, gap, plots
+from mdsgap.attribution import comparison, dominance
+from mdsgap.clip import evaluation
+from mdsgap.edit import control, editing
+from mdsgap.features import interpretability
+from mdsgap.book import check_declared, glue
 
 # %%
 S = experiment.Settings.from_params(globals())
@@ -252,7 +254,7 @@ for cls, d in examples.items():
 # TopK latents *outside* the class, each member replaced by one of the ten latents closest to it in
 # what it carries on these pairs (its energy over images and captions, and how often it fires),
 # and the class is judged against what a random set carrying exactly its totals does
-# (`mdsgap.control`, whose calibration the tests check on simulated studies).
+# (`mdsgap.edit.control`, whose calibration the tests check on simulated studies).
 # Zero-shot accuracy (mean over the zero-shot factors) and retrieval are measured on held-out pairs
 # whose image embeddings, caption embeddings and zero-shot class embeddings all go through the same
 # edit; a change is the edited score minus the reconstruction's, so a loss is negative.

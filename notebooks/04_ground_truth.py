@@ -65,10 +65,10 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from mdsgap import attribution, comparison, dominance, embeddings, experiment, features
-from mdsgap import groundtruth, plots, stats, world
-from mdsgap.book import glue
-from mdsgap.params import check_declared
+from mdsgap import attribution, experiment, features, plots, stats, world
+from mdsgap.attribution import comparison, dominance, groundtruth
+from mdsgap.clip import embeddings
+from mdsgap.book import check_declared, glue
 
 # %%
 S = experiment.Settings.from_params(globals())

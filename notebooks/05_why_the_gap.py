@@ -59,9 +59,10 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from mdsgap import cones, embeddings, evaluation, experiment, gap, models, stats, training, world
-from mdsgap.book import glue
-from mdsgap.params import check_declared
+from mdsgap import experiment, gap, stats, world
+from mdsgap.clip import embeddings, evaluation, models, training
+from mdsgap.gap import cones
+from mdsgap.book import check_declared, glue
 
 # %%
 S = experiment.Settings.from_params(globals())

@@ -60,10 +60,10 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from mdsgap import (evaluation, experiment, gap, plots, report, robustness, shifting, training,
-                    world)
-from mdsgap.book import glue
-from mdsgap.params import check_declared
+from mdsgap import experiment, gap, plots, stats, world
+from mdsgap.clip import evaluation, training
+from mdsgap.gap import robustness, shifting
+from mdsgap.book import check_declared, glue
 
 # %%
 S = experiment.Settings.from_params(globals())
@@ -137,7 +137,7 @@ def consistent_t2i(y, x, factors) -> float:
 
 def summarise(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
     """Mean and 95% t-interval over the seed models, with the chapter 1 model beside it."""
-    return report.seed_summary(df, by, value, SEEDS, main_label)
+    return stats.seed_summary(df, by, value, SEEDS, main_label)
 
 
 # %% [markdown]

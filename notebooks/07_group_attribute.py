@@ -59,10 +59,11 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from mdsgap import (comparison, control, datasets, embeddings, experiment, features, groups, plots,
-                    stats, training, world)
-from mdsgap.book import glue
-from mdsgap.params import check_declared
+from mdsgap import experiment, features, plots, stats, world
+from mdsgap.attribution import comparison
+from mdsgap.clip import datasets, embeddings, training
+from mdsgap.edit import control, groups
+from mdsgap.book import check_declared, glue
 
 # %%
 S = experiment.Settings.from_params(globals())
@@ -253,8 +254,8 @@ display(sizes)
 # Each class of each labelling is switched off in the test images and in the group prompts alike.
 # Its control is {glue:text}`n_random_sets` random sets drawn from the latents outside the class,
 # each member replaced by a latent that carries about as much (energy and firing over images and
-# captions; `mdsgap.control`), so a class and its controls remove the same mass. Every readout is a
-# change from the plain reconstruction: the accuracy gap between the groups, and each group's
+# captions; `mdsgap.edit.control`), so a class and its controls remove the same mass. Every readout
+# is a change from the plain reconstruction: the accuracy gap between the groups, and each group's
 # accuracy and share of its zero-shot margin kept.
 
 # %%

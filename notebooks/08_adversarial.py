@@ -52,10 +52,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mdsgap import (adversarial, comparison, control, evaluation, experiment, features,
-                    groups, models, plots, training, world)
-from mdsgap.book import glue
-from mdsgap.params import check_declared
+from mdsgap import experiment, features, plots, world
+from mdsgap.attribution import comparison
+from mdsgap.clip import evaluation, models, training
+from mdsgap.edit import adversarial, control, groups
+from mdsgap.book import check_declared, glue
 
 # %%
 S = experiment.Settings.from_params(globals())
@@ -176,7 +177,7 @@ glue("attack_factor", attack_factor)
 # value is its ReLU pre-activation, so every route asks the same of its latents whatever side of the
 # gap they fire on; the reference attack pulls the whole embedding toward the target image's by
 # cosine. Each class's control is {glue:text}`n_random_sets` random sets drawn outside the class and
-# matched on what they carry on images (`mdsgap.control`).
+# matched on what they carry on images (`mdsgap.edit.control`).
 
 # %%
 def target_images(goal, s):

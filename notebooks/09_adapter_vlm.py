@@ -56,9 +56,9 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from mdsgap import adapter_gap, experiment, plots, stats, vlm, world
-from mdsgap.book import glue
-from mdsgap.params import check_declared
+from mdsgap import experiment, plots, stats, vlm, world
+from mdsgap.vlm import adapter_gap
+from mdsgap.book import check_declared, glue
 
 # %%
 S = experiment.Settings.from_params(globals())
@@ -66,7 +66,7 @@ check_declared(globals(), dict(
     n_seeds=int, n_vlm_pairs=int, n_probe=int, projector=str, d_model=int, n_layers=int,
     vlm_steps=list, context_share=float, boosts=list))
 experiment.needs_world(S, "the world's factors (its VLM is asked about them; for a real LLaVA see "
-                        "mdsgap.llava, in the last section)")
+                        "mdsgap.vlm.llava, in the last section)")
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
@@ -506,8 +506,8 @@ both.rename(columns={"visual cone": "image-side cone", "text cone": "text-side c
 # ## A real LLaVA
 #
 # The same measurements run on a Hugging Face LLaVA checkpoint saved in a local folder, through
-# `mdsgap.llava` (tested on a tiny LLaVA built from configs). With its processor's `input_ids` (the
-# image placeholder repeated once per visual token) and `pixel_values`:
+# `mdsgap.vlm.llava` (tested on a tiny LLaVA built from configs). With its processor's `input_ids`
+# (the image placeholder repeated once per visual token) and `pixel_values`:
 #
 # ```python
 # from mdsgap import adapter_gap, llava

@@ -60,10 +60,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mdsgap import (comparison, control, decoder, editing, embeddings, experiment, features,
-                    groundtruth, plots, prior, reader, stats, unclip, world)
-from mdsgap.book import glue
-from mdsgap.params import check_declared
+from mdsgap import experiment, features, plots, stats, world
+from mdsgap.attribution import comparison, groundtruth
+from mdsgap.clip import embeddings
+from mdsgap.edit import control, decoder, editing, prior, reader, unclip
+from mdsgap.book import check_declared, glue
 
 # %%
 S = experiment.Settings.from_params(globals())
@@ -281,7 +282,7 @@ if S.on_world:
 # class is removed from the held-out image
 # embeddings. A class's edit says something about the class only beside edits that remove as much:
 # random sets drawn from the latents outside the class, each member replaced by a latent that
-# carries about as much on the images (energy and firing; `mdsgap.control`).
+# carries about as much on the images (energy and firing; `mdsgap.edit.control`).
 #
 # Drawing is expensive, so the edits are first *screened* on the embeddings themselves: a
 # logistic-regression probe per factor (on a CSV, of the label column), fitted on the held-out

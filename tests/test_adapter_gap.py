@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from mdsgap import adapter_gap, stats, vlm, world
+from mdsgap import stats, vlm, world
+from mdsgap.vlm import adapter_gap
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +158,7 @@ def tiny_llava(tmp_path_factory):
 
 
 def test_llava_real_path_measures_a_tiny_checkpoint(tiny_llava, tmp_path):
-    from mdsgap import llava
+    from mdsgap.vlm import llava
 
     model, _ = llava.load(tiny_llava)
     pixels = torch.randn(3, 3, 32, 32)

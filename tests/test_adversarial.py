@@ -3,7 +3,11 @@ import pandas as pd
 import pytest
 import torch
 
-from mdsgap import adversarial as A, dominance as D, models, sae, world
+from mdsgap import world
+from mdsgap.attribution import dominance as D
+from mdsgap.clip import models
+from mdsgap.edit import adversarial as A
+from mdsgap.features import sae
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +89,7 @@ def test_feature_objective_reads_pre_activations_of_the_chosen_latents_only():
 def test_objectives_cover_classes_random_sets_and_the_reference():
     torch.manual_seed(0)
     model = sae.SparseAutoencoder(4, sae.SAEConfig(n_latents=10, activation=sae.TopK(2)))
-    from mdsgap import control
+    from mdsgap.edit import control
 
     labels = np.array([D.IMGD] * 3 + [D.CMD] * 2 + [D.TXTD] * 4 + [D.RARE], dtype=object)
     labels[5:9] = D.CMD

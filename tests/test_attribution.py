@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mdsgap import attribution as A
-from mdsgap import dominance as D
+from mdsgap.attribution import dominance as D
 
 
 def test_energy_score_of_one_sided_and_balanced_latents():

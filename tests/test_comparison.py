@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from mdsgap import attribution as A
-from mdsgap import comparison as C
-from mdsgap import dominance as D
+from mdsgap.attribution import comparison as C
+from mdsgap.attribution import dominance as D
 from mdsgap import world
 
 def _split_world(n=1500, seed=0):
@@ -84,7 +84,7 @@ def test_side_only_reads_nothing_but_where_a_unit_fires():
 
 
 def test_probe_partners_recover_the_share_of_split_concepts_and_need_the_pairing():
-    from mdsgap import groundtruth
+    from mdsgap.attribution import groundtruth
     zx, zy, f = _split_world(3000)
     e = groundtruth.factor_embedding(f)            # one-hot of what each image shows / caption names
     x, y = e[: len(f)], e[len(f):]
@@ -177,7 +177,7 @@ def _one_sided(n=4000, seed=0, noise=0.05):
     0 fires on images showing a large object (size: binary, named in a quarter of captions), 1 on captions
     naming 'at night' (time: binary, shown in a quarter of images), 2 on images with a striped background
     (texture: four values), 3 on captions with the word 'lovely' (tone: four values)."""
-    from mdsgap import groundtruth
+    from mdsgap.attribution import groundtruth
     f = world.generate(world.WorldConfig(), n, seed=seed).factors
     e = groundtruth.factor_embedding(f)
     e = e + np.random.default_rng(seed).normal(0, noise, e.shape)

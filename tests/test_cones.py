@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from mdsgap import cones, gap
+from mdsgap import gap
+from mdsgap.gap import cones
 
 
 def test_cone_narrows_with_depth_under_relu():

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mdsgap import control
+from mdsgap.edit import control
 
 
 def world_of_latents(rng, n=600):

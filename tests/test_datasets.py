@@ -3,7 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mdsgap import datasets, embeddings, experiment, models, world
+from mdsgap import experiment, world
+from mdsgap.clip import datasets, embeddings, models
 
 
 @pytest.fixture

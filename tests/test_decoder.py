@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from mdsgap import decoder as D, models, reader as R, world
+from mdsgap import world
+from mdsgap.clip import models
+from mdsgap.edit import decoder as D, reader as R
 
 
 def test_config_checks_its_resolution_and_dropout():
@@ -68,7 +70,7 @@ def test_trained_decoder_is_cached_and_reloaded(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_gap_shift_moves_the_caption_mean_onto_the_image_mean_and_the_prior_learns_a_rotation():
-    from mdsgap import prior as P
+    from mdsgap.edit import prior as P
 
     g = torch.Generator().manual_seed(0)
     base = torch.randn(500, 8, generator=g)

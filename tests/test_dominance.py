@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mdsgap import dominance as D
+from mdsgap.attribution import dominance as D
 
 
 def t(a):

@@ -2,8 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from mdsgap import dominance as D
-from mdsgap import editing, evaluation, sae, world
+from mdsgap.attribution import dominance as D
+from mdsgap import world
+from mdsgap.clip import evaluation
+from mdsgap.edit import editing
+from mdsgap.features import sae
 
 
 def _sae(d=8, n=16):
@@ -37,7 +40,7 @@ def test_scaled_latents_amplify_only_the_named_latents():
 
 
 def test_removal_readout_equals_removing_by_hand_and_feeds_the_control():
-    from mdsgap import control
+    from mdsgap.edit import control
 
     p = world.generate(world.WorldConfig(), 60, seed=0)
     m = _sae(d=6)
@@ -72,7 +75,7 @@ def test_zero_shot_split_matches_the_whole():
 def test_drawn_edits_draw_each_class_and_its_matched_sets_and_confirmed_compares_them():
     import pandas as pd
 
-    from mdsgap import control
+    from mdsgap.edit import control
 
     m = _sae(d=6)
     e = torch.randn(12, 6)

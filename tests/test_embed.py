@@ -12,7 +12,8 @@ import pytest
 import torch
 from test_sources import make_dataset, write_tar
 
-from mdsgap import cli, models, shards
+from mdsgap.clip import models
+from mdsgap.pipeline import cli, shards
 from mdsgap.pipeline import embed
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -96,7 +97,7 @@ def test_resume_after_deleted_shards_is_byte_identical(data, reference, tmp_path
 @pytest.mark.slow
 def test_kill_and_rerun_gives_the_uninterrupted_result(data, reference, tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "mdsgap.cli", "embed", *ARGS, "--data", str(data[0] / "pairs.csv"), "--out", str(run)]
+    cmd = [sys.executable, "-m", "mdsgap.pipeline.cli", "embed", *ARGS, "--data", str(data[0] / "pairs.csv"), "--out", str(run)]
     proc = subprocess.Popen(cmd, env={**ENV, embed.PAUSE_ENV: "0.5"}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     first = run / shards.SUBDIR / f"{shards.shard_name(0)}.json"
@@ -114,7 +115,7 @@ def test_kill_and_rerun_gives_the_uninterrupted_result(data, reference, tmp_path
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one(data, reference, tmp_path):
     run = tmp_path / "run"
-    out = subprocess.run([str(TORCHRUN), "--nproc_per_node=2", "-m", "mdsgap.cli", "embed", *ARGS,
+    out = subprocess.run([str(TORCHRUN), "--nproc_per_node=2", "-m", "mdsgap.pipeline.cli", "embed", *ARGS,
                           "--data", str(data[0] / "pairs.csv"), "--out", str(run)],
                          env=ENV, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]

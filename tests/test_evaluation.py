@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
-from mdsgap import evaluation, world
+from mdsgap import world
+from mdsgap.clip import evaluation
 
 
 def test_prompts_name_only_the_factor_and_the_shape():
@@ -53,7 +54,7 @@ def test_retrieval_table_has_chance_beside_each_score():
 
 
 def test_prompts_in_chosen_templates_and_unknown_template_named():
-    from mdsgap import evaluation
+    from mdsgap.clip import evaluation
     one = evaluation.prompts("colour", "red", templates=["a {}"])
     assert all(p.startswith("a ") and "red" in p for p in one) and len(one) == 4 * 4 * 2  # shapes, tones, times
     with pytest.raises(ValueError, match="Unknown caption template"):

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from mdsgap import features, ncl, sae
+from mdsgap import features
+from mdsgap.features import ncl, sae
 
 
 def pairs(n=300, d=8, seed=0):
@@ -53,7 +54,9 @@ def test_build_sets_names_every_tool_and_rejects_unknown_ones():
 
 
 def test_an_sae_config_by_name_plain_or_paired():
-    from mdsgap import comparison, features, sae
+    from mdsgap import features
+    from mdsgap.attribution import comparison
+    from mdsgap.features import sae
     ex = features.Extractors(sae_latents=16, sae_k=3)
     assert ex.config("TopK", 1) == ex.sae_configs(1)["TopK"]
     chosen = ex.config(comparison.CHOSEN[0], 2)

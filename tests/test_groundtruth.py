@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mdsgap import dominance as D
-from mdsgap import groundtruth as G
+from mdsgap.attribution import dominance as D
+from mdsgap.attribution import groundtruth as G
 from mdsgap import world
 
 
@@ -110,7 +110,8 @@ def test_mds_interval_recovers_planted_classes_and_its_controls():
     """The paper's MDS (interval rule) on planted features, through the comparison chapter 4 runs: right on
     every class; a random partition is right a third of the time; shuffled captions leave the red
     feature's default (ratio) MDS near 1/2, since image-only and text-only pairs balance."""
-    from mdsgap import comparison as C, features
+    from mdsgap import features
+    from mdsgap.attribution import comparison as C
 
     fs, x, y, f = _planted_world()
     zx, zy = features.encode_all(fs, x), features.encode_all(fs, y)

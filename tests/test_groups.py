@@ -3,7 +3,11 @@ import pandas as pd
 import pytest
 import torch
 
-from mdsgap import datasets, dominance as D, evaluation, groups, models, sae, training, world
+from mdsgap import world
+from mdsgap.attribution import dominance as D
+from mdsgap.clip import datasets, evaluation, models, training
+from mdsgap.edit import groups
+from mdsgap.features import sae
 
 
 def test_study_worlds_name_the_group_and_tie_it_in_training_only():
@@ -51,7 +55,7 @@ def test_readings_margin_and_gap_on_constructed_embeddings():
 
 
 def test_removal_readout_keeps_everything_when_nothing_is_removed_and_reads_the_edit():
-    from mdsgap import control, editing
+    from mdsgap.edit import control, editing
 
     torch.manual_seed(0)
     model = sae.SparseAutoencoder(4, sae.SAEConfig(n_latents=12, activation=sae.TopK(3)))

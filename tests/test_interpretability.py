@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mdsgap import features, interpretability as I
+from mdsgap import features
+from mdsgap.features import interpretability as I
 
 
 def test_top_m_streaming_matches_topk():

@@ -4,7 +4,8 @@ import open_clip
 import pytest
 import torch
 
-from mdsgap import models, training, world
+from mdsgap import world
+from mdsgap.clip import models, training
 
 
 def test_unknown_model_name_lists_close_matches():
@@ -170,7 +171,8 @@ def test_real_architectures_are_told_apart_quickly(tmp_path):
 
 
 def test_training_pairs_are_generated_once_per_world_and_equal_generate():
-    from mdsgap import training, world
+    from mdsgap import world
+    from mdsgap.clip import training
 
     cfg = world.WorldConfig()
     a = training._training_pairs(cfg, 16, 3, "train")
@@ -183,7 +185,7 @@ def test_training_pairs_are_generated_once_per_world_and_equal_generate():
 def test_remembered_tokenizer_gives_open_clips_tokens():
     import open_clip
 
-    from mdsgap import models
+    from mdsgap.clip import models
 
     plain = open_clip.get_tokenizer("mdsgap-tiny")
     tok = models.Remembered(plain)

@@ -1,6 +1,6 @@
 import torch
 
-from mdsgap import ncl
+from mdsgap.features import ncl
 
 
 def test_rep_relu_forward_is_relu_backward_is_gelu_gradient():

@@ -48,7 +48,7 @@ def test_every_notebook_has_one_parameters_cell_and_is_in_the_toc():
 def test_failing_notebook_names_notebook_and_cell(tmp_path, monkeypatch):
     (tmp_path / "99_broken.py").write_text(
         '# %% tags=["parameters"]\nx = 1\n\n# %%\ny = 2\n\n# %%\nraise ValueError("boom")\n')
-    monkeypatch.setattr(book, "NOTEBOOKS", tmp_path)
+    monkeypatch.setattr(book.build, "NOTEBOOKS", tmp_path)
     with pytest.raises(book.BuildError, match=r"notebook 99_broken failed in cell \d+ .*ValueError: boom"):
         book.execute("99_broken", "tiny", out_dir=tmp_path / "out")
     assert not (tmp_path / "out" / "99_broken.ipynb").exists()
@@ -56,7 +56,7 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path, monkeypatch):
 
 def test_profile_with_wrong_type_fails_before_executing(tmp_path, monkeypatch):
     (tmp_path / "99_typed.py").write_text('# %% tags=["parameters"]\nn_test = 10\n\n# %%\nprint(n_test)\n')
-    monkeypatch.setattr(book, "NOTEBOOKS", tmp_path)
+    monkeypatch.setattr(book.build, "NOTEBOOKS", tmp_path)
     with pytest.raises(book.BuildError, match="must be int"):
         book.execute("99_typed", "tiny", overrides={"n_test": "ten"}, out_dir=tmp_path / "out")
 
@@ -71,7 +71,8 @@ def test_chapter_one_runs_on_a_real_checkpoint_and_csv(tmp_path):
     """The real-data path: a checkpoint file and a CSV of image files, switched on by parameters alone."""
     from PIL import Image
 
-    from mdsgap import models, world
+    from mdsgap import world
+    from mdsgap.clip import models
 
     clip = models.create_clip("mdsgap-tiny", seed=7)
     folder = models.save_checkpoint(clip.model, models.get_model_config("mdsgap-tiny"), tmp_path / "ckpt")
@@ -96,7 +97,7 @@ def test_every_profile_type_checks_against_every_notebook(profile):
     """A profile that is not run here (full needs a big machine) is still checked, block by block."""
     import jupytext
 
-    from mdsgap.params import profile_blocks
+    from mdsgap.book.params import profile_blocks
 
     for stem in book.notebook_stems():
         # As book.execute: the shared groups a notebook uses, besides what its cell declares.
@@ -112,7 +113,9 @@ def test_group_chapter_runs_on_a_real_checkpoint_and_a_tsv_with_a_group_column(t
     column and prompts per group, all by parameters."""
     from PIL import Image
 
-    from mdsgap import groups, models, world
+    from mdsgap import world
+    from mdsgap.clip import models
+    from mdsgap.edit import groups
 
     clip = models.create_clip("mdsgap-tiny", seed=3)
     folder = models.save_checkpoint(clip.model, models.get_model_config("mdsgap-tiny"), tmp_path / "ckpt")
@@ -158,7 +161,7 @@ def test_chapter_reads_as_prose_for_a_course(stem):
 @pytest.mark.slow
 def test_chapter_three_shows_a_pipeline_run(tmp_path):
     """`run_dir` points chapter 3 at a run folder of the `mdsgap` command: its classes appear on the page."""
-    from mdsgap import cli
+    from mdsgap.pipeline import cli
     from test_pipeline import make_run
 
     run = make_run(tmp_path / "run")
@@ -187,7 +190,8 @@ def real_data(tmp_path_factory):
     initialised checkpoint: what a reader brings to run a chapter on real data."""
     from PIL import Image
 
-    from mdsgap import models, world
+    from mdsgap import world
+    from mdsgap.clip import models
 
     root = tmp_path_factory.mktemp("real")
     folder, second = (models.save_checkpoint(models.create_clip("mdsgap-tiny", seed=s).model,

@@ -1,6 +1,7 @@
 import pytest
 
-from mdsgap import experiment, params
+from mdsgap import config, experiment
+from mdsgap.book import params
 
 
 def test_profiles_exist_and_unknown_profile_lists_them():
@@ -48,14 +49,14 @@ def test_check_declared_reads_the_namespace_and_names_the_bad_one():
 
 def test_from_namespace_picks_only_the_fields():
     from mdsgap import features
-    ex = params.from_namespace(features.Extractors, {"sae_k": 4, "unrelated": 1})
+    ex = config.from_namespace(features.Extractors, {"sae_k": 4, "unrelated": 1})
     assert ex.sae_k == 4 and ex.sae_latents == features.Extractors().sae_latents
 
 
 def test_papermill_stays_quiet_about_parameters_a_chapter_accepts_through_a_shared_group():
     import logging
 
-    from mdsgap.book import _AcceptedParameters
+    from mdsgap.book.build import _AcceptedParameters
 
     quiet = _AcceptedParameters({"seed", "n_train"})
     record = lambda p: logging.LogRecord("papermill", logging.WARNING, "", 0,  # noqa: E731

@@ -1,4 +1,4 @@
-"""The pipeline's train-sae, score and report stages through `mdsgap.cli.main`, on embedding runs the tests make:
+"""The pipeline's train-sae, score and report stages through `mdsgap.pipeline.cli.main`, on embedding runs the tests make:
 scores against an in-memory computation, resume after SIGKILL, torchrun with 2 processes (gloo on CPU), bad input."""
 import json
 import os
@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mdsgap import attribution, cli, dominance, shards
+from mdsgap import attribution
+from mdsgap.attribution import dominance
+from mdsgap.pipeline import cli, shards
 from mdsgap.pipeline import report, train
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -163,7 +165,7 @@ def test_resume_after_kill_gives_the_uninterrupted_result(tmp_path, capsys):
     args = [*SAE_ARGS[:5], "1000", *SAE_ARGS[6:]]
     whole, killed = make_run(tmp_path / "whole"), make_run(tmp_path / "killed")
     assert mdsgap("train-sae", "--run", whole, *args) == 0
-    proc = subprocess.Popen([sys.executable, "-m", "mdsgap.cli", "train-sae", "--run", str(killed), *args,
+    proc = subprocess.Popen([sys.executable, "-m", "mdsgap.pipeline.cli", "train-sae", "--run", str(killed), *args,
                              "--checkpoint-every", "10"], env=ENV, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 50
     while not list((killed / "sae").glob("checkpoint-*.pt")) and proc.poll() is None and time.monotonic() < deadline:
@@ -183,7 +185,7 @@ def test_resume_after_kill_gives_the_uninterrupted_result(tmp_path, capsys):
 
 def torchrun(*args) -> subprocess.CompletedProcess:
     # `-m --`: torchrun would otherwise read the stage's --run as an ambiguous abbreviation of its --run-path.
-    cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", "-m", "--", "mdsgap.cli", *map(str, args)]
+    cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", "-m", "--", "mdsgap.pipeline.cli", *map(str, args)]
     out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     return out

@@ -2,7 +2,8 @@
 import nbformat
 import pytest
 
-from mdsgap import book, publish
+from mdsgap import book
+from mdsgap.book import publish
 
 SOURCE = "S = experiment.Settings.from_params(globals())\nEX = features.Extractors.from_params(globals())\n"
 
@@ -76,7 +77,7 @@ def test_repository_url_takes_the_override_then_the_environment(monkeypatch):
 
 
 def test_status_page_refuses_a_chapter_that_was_not_executed(tmp_path, monkeypatch):
-    monkeypatch.setattr(book, "EXECUTED", tmp_path)
+    monkeypatch.setattr(book.build, "EXECUTED", tmp_path)
     with pytest.raises(book.BuildError, match="has not been executed"):
         book.write_status_page()
 

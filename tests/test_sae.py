@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mdsgap import sae as S
-from mdsgap.synthetic import gapped_pairs
+from mdsgap.features import sae as S
+from mdsgap.features.synthetic import gapped_pairs
 
 
 def data(n=2000, d=16, n_atoms=24, seed=0):
@@ -189,15 +189,16 @@ def test_configs_without_pairing_train_exactly_as_before(act):
 
 
 def test_cache_keys_of_configs_without_pairing_are_unchanged():
-    from mdsgap import cache, features
+    from mdsgap import cache
+    from mdsgap.features import sets
     cfg = S.SAEConfig(n_latents=48, activation=S.TopK(4), steps=150, batch_size=128, lr=3e-3, dead_after=2000, seed=3)
-    key = features._key("sae", cfg, {"m": 1}, {"d": 2})
+    key = sets._key("sae", cfg, {"m": 1}, {"d": 2})
     assert "pairing" not in key["cfg"] and "pairing_type" not in key
     assert cache.entry_path("sae", key).name == "2662476e6d65b7a9716c"  # the digest before the field existed
     aligned = dataclasses.replace(cfg, pairing=S.Alignment(0.2))
     iso = dataclasses.replace(cfg, pairing=S.IsoEnergy(0.2))
-    keys = {cache.entry_path("paired_sae", features._key("paired_sae", c, {"m": 1}, {"d": 2})) for c in (aligned, iso)}
-    assert len(keys) == 2 and features._key("paired_sae", aligned, {}, {})["pairing_type"] == "Alignment"
+    keys = {cache.entry_path("paired_sae", sets._key("paired_sae", c, {"m": 1}, {"d": 2})) for c in (aligned, iso)}
+    assert len(keys) == 2 and sets._key("paired_sae", aligned, {}, {})["pairing_type"] == "Alignment"
 
 
 def test_paired_api_rejects_bad_configs_and_inputs():

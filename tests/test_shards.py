@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mdsgap import shards
+from mdsgap.pipeline import shards
 
 
 def make_run(tmp_path, n_shards=3, n=5, d=4):

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from mdsgap import gap, robustness as R, shifting as SH
+from mdsgap import gap
+from mdsgap.gap import robustness as R, shifting as SH
 
 
 def embeddings(n=300, d=12, seed=0):

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mdsgap import sources, world
-from mdsgap.datasets import DatasetError
+from mdsgap import world
+from mdsgap.pipeline import sources
+from mdsgap.clip.datasets import DatasetError
 
 
 def add(tf: tarfile.TarFile, name: str, data: bytes) -> None:

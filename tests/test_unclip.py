@@ -5,7 +5,9 @@ import torch
 
 
 def test_an_edited_embedding_goes_through_stable_unclip(tmp_path, tiny_unclip):
-    from mdsgap import editing, sae, unclip, world
+    from mdsgap import world
+    from mdsgap.edit import editing, unclip
+    from mdsgap.features import sae
 
     pipe = unclip.load_pipeline(tiny_unclip(tmp_path))
     images = world.generate(world.WorldConfig(), 4, seed=0).images
@@ -26,7 +28,7 @@ def test_an_edited_embedding_goes_through_stable_unclip(tmp_path, tiny_unclip):
 
 
 def test_a_folder_that_is_no_pipeline_is_refused_with_the_fix(tmp_path):
-    from mdsgap import unclip
+    from mdsgap.edit import unclip
 
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         unclip.load_pipeline(tmp_path)

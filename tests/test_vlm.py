@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from mdsgap import models, vlm, world
+from mdsgap import vlm, world
+from mdsgap.clip import models
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@
     mdsgap report     a Markdown/HTML summary of a run
 
 Stages chain through files in one run folder; each resumes where a killed run stopped, and runs the same
-under `torchrun` (ranks split the work, `mdsgap.distributed`) as in one process.
+under `torchrun` (ranks split the work, `mdsgap.pipeline.distributed`) as in one process.
 """
 
 

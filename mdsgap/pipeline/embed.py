@@ -19,7 +19,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from mdsgap import distributed, models, shards, sources
+from mdsgap.clip import models
+from mdsgap.pipeline import distributed, shards, sources
 from mdsgap.pipeline import PipelineError
 
 SPEC = "embed.json"

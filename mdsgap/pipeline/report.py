@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mdsgap import dominance, shards
+from mdsgap.attribution import dominance
+from mdsgap.pipeline import shards
 from mdsgap.pipeline import PipelineError
 from mdsgap.pipeline.score import scores_path
 

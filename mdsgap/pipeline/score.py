@@ -1,7 +1,7 @@
 """Score every latent of a run's SAE: MDS variants, attribution classes and top examples, streamed over the shards.
 
     mdsgap score --run RUN [--variants ratio,mass,frequency,energy] [--k-std 1] [--min-pairs 5] [--top-m 10]
-    torchrun --nproc_per_node=2 -m -- mdsgap.cli score --run RUN ...   (`--`: torchrun would take --run)
+    torchrun --nproc_per_node=2 -m -- mdsgap.pipeline.cli score --run RUN ...   (`--`: torchrun would take --run)
 
 Writes RUN/scores.csv (and scores.parquet when pyarrow is installed), one row per latent: firing counts, every MDS
 variant and its class under the mean +- k std rule, the bimodal class of the energy score (Dhimoïla et al. 2026),
@@ -22,7 +22,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from mdsgap import attribution, distributed, dominance, shards
+from mdsgap import attribution
+from mdsgap.attribution import dominance
+from mdsgap.pipeline import distributed, shards
 from mdsgap.pipeline import PipelineError
 from mdsgap.pipeline.train import load_sae, prepare
 
@@ -201,7 +203,7 @@ def table(stats, tops, sums, keys: dict, variants: list[str], k_std: float, min_
     bimodal[(firing < min_pairs) & (firing > 0)] = dominance.RARE
     df["class_bimodal"] = bimodal
     if sums is not None:
-        from mdsgap import comparison  # the share cuts of chapter 4 (imported only here: it pulls in scipy)
+        from mdsgap.attribution import comparison  # the share cuts of chapter 4 (imported only here: it pulls in scipy)
 
         b = attribution.bridge(sums.covariance(), decoder)
         df["mu_bridge"] = attribution.bridge_modality_score(b)

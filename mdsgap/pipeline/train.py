@@ -1,7 +1,7 @@
-"""Train an SAE (any variant of `mdsgap.sae`) on a run's embedding shards, streamed, with checkpoints.
+"""Train an SAE (any variant of `mdsgap.features.sae`) on a run's embedding shards, streamed, with checkpoints.
 
     mdsgap train-sae --run RUN --latents 4096 --k 32 [--variant topk] [--pairing none] [--steps 10000]
-    torchrun --nproc_per_node=2 -m -- mdsgap.cli train-sae --run RUN ...   (`--`: torchrun would take --run)
+    torchrun --nproc_per_node=2 -m -- mdsgap.pipeline.cli train-sae --run RUN ...   (`--`: torchrun would take --run)
 
 Writes RUN/sae/ (or RUN/<--out-name>/): config.json, checkpoint-<step>.pt every --checkpoint-every steps, then
 final.pt, curve.csv and sae.json (config, FVU / L0 / dead fraction per modality). A killed run resumes from its last
@@ -22,7 +22,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from mdsgap import distributed, gap, sae, shards
+from mdsgap import gap
+from mdsgap.features import sae
+from mdsgap.pipeline import distributed, shards
 from mdsgap.pipeline import PipelineError
 
 FORMAT = 1
@@ -37,7 +39,7 @@ def add_arguments(p) -> None:
     p.add_argument("--pairing", choices=list(PAIRINGS), default="none",
                    help="pairing objective, trained on matched pairs (default none)")
     p.add_argument("--pairing-coef", type=float, default=None,
-                   help="Alignment beta or IsoEnergy coef (default: mdsgap.sae's, 0.1 / 1.0)")
+                   help="Alignment beta or IsoEnergy coef (default: mdsgap.features.sae's, 0.1 / 1.0)")
     p.add_argument("--latents", type=int, default=4096, help="number of latents (default 4096)")
     p.add_argument("--k", type=int, default=32, help="active latents per sample, TopK family (default 32)")
     p.add_argument("--l1", type=float, default=3e-3, help="L1 coefficient of the relu variant (default 3e-3)")

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from mdsgap import cache, world
-from mdsgap.decoder import to_pixels
-from mdsgap.params import check_fields
+from mdsgap.edit.decoder import to_pixels
+from mdsgap.config import check_fields
 
 
 READ = ("shape", "colour", "size", "position")

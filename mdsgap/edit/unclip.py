@@ -72,7 +72,7 @@ def draw_edits(pipe, sae, original: torch.Tensor, labels, classes=("ImgD", "TxtD
     """The real path's grid: the originals through the autoencoder with nothing removed, then with each
     class's latents removed (`editing.class_versions`), each drawn by the pipeline with the same noise;
     returns the images and a caption per image."""
-    from mdsgap import editing
+    from mdsgap.edit import editing
 
     images, names = [], []
     for c, _, edited in editing.class_versions(sae, original, labels, classes):

@@ -12,8 +12,8 @@ import torch
 from tqdm.auto import tqdm
 
 from mdsgap import cache, world
-from mdsgap.datasets import CsvPairs
-from mdsgap.models import Clip
+from mdsgap.clip.datasets import CsvPairs
+from mdsgap.clip.models import Clip
 
 
 def _image_batch(clip: Clip, pairs, idx) -> torch.Tensor:

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mdsgap import attribution, dominance, groundtruth, world
+from mdsgap import attribution, world
+from mdsgap.attribution import dominance, groundtruth
 
 METHODS = ("MDS, interval", "MDS, mean ± k std", "energy, bimodal rule", "energy, share cuts", "bridge μ_B",
            "concept, co-activation", "concept, bridge", "concept, probe partner")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from mdsgap.gap import _pair, normalize
+from mdsgap.gap.metrics import _pair, normalize
 
 
 def gap_direction(x, y) -> torch.Tensor:

@@ -14,8 +14,9 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from mdsgap import cache, gap, ncl, sae
-from mdsgap.params import check_fields, from_namespace
+from mdsgap import cache, gap
+from mdsgap.features import ncl, sae
+from mdsgap.config import check_fields, from_namespace
 
 
 @dataclass

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from mdsgap import cache, world
-from mdsgap.params import check_fields
+from mdsgap.config import check_fields
 
 SPECIALS = ("<pad>", "<bos>", "<eos>")
 PAD, BOS, EOS = range(3)

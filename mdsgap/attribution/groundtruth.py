@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from mdsgap import dominance, world
+from mdsgap import world
+from mdsgap.attribution import dominance
 
 EXPECTED = {"cross-modal": dominance.CMD, "vision-dominant": dominance.IMGD, "vision-only": dominance.IMGD,
             "language-dominant": dominance.TXTD, "language-only": dominance.TXTD}

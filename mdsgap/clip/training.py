@@ -20,8 +20,9 @@ import torch
 from open_clip.loss import ClipLoss
 from tqdm.auto import tqdm
 
-from mdsgap import cache, gap, models, world
-from mdsgap.params import check_fields
+from mdsgap import cache, gap, world
+from mdsgap.clip import models
+from mdsgap.config import check_fields
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
     python -m mdsgap.book --profile tiny --only 01_measuring_gap --no-html
 
 Each `notebooks/<stem>.py` is converted to a notebook, executed with the profile's parameters and
-made into a page (`mdsgap.publish.page`) at `book/<stem>.ipynb`; the launchable clean notebooks and
+made into a page (`mdsgap.book.publish.page`) at `book/<stem>.ipynb`; the launchable clean notebooks and
 sources go to `book/launch/`, a status page to `book/status.md`, and Jupyter Book builds `_build/html`
 from `book/` with execution off and warnings as errors. A failing cell stops the build with the
 notebook's name, the cell and the error.
@@ -19,9 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from mdsgap import __version__, publish
+from mdsgap import __version__
+from mdsgap.book import publish
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 BOOK = ROOT / "book"
 EXECUTED = BOOK
@@ -52,7 +53,7 @@ def declared_parameters(nb) -> dict:
 def accepted_parameters(nb, source: str) -> dict:
     """Names and defaults a notebook takes: its parameters cell, plus every shared group its source uses
     (`params.shared_groups`: the world and CLIP settings, the feature extractors, the sweep recipe)."""
-    from mdsgap.params import shared_groups
+    from mdsgap.book.params import shared_groups
 
     shared = {k: v for _, _, defaults in shared_groups(source) for k, v in defaults.items()}
     return {**shared, **declared_parameters(nb)}
@@ -64,7 +65,7 @@ def check_profile_types(stem: str, params: dict, declared: dict) -> None:
     if unknown:
         raise BuildError(f"{stem}: the profile sets unknown parameter(s) {unknown}; the notebook declares "
                          f"{sorted(declared)}")
-    from mdsgap.params import matches
+    from mdsgap.config import matches
 
     for name, value in params.items():
         default = declared[name]
@@ -96,7 +97,7 @@ def execute(stem: str, profile: str, overrides: dict | None = None, out_dir: Pat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from mdsgap.params import profile_blocks
+    from mdsgap.book.params import profile_blocks
 
     nb = jupytext.read(NOTEBOOKS / f"{stem}.py")
     declared = accepted_parameters(nb, (NOTEBOOKS / f"{stem}.py").read_text())
@@ -205,7 +206,7 @@ def build_html(builder: str = "html", repository: str | None = None) -> None:
 
 
 def main(argv=None) -> int:
-    from mdsgap.params import list_profiles
+    from mdsgap.book.params import list_profiles
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="ci", help=f"parameter profile: {list_profiles()}")
@@ -240,9 +241,6 @@ def main(argv=None) -> int:
     print(f"[book] done in {time.perf_counter() - total:.1f} s; open {ROOT / '_build' / 'html' / 'index.html'}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def glue(name: str, value) -> None:

@@ -2,7 +2,7 @@
 
 This is the ablation of Yan et al. (2026): remove each MDS class (ImgD, TxtD, CMD) from the reconstructed
 embeddings and measure what zero-shot classification and retrieval lose. A class is only informative
-against a control: `mdsgap.control` compares it with random sets drawn outside the class and matched on
+against a control: `mdsgap.edit.control` compares it with random sets drawn outside the class and matched on
 what they carry.
 """
 from __future__ import annotations
@@ -12,8 +12,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mdsgap import dominance, evaluation, gap
-from mdsgap.sae import SparseAutoencoder
+from mdsgap import gap
+from mdsgap.attribution import dominance
+from mdsgap.clip import evaluation
+from mdsgap.features.sae import SparseAutoencoder
 
 
 @torch.no_grad()
@@ -142,7 +144,7 @@ def drawn_edits(model: SparseAutoencoder, e: torch.Tensor, labels, carry: pd.Dat
     and when each of `cfg.n_random` matched random sets is (`control.matched_sets`). One row per drawing:
     the tags, class, kind ('class' or 'random'), draw (0 for the class, 1.. for the random sets), and the
     share of drawings changed per factor."""
-    from mdsgap import control, reader
+    from mdsgap.edit import control, reader
 
     pool, rng, rows = control.classified(labels), np.random.default_rng(cfg.seed), []
     for cls in dominance.CLASSES:

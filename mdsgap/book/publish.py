@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from mdsgap.params import shared_groups
+from mdsgap.book.params import shared_groups
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 INSTALL_TAG = "install-mdsgap"

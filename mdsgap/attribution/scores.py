@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .dominance import CMD, DEAD, IMGD, TXTD, mds
-from .world import ideal_share  # noqa: F401  (re-exported: the ground truth every score is compared with)
+from mdsgap.attribution.dominance import CMD, DEAD, IMGD, TXTD, mds
 
 METHODS = ("coactivation", "bridge")
 WEIGHTINGS = ("energy", "frequency", "normalised energy")

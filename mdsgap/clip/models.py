@@ -48,7 +48,7 @@ def resolve_name(name: str) -> str:
         return by_lower[name.lower()]
     close = [by_lower[n] for n in difflib.get_close_matches(name.lower(), list(by_lower), n=5, cutoff=0.4)]
     hint = f" Close matches: {close}." if close else ""
-    raise ModelError(f"Unknown model name {name!r}.{hint} See mdsgap.models.list_models() for all "
+    raise ModelError(f"Unknown model name {name!r}.{hint} See mdsgap.clip.models.list_models() for all "
                      f"{len(names)} names, or pass 'local-dir:PATH' for a saved checkpoint folder.")
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from mdsgap import world
-from mdsgap.models import Clip
+from mdsgap.clip.models import Clip
 
 
 def readable(cfg: world.WorldConfig | None = None) -> tuple[str, ...]:

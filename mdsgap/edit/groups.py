@@ -6,7 +6,7 @@ analogue: the rim of the shape (dark or light) is the group attribute, shown in 
 every caption; in training every light-rimmed shape is also large (a spurious correlation), so on
 balanced held-out pairs the CLIP reads small light-rimmed shapes worse. Any labelling of the latents
 (the paper's MDS classes, the probe partners of `comparison`) can be edited out, beside random latent sets
-matched on what they carry (`mdsgap.control`), the control the paper's study lacked.
+matched on what they carry (`mdsgap.edit.control`), the control the paper's study lacked.
 """
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mdsgap import editing, evaluation, gap, world
-from mdsgap.params import check_fields
+from mdsgap import gap, world
+from mdsgap.clip import evaluation
+from mdsgap.edit import editing
+from mdsgap.config import check_fields
 
 
 @dataclass(frozen=True)

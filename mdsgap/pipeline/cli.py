@@ -5,7 +5,7 @@
     mdsgap score --run run/
     mdsgap report --run run/
 
-`mdsgap <stage> --help` lists each stage's options; `torchrun --nproc_per_node=N -m -- mdsgap.cli <stage> ...`
+`mdsgap <stage> --help` lists each stage's options; `torchrun --nproc_per_node=N -m -- mdsgap.pipeline.cli <stage> ...`
 spreads a stage over N processes.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ import argparse
 import importlib
 import sys
 
-from mdsgap.datasets import DatasetError
-from mdsgap.pipeline import STAGES, PipelineError
-from mdsgap.shards import ManifestError
+from mdsgap.clip.datasets import DatasetError
+from mdsgap.pipeline import PipelineError, STAGES
+from mdsgap.pipeline.shards import ManifestError
 
 USER_ERRORS = (PipelineError, ManifestError, DatasetError, FileNotFoundError)
 

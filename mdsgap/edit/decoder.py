@@ -4,7 +4,7 @@ Stable unCLIP conditions a diffusion model on a CLIP image embedding by adding i
 embedding; this is the same on the world's scale: a diffusers `UNet2DModel` with `class_embed_type=
 "identity"` takes an MLP projection of the embedding in place of a class embedding, trained to predict the
 clean image (cheaper to learn than the noise at this size), with the condition dropped now and then so
-sampling can use classifier-free guidance. `mdsgap.reader` says what a generated image shows.
+sampling can use classifier-free guidance. `mdsgap.edit.reader` says what a generated image shows.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from mdsgap import cache, world
-from mdsgap.params import check_fields
+from mdsgap.config import check_fields
 
 
 @dataclass(frozen=True)

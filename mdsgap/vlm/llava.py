@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from mdsgap import adapter_gap
+from mdsgap.vlm import adapter_gap
 
 
 def load(folder, device: str = "cpu"):

@@ -9,7 +9,7 @@ route then asks the same thing of its latents, to look like that image's, whatev
 fire on (toward a caption, an image-only class would only be switched off and a caption-only class would
 have to cross the gap). The whole-embedding attack, which pulls the image embedding toward the target
 image's by cosine, is the reference; random sets drawn outside the class and matched on what they carry on
-images (`mdsgap.control`) are the control.
+images (`mdsgap.edit.control`) are the control.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mdsgap.models import Clip
-from mdsgap.sae import SparseAutoencoder
+from mdsgap.clip.models import Clip
+from mdsgap.features.sae import SparseAutoencoder
 
 
 def to_input(clip: Clip, pixels: torch.Tensor) -> torch.Tensor:
@@ -145,7 +145,7 @@ def objectives(model: SparseAutoencoder, labellings: dict[str, np.ndarray], targ
     it and matched on what they carry on images ('random', set 'random, <class>-matched #k'); `target` holds
     the target image embedding of every image, `carry` what each latent carries (`control.carried`). Also
     returns {(labelling, class): the random sets' `control.overlap`}, which `against_random` needs."""
-    from mdsgap import control
+    from mdsgap.edit import control
 
     out, overlaps = {("-", "whole embedding", "reference"): embedding_objective(target)}, {}
     cfg = control.ControlConfig(n_random=n_random, seed=seed, match=control.IMAGE_SIDE)
@@ -202,7 +202,7 @@ def against_random(table: pd.DataFrame, overlaps: dict, value: str = "success") 
     several seeds; `overlaps` {(seed, labelling, class): overlap} from `objectives`): `control.verdicts` of the
     class's `value` beside its random sets' (per seed the mid-rank p of the class's deviation, shrunk for the
     sets' overlap as `control.compare` does; combined over seeds), with readout = the budget."""
-    from mdsgap import control
+    from mdsgap.edit import control
 
     t = table.assign(attack=table["set"].str.replace(r" #\d+$", "", regex=True))
     rows = []

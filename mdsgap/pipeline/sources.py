@@ -24,7 +24,7 @@ from typing import Iterator
 
 from PIL import Image, UnidentifiedImageError
 
-from mdsgap.datasets import DatasetError, detect_sep
+from mdsgap.clip.datasets import DatasetError, detect_sep
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 CAPTION_EXTS = ("txt", "json")

@@ -26,8 +26,9 @@ import pandas as pd
 import torch
 from scipy import stats as _scipy
 
-from mdsgap import dominance, stats
-from mdsgap.params import check_fields
+from mdsgap import stats
+from mdsgap.attribution import dominance
+from mdsgap.config import check_fields
 
 CARRIED = ("energy", "firing", "image energy", "caption energy", "image firing", "caption firing")
 """What a latent carries: its mean squared activation over images and captions together and on each side,
