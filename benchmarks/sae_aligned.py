@@ -37,7 +37,7 @@ from mdsgap.features.synthetic import gapped_pairs
 
 
 def world_pairs(n_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
-    s = experiment.Settings()
+    s = experiment.ExperimentConfig()
     clip = experiment.subject(s, progress=False).clip
     pairs, source = embeddings.world_pairs(world.WorldConfig(), n_pairs, s.seed, "features")
     x, y = embeddings.embed_pairs(clip, pairs, source, progress=False)
@@ -45,9 +45,9 @@ def world_pairs(n_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def book_clip_cached() -> bool:
-    """Whether the book's default small CLIP is in the cache (the key `training.trained_clip` uses)."""
+    """Whether the book's default small CLIP is in the cache (the key `training.cached_clip` uses)."""
     import open_clip
-    key = {"train": experiment.Settings().train_config().to_dict(), "open_clip": open_clip.__version__,
+    key = {"train": experiment.ExperimentConfig().train_config().to_dict(), "open_clip": open_clip.__version__,
            "torch": torch.__version__.split("+")[0]}
     return (cache.entry_path("models", key) / "config.json").is_file()
 

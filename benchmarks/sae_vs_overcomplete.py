@@ -40,7 +40,7 @@ from mdsgap.features import sae
 
 
 def data(n_pairs: int) -> torch.Tensor:
-    s = experiment.Settings()
+    s = experiment.ExperimentConfig()
     clip = experiment.subject(s).clip
     pairs, source = embeddings.world_pairs(world.WorldConfig(), n_pairs, s.seed, "features")
     x, y = embeddings.embed_pairs(clip, pairs, source)

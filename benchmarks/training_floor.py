@@ -127,16 +127,16 @@ def vlm_loop(n_pairs: int = 2000):
     vocab = vlm.Vocab.from_world()
     pairs = world.generate(world.WorldConfig(), n_pairs, seed=0, split="bench")
     patches = vlm.patch_tokens(clip, pairs.images)
-    cfg = vlm.VLMConfig(d_model=64, n_layers=4, max_len=patches.shape[1] + vlm.Recipe.max_text)
+    cfg = vlm.VLMConfig(d_model=64, n_layers=4, max_len=patches.shape[1] + vlm.RecipeConfig.max_text)
 
     def real(steps):
-        recipe = vlm.Recipe(lm_steps=0, align_steps=0, tune_steps=steps)
+        recipe = vlm.RecipeConfig(lm_steps=0, align_steps=0, tune_steps=steps)
         return _seconds(lambda: vlm.train(vlm.AdapterVLM(len(vocab), patches.shape[-1], cfg), vocab, patches,
                                           pairs.captions, pairs.factors, recipe, progress=False))
 
     def floor(steps):
         model = vlm.AdapterVLM(len(vocab), patches.shape[-1], cfg)
-        recipe = vlm.Recipe()
+        recipe = vlm.RecipeConfig()
         g = torch.Generator().manual_seed(0)
         idx = torch.arange(recipe.batch_size)
         texts = vlm.question_texts(pairs.factors.iloc[idx.numpy()].reset_index(drop=True),
@@ -149,7 +149,7 @@ def vlm_loop(n_pairs: int = 2000):
 
 LOOPS = {
     "subject CLIP (ch. 1-4, 7-10)": lambda: clip_loop(training.TrainConfig()),
-    "sweep CLIP (ch. 5, 6, 8)": lambda: clip_loop(training.SweepRecipe().base(0)),
+    "sweep CLIP (ch. 5, 6, 8)": lambda: clip_loop(training.SweepConfig().base(0)),
     "SAE (ch. 2-4, 7, 8, 10)": sae_loop,
     "decoder (ch. 10)": decoder_loop,
     "reader (ch. 10)": reader_loop,

@@ -18,7 +18,7 @@ SMALL_MODELS = ("mdsgap-small", "mdsgap-tiny")
 
 
 @dataclass(frozen=True)
-class Settings:
+class ExperimentConfig:
     """Notebook parameters shared by every chapter (each notebook's parameters cell sets them)."""
 
     seed: int = 0
@@ -57,7 +57,7 @@ class Settings:
             raise ValueError(f"n_test must be at least 10, got {self.n_test}.")
 
     @classmethod
-    def from_params(cls, namespace: dict) -> "Settings":
+    def from_params(cls, namespace: dict) -> "ExperimentConfig":
         """Pick this class's fields out of a notebook's globals()."""
         return from_namespace(cls, namespace)
 
@@ -79,7 +79,7 @@ class NeedsWorld(ValueError):
     """A chapter asked to run on a CSV dataset that only the generated world can feed (`needs_world`)."""
 
 
-def needs_world(s: Settings, what: str) -> None:
+def needs_world(s: ExperimentConfig, what: str) -> None:
     """Stop a chapter before any work when it is given a CSV but needs the world: one line that says what
     it needs and which parameter gives it (the CLIP parameters still apply on the world)."""
     if not s.on_world:
@@ -97,10 +97,10 @@ class Subject:
     trained: training.Trained | None = None
 
 
-def subject(s: Settings, progress: bool = True) -> Subject:
+def subject(s: ExperimentConfig, progress: bool = True) -> Subject:
     """The chapter's CLIP: the small model trained on the world (cached), or the named open_clip model."""
     if s.trains_small_clip:
-        t = training.trained_clip(s.train_config(), progress=progress, device=s.device)
+        t = training.cached_clip(s.train_config(), progress=progress, device=s.device)
         return Subject(t.clip, f"{s.clip_model} (trained)", t)
     label = f"{s.clip_model} ({s.clip_pretrained or 'random init'})"
     return Subject(models.create_clip(s.clip_model, s.clip_pretrained, seed=s.seed, device=s.device), label)
@@ -116,7 +116,7 @@ class TestData:
     factors: object = None
 
 
-def load_pairs(s: Settings, n: int | None = None):
+def load_pairs(s: ExperimentConfig, n: int | None = None):
     """Held-out pairs (split 'test' of the world, or the CSV's first n usable rows) and their cache source."""
     n = n or s.n_test
     if s.on_world:
@@ -125,13 +125,13 @@ def load_pairs(s: Settings, n: int | None = None):
     return pairs, None
 
 
-def test_data(s: Settings, clip: models.Clip, n: int | None = None, progress: bool = True) -> TestData:
+def test_data(s: ExperimentConfig, clip: models.Clip, n: int | None = None, progress: bool = True) -> TestData:
     pairs, source = load_pairs(s, n)
     x, y = embeddings.embed_pairs(clip, pairs, source, progress=progress)
     return TestData(pairs, x, y, pairs.factors if s.on_world else None)
 
 
-def labelled_rows(s: Settings, n: int, column: str, learned=(), hint: str = ""):
+def labelled_rows(s: ExperimentConfig, n: int, column: str, learned=(), hint: str = ""):
     """Up to n rows of the CSV with their `column` label (in `columns`), rows whose image is not in `learned`
     (the paths an autoencoder learnt from) first: (rows, held_out), held_out False when the CSV has no
     row beyond them and the first n rows are returned instead. `hint` names the parameter of `column`."""
@@ -142,7 +142,7 @@ def labelled_rows(s: Settings, n: int, column: str, learned=(), hint: str = ""):
     return rows.subset(held or range(min(n, len(rows)))), bool(held)
 
 
-def feature_pairs(s: Settings, clip: models.Clip, n: int, progress: bool = True):
+def feature_pairs(s: ExperimentConfig, clip: models.Clip, n: int, progress: bool = True):
     """The pairs the feature chapters share: (pairs, x, y, data identity), split 'features' of the world or
     the CSV's first n rows, embedded by `clip` (cached)."""
     if s.on_world:

@@ -1,4 +1,5 @@
-"""Figures that more than one chapter draws."""
+"""The book's figures whose drawing would not fit a chapter's short cells: `image_grid` and `band` serve
+several chapters, the others one chapter each."""
 from __future__ import annotations
 
 import textwrap

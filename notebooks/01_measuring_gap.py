@@ -35,7 +35,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
+# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
 profile = "ci"  # the profile that set these values (for the record)
 reference_model = "ViT-B-32"  # a large architecture, measured at random initialisation
 n_reference = 256  # pairs embedded with the reference model (slow on a CPU)
@@ -53,7 +53,7 @@ from mdsgap import experiment, gap, plots, stats, world
 from mdsgap.clip import evaluation, models, training
 from mdsgap.book import check_declared, glue
 
-S = experiment.Settings.from_params(globals())
+S = experiment.ExperimentConfig.from_params(globals())
 check_declared(globals(), dict(reference_model=str, n_reference=int, n_boot=int, n_seeds=int))
 sns.set_theme(style="whitegrid", context="notebook")
 print(S)
@@ -273,7 +273,7 @@ glue("l2m_target", "inside" if 0.5 <= cell(subject.label, "L2M") <= 1.0 else "ou
 # %%
 def retrained(k):
     """The small CLIP retrained with seed S.seed + k: its L2M and weakest always-named factor."""
-    run = training.trained_clip(dataclasses.replace(S.train_config(), seed=S.seed + k),
+    run = training.cached_clip(dataclasses.replace(S.train_config(), seed=S.seed + k),
                                 device=S.device)
     d = experiment.test_data(dataclasses.replace(S, seed=S.seed + k), run.clip)
     zs = evaluation.zero_shot(run.clip, d.x, d.factors)

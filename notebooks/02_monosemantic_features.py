@@ -40,7 +40,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
+# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # extractor seeds for the default tools (TopK SAE, NCL)
 m_values = [10, 20, 50]  # sizes of the top-m sets EmbSim and WinRate are computed on
@@ -58,8 +58,8 @@ from mdsgap.attribution import groundtruth
 from mdsgap.features import interpretability, sae
 from mdsgap.book import check_declared, glue
 
-S = experiment.Settings.from_params(globals())
-EX = features.Extractors.from_params(globals())
+S = experiment.ExperimentConfig.from_params(globals())
+EX = features.ExtractorsConfig.from_params(globals())
 check_declared(globals(), dict(n_seeds=int, m_values=list, n_random=int))
 sns.set_theme(style="whitegrid", context="notebook")
 

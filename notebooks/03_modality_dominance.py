@@ -39,7 +39,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
+# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
 profile = "ci"  # the profile that set these values (for the record)
 k_std = 1.0  # class thresholds at mean +- k_std standard deviations of MDS
 min_pairs = 5  # a feature firing on fewer pairs is labelled rare
@@ -64,8 +64,8 @@ from mdsgap.features import interpretability
 from mdsgap.book import check_declared, glue
 
 # %%
-S = experiment.Settings.from_params(globals())
-EX = features.Extractors.from_params(globals())
+S = experiment.ExperimentConfig.from_params(globals())
+EX = features.ExtractorsConfig.from_params(globals())
 check_declared(globals(), dict(k_std=float, min_pairs=int, n_boot=int, band=float,
                                n_random_sets=int, doses=list, run_dir=str))
 sns.set_theme(style="whitegrid", context="notebook")
@@ -294,7 +294,7 @@ if S.on_world:  # the classes of the method chapter 4 chose, on its own dictiona
                                                    data_id, tools=(tool,))
     cx, cy = features.encode_pairs(chosen_sets[tool], x, y)
     att_c = comparison.attribute(method, cx, cy, x=x.numpy(), y=y.numpy(),
-                                 opts=comparison.Options(min_pairs=min_pairs, seed=S.seed))
+                                 opts=comparison.MethodConfig(min_pairs=min_pairs, seed=S.seed))
     chosen = att_c.labels
     sae_c = chosen_saes[tool]
     carry_c = control.carried(*[sae_c.encode(gap.normalize(e).float()) for e in (test.x, test.y)])

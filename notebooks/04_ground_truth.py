@@ -42,7 +42,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
+# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
 profile = "ci"  # the profile that set these values (for the record)
 tools = ["raw", "NCL", "TopK", "Aligned", "Bilingual"]  # feature sets compared
 n_seeds = 3  # development seeds: every method runs on these and the best is chosen
@@ -71,8 +71,8 @@ from mdsgap.clip import embeddings
 from mdsgap.book import check_declared, glue
 
 # %%
-S = experiment.Settings.from_params(globals())
-EX = features.Extractors.from_params(globals())
+S = experiment.ExperimentConfig.from_params(globals())
+EX = features.ExtractorsConfig.from_params(globals())
 check_declared(globals(), dict(
     tools=list, n_seeds=int, n_confirm=int, k_std=float, band=float, min_pairs=int,
     n_boot=int, factor_floor=float, pair_floor=float, n_perm=int, p_values=list,
@@ -248,7 +248,7 @@ print(subject.label, "|", len(x), "pairs |", len(sets), "feature sets")
 
 # %%
 SAES = [t for t in ("TopK", "Aligned", "Bilingual") if t in tools]
-opts = comparison.Options(band=band, k_std=k_std, n_boot=n_boot, min_pairs=min_pairs,
+opts = comparison.MethodConfig(band=band, k_std=k_std, n_boot=n_boot, min_pairs=min_pairs,
                           pair_floor=pair_floor, seed=S.seed)
 codes = {key: features.encode_pairs(fs, x, y) for key, fs in sets.items()}
 xn, yn = x.numpy(), y.numpy()
@@ -524,12 +524,18 @@ glue("chosen_same", "the same pair" if (best.tool, best.method) == comparison.CH
 
 # %%
 cmd_share = comparison.cmd_shares(results, tools=SAES)
-glue("pair_aware", comparison.describe_pair_awareness(cmd_share))
+aware = comparison.pair_aware(cmd_share)
+n_sets = cmd_share.index.get_level_values("tool").nunique()
+glue("aware_every", ", ".join(m for m, t in aware.items() if len(t) == n_sets) or "none")
+glue("aware_some", "; ".join(f"{m} ({', '.join(t)} only)" for m, t in aware.items()
+                             if 0 < len(t) < n_sets) or "none")
+glue("aware_none", ", ".join(m for m, t in aware.items() if not t) or "none")
 display(cmd_share.style.format(precision=2))
 
 # %% [markdown]
-# The methods whose CMD share falls by at least half when pairs are shuffled,
-# {glue:text}`pair_aware`.
+# The methods whose CMD share falls by at least half when pairs are shuffled: on every feature
+# set, {glue:text}`aware_every`; on some, {glue:text}`aware_some`; on none,
+# {glue:text}`aware_none`.
 # A method that keeps its cross-modal units on shuffled pairs measures how a unit's activation
 # splits between the modalities, not whether it fires on matching pairs.
 
@@ -617,6 +623,19 @@ fig.tight_layout()
 plt.show()
 
 # %%
+def glue_fits(prefix, fits):
+    """Glue the chosen method's slope (95% interval) and intercept on each sweep ('—': no sweep)."""
+    f = fits.set_index(["tool", "method", "axis", "quantity"])
+    for axis in ("p", "q"):
+        key = (best.tool, best.method, axis)
+        for q, name in (("slope", "slope"), ("intercept", "cut")):
+            r = f.loc[key + (q,)] if key + (q,) in f.index else None
+            text = "—" if r is None else f"{r.value:.2f}" + (f" [{r.low:.2f}, {r.high:.2f}]"
+                                                            if q == "slope" else "")
+            glue(f"{prefix}_{axis}_{name}", text)
+
+
+# %%
 fits = comparison.sweep_fits(sweep)
 slope = fits[fits.quantity == "slope"]
 cut = fits[fits.quantity == "intercept"].set_index(["tool", "method", "axis"]).value
@@ -624,14 +643,16 @@ near = slope[(slope.value - 1).abs() <= 0.1].sort_values("high")
 glue("fits_near", "; ".join(f"{r.method} on {r.tool}, {r.axis} sweep: {r.value:.2f} [{r.low:.2f}, "
                             f"{r.high:.2f}], intercept {cut[(r.tool, r.method, r.axis)]:.2f}"
                             for r in near.itertuples()) or "none")
-glue("best_sweeps", comparison.describe_fits(fits, best.tool, best.method))
+glue_fits("best", fits)
 display(stats.formatted(fits, ["tool", "method", "axis"], digits=2))
 
 # %% [markdown]
 # Slope and intercept of the mean measured score against its ideal value
 # ({numref}`fig-truth-sweeps`; a perfect method has slope 1 and intercept 0) with 95% intervals over
 # seeds and units.
-# On the development seeds the chosen method, {glue:text}`best_method`, {glue:text}`best_sweeps`.
+# On the development seeds the chosen method, {glue:text}`best_method`, has slope
+# {glue:text}`best_p_slope` and intercept {glue:text}`best_p_cut` on the naming sweep, and slope
+# {glue:text}`best_q_slope` and intercept {glue:text}`best_q_cut` on the showing sweep.
 # Slopes within 0.1 of the ideal over all methods and feature sets: {glue:text}`fits_near`.
 # Per-latent scores of one-sided latents cannot follow either sweep: an image-only latent scores 1
 # and a caption-only one 0, whatever $p$ and $q$ are.
@@ -674,7 +695,7 @@ for cls in dominance.CLASSES + ("all",):
             for k in ("random partition", "side only")]
     glue(f"conf_{cls}_bar", float(np.nanmax(bars)) if np.isfinite(bars).any() else np.nan)
 glue("conf_coverage", c.loc[(best.tool, best.method, "method", "all")].coverage)
-glue("conf_sweeps", comparison.describe_fits(conf_fits, best.tool, best.method))
+glue_fits("conf", conf_fits)
 verdict = comparison.meets_target(conf_acc, best.tool, best.method, conf_fits)
 names = {"coverage": "coverage", "p": "the naming sweep's slope", "q": "the showing sweep's slope"}
 glue("target_full", "meets the whole target" if verdict["met"] else "falls short of the target on "
@@ -685,7 +706,9 @@ glue("target_full", "meets the whole target" if verdict["met"] else "falls short
 # ({glue:text}`conf_ImgD_ci`; the higher of the two baselines {glue:text}`conf_ImgD_bar:.2f`), TxtD
 # {glue:text}`conf_TxtD:.2f` ({glue:text}`conf_TxtD_ci`; {glue:text}`conf_TxtD_bar:.2f`) and CMD
 # {glue:text}`conf_CMD:.2f` ({glue:text}`conf_CMD_ci`; {glue:text}`conf_CMD_bar:.2f`), with
-# coverage {glue:text}`conf_coverage:.2f`; it {glue:text}`conf_sweeps`.
+# coverage {glue:text}`conf_coverage:.2f`; it has slope {glue:text}`conf_p_slope` and intercept
+# {glue:text}`conf_p_cut` on the naming sweep, and slope {glue:text}`conf_q_slope` and intercept
+# {glue:text}`conf_q_cut` on the showing sweep.
 # It **{glue:text}`target_full`**.
 
 # %% [markdown]

@@ -38,7 +38,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
+# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # seeds per sweep point
 cone_depths = [1, 2, 4, 8, 12]  # depths of the random MLPs
@@ -65,7 +65,7 @@ from mdsgap.gap import cones
 from mdsgap.book import check_declared, glue
 
 # %%
-S = experiment.Settings.from_params(globals())
+S = experiment.ExperimentConfig.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, cone_depths=list, cone_width=int, n_cone_inputs=int, tower_models=list,
     n_tower_pairs=int, temperatures=list, learned_temperature=bool, mention_levels=list,
@@ -211,13 +211,13 @@ glue("ref_cone_txt_random", gap.REFERENCE["text cone, random init on real data"]
 # the gap it was initialised with.
 
 # %%
-recipe = training.SweepRecipe.from_params(globals())
+recipe = training.SweepConfig.from_params(globals())
 
 
 def measure(cfg: training.TrainConfig) -> dict:
     """Train (or load) one sweep CLIP and measure its gap and zero-shot accuracy on held-out
     default-world pairs."""
-    t = training.trained_clip(cfg, progress=False, device=S.device)
+    t = training.cached_clip(cfg, progress=False, device=S.device)
     p, src = embeddings.world_pairs(world.WorldConfig(), n_eval, cfg.seed, "test")
     x, y = embeddings.embed_pairs(t.clip, p, src, progress=False)
     zs = evaluation.zero_shot(t.clip, x, p.factors)

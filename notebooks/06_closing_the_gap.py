@@ -39,7 +39,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
+# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # independently trained sweep CLIPs
 sweep_temperature = 0.01  # the fine-tuning temperature of the sweep CLIPs studied here
@@ -52,7 +52,6 @@ bins = [32, 64, 128, 256]  # quantisation levels (Chowers et al.)
 n_noise = 20  # noise draws per setting
 
 # %%
-import itertools
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -66,7 +65,7 @@ from mdsgap.gap import robustness, shifting
 from mdsgap.book import check_declared, glue
 
 # %%
-S = experiment.Settings.from_params(globals())
+S = experiment.ExperimentConfig.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, sweep_temperature=float, shift_fractions=list, n_drop=int, alphas=list,
     k_fractions=list, variances=list, bins=list, n_noise=int))
@@ -82,11 +81,11 @@ sns.set_theme(style="whitegrid", context="notebook")
 # {glue:text}`n_test` held-out pairs of the default world.
 
 # %%
-recipe = training.SweepRecipe.from_params(globals())
+recipe = training.SweepConfig.from_params(globals())
 
 
 def sweep_clip(s: int):
-    return training.trained_clip(recipe.finetune(s, sweep_temperature), progress=False,
+    return training.cached_clip(recipe.finetune(s, sweep_temperature), progress=False,
                                  device=S.device).clip
 
 
@@ -152,10 +151,8 @@ def summarise(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
 def shifted(d: dict, f: float) -> dict:
     """Shift one model's embeddings by λ = f × its L2M and score the gap, zero-shot accuracy and
     text→image retrieval afterwards."""
-    u = shifting.gap_direction(d["x"], d["y"])
     lam = f * gap.l2m(d["x"], d["y"])
-    xs, ys = shifting.shift(d["x"], u, -lam / 2), shifting.shift(d["y"], u, lam / 2)
-    cls = {k: shifting.shift(v, u, lam / 2) for k, v in d["classes"].items()}
+    xs, ys, cls = shifting.liang_shift(d["x"], d["y"], lam, d["classes"])
     return {"shift": f, "L2M": gap.l2m(xs, ys), "zero-shot": zero_shot(xs, cls, d["factors"]),
             "consistent@1 (text→image)": consistent_t2i(ys, xs, d["factors"])}
 
@@ -269,48 +266,6 @@ glue("zs_full", at_removed("random order", "zero-shot", 0)["value"])
 # translated towards the captions.
 
 # %%
-templates = list(world.FACTOR_BY_NAME["template"].values)
-
-
-def predictions(x, classes) -> dict:
-    return {c: evaluation.zero_shot_predict(x, e) for c, e in classes.items()}
-
-
-def agreement(a: dict, b: dict) -> float:
-    return float(np.mean([(a[c] == b[c]).mean() for c in a]))
-
-
-def perturbed(classes: dict, perturb) -> dict:
-    return {c: perturb(e) for c, e in classes.items()}
-
-
-# %%
-def perturbation_agreement(x, cls: dict) -> dict:
-    """Per perturbation of the prompts (noise of each variance, quantisation to each number of
-    bins): the share of images whose predicted class it leaves unchanged."""
-    clean = predictions(x, cls)
-    row = {}
-    for v in variances:
-        row[f"noise {v}"] = np.mean([
-            agreement(clean, predictions(x, perturbed(cls, robustness.gaussian(v, seed=n))))
-            for n in range(n_noise)])
-    for b in bins:
-        row[f"{b} bins"] = agreement(clean, predictions(x, perturbed(cls, robustness.quantize(b))))
-    return row
-
-
-# %%
-def paraphrase(x, d: dict, move) -> float:
-    """Agreement between the predictions of any two templates' prompts, all moved by `move`."""
-    para = []
-    for t1, t2 in itertools.combinations(templates, 2):
-        p1 = predictions(x, {c: v + move for c, v in d["templates"][t1].items()})
-        p2 = predictions(x, {c: v + move for c, v in d["templates"][t2].items()})
-        para.append(agreement(p1, p2))
-    return float(np.mean(para))
-
-
-# %%
 rows = []
 for name, d in data.items():
     x, y, factors = d["x"], d["y"], d["factors"]
@@ -320,11 +275,11 @@ for name, d in data.items():
         g_img = shifting.projected_gap(y, x, k)  # for retrieval, images move towards the captions
         for alpha in alphas:
             cls = {c: v + alpha * g_txt for c, v in d["classes"].items()}
-            retrieval = consistent_t2i(y, shifting.translate(x, g_img, alpha), factors)
+            rob = {**robustness.perturbation_table(x, cls, variances, bins, n_noise),
+                   "paraphrase": robustness.paraphrase_agreement(x, d["templates"], alpha * g_txt)}
             rows.append({"model": name, "k share": kf, "k": k, "alpha": alpha,
-                         "zero-shot": zero_shot(x, cls, factors),
-                         "consistent@1 (text→image)": retrieval, **perturbation_agreement(x, cls),
-                         "paraphrase": paraphrase(x, d, alpha * g_txt)})
+                         "zero-shot": zero_shot(x, cls, factors), "consistent@1 (text→image)":
+                         consistent_t2i(y, shifting.translate(x, g_img, alpha), factors), **rob})
 chowers = pd.DataFrame(rows)
 
 # %%

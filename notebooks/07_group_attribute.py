@@ -38,7 +38,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
+# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # seeds of fine-tuning, autoencoder and random sets (seed, seed + 1, ...)
 group_factor = "outline"  # the world's group attribute (the shape's rim: dark or light)
@@ -66,8 +66,8 @@ from mdsgap.edit import control, groups
 from mdsgap.book import check_declared, glue
 
 # %%
-S = experiment.Settings.from_params(globals())
-EX = features.Extractors.from_params(globals())
+S = experiment.ExperimentConfig.from_params(globals())
+EX = features.ExtractorsConfig.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, group_factor=str, confounded=str, correlate=str,
     correlate_value=str, strength=float, finetune_steps=int, min_pairs=int, n_random_sets=int,
@@ -91,7 +91,7 @@ sns.set_theme(style="whitegrid", context="notebook")
 seeds = [S.seed + i for i in range(n_seeds)]
 on_world = S.on_world
 if on_world:  # on a CSV, `confounded` names one of the CSV's groups instead
-    study = groups.GroupStudy(group_factor, confounded, correlate, correlate_value, strength,
+    study = groups.GroupStudyConfig(group_factor, confounded, correlate, correlate_value, strength,
                               finetune_steps)
 glue("strength", strength)
 glue("finetune_steps", finetune_steps)
@@ -112,7 +112,7 @@ def study_clip(s: int):
     """The CLIP of seed s: fine-tuned on the correlated world, or the subject model on a CSV."""
     if not on_world:
         return experiment.subject(S).clip
-    return training.trained_clip(study.train_config(S.train_config(), s), device=S.device).clip
+    return training.cached_clip(study.train_config(S.train_config(), s), device=S.device).clip
 
 
 # %%
@@ -224,7 +224,7 @@ else:
 
 # %%
 LABELLINGS, tool = comparison.LABELLINGS, comparison.CHOSEN[0]
-opts = comparison.Options(min_pairs=min_pairs, seed=S.seed)
+opts = comparison.MethodConfig(min_pairs=min_pairs, seed=S.seed)
 for s in seeds:
     r = runs[s]
     _, x, y, data_id = study_pairs(r["clip"], S.n_feature_pairs, "features")

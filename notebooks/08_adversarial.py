@@ -32,7 +32,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.Settings, features.Extractors, training.SweepRecipe.PARAMS
+# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # seeds of the autoencoder, the targets and the random sets (seed, seed + 1, ...)
 min_pairs = 5  # a latent firing on fewer pairs has no class
@@ -59,8 +59,8 @@ from mdsgap.edit import adversarial, control, groups
 from mdsgap.book import check_declared, glue
 
 # %%
-S = experiment.Settings.from_params(globals())
-EX = features.Extractors.from_params(globals())
+S = experiment.ExperimentConfig.from_params(globals())
+EX = features.ExtractorsConfig.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, min_pairs=int, attack_factor=str, n_attack=int, budgets=list, pgd_steps=int,
     n_random_sets=int, transfer_temperature=float, second_model=str, second_pretrained=str,
@@ -90,7 +90,7 @@ glue("chosen_tool", f"the {tool} SAE")
 subject = experiment.subject(S)
 pairs, x, y, data_id = experiment.feature_pairs(S, subject.clip, S.n_feature_pairs)
 seeds = [S.seed + i for i in range(n_seeds)]
-opts = comparison.Options(min_pairs=min_pairs, seed=S.seed)
+opts = comparison.MethodConfig(min_pairs=min_pairs, seed=S.seed)
 
 # %%
 saes, labels, carry = {}, {}, {}
@@ -107,14 +107,14 @@ for s in seeds:
 # the sweep models of {doc}`05_why_the_gap`: another architecture, another seed, another recipe.
 
 # %%
-recipe = training.SweepRecipe.from_params(globals())
+recipe = training.SweepConfig.from_params(globals())
 if own:
     name = second_model or S.clip_model
     second = models.create_clip(name, second_pretrained, seed=S.seed + 1, device=S.device)
     glue("second_label", f"{name} ({second_pretrained or 'random init, seed ' + str(S.seed + 1)})")
 else:
     second_cfg = recipe.finetune(S.seed + 1, transfer_temperature)
-    second = training.trained_clip(second_cfg, device=S.device).clip
+    second = training.cached_clip(second_cfg, device=S.device).clip
     glue("second_label", f"a sweep CLIP ({recipe.model}, seed {S.seed + 1})")
 
 # %% [markdown]

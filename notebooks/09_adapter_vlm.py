@@ -37,7 +37,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.Settings
+# Shared settings: ExperimentConfig (experiment)
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # seeds of the adapter VLM (seed, seed + 1, ...)
 n_vlm_pairs = 6000  # world pairs the VLM trains on
@@ -61,7 +61,7 @@ from mdsgap.vlm import adapter_gap
 from mdsgap.book import check_declared, glue
 
 # %%
-S = experiment.Settings.from_params(globals())
+S = experiment.ExperimentConfig.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, n_vlm_pairs=int, n_probe=int, projector=str, d_model=int, n_layers=int,
     vlm_steps=list, context_share=float, boosts=list))
@@ -98,7 +98,7 @@ seeds = [S.seed + i for i in range(n_seeds)]
 models, curves = {}, []
 for s in seeds:
     cfg = vlm.VLMConfig(projector=projector, d_model=d_model, n_layers=n_layers,
-                        max_len=patches.shape[1] + vlm.Recipe.max_text, seed=s)
+                        max_len=patches.shape[1] + vlm.RecipeConfig.max_text, seed=s)
     models[s], curve = vlm.fit(subject.clip.identity, data, vocab, patches, train.captions,
                                train.factors, cfg, vlm.stages(vlm_steps, context_share, s))
     curves.append(curve.assign(seed=s))
@@ -152,8 +152,7 @@ for f in dict.fromkeys(answered.factor):
     glue(f"acc_{f}_high", acc.loc[(f, "with the image"), "high"])
 acc = acc.value.unstack().join(acc.low.unstack()["with the image"].rename("with the image low"))
 from_image = (acc[["without it", "another image"]].max(axis=1) < acc["with the image low"]).all()
-glue("blind_says", "so the answers come from the image" if from_image else
-     "so for some questions the words alone give part of the answer away")
+glue("from_image", "yes" if from_image else "no")
 
 # %% [markdown]
 # The models name the colour right {glue:text}`acc_colour:.2f` of the time
@@ -163,8 +162,10 @@ glue("blind_says", "so the answers come from the image" if from_image else
 # {glue:text}`chance_shape:.2f`) and the size {glue:text}`acc_size:.2f` (chance
 # {glue:text}`chance_size:.2f`). Without the image the language model gets the colour right
 # {glue:text}`blind_colour:.2f` and the shape {glue:text}`blind_shape:.2f` of the time, and shown
-# another image {glue:text}`other_colour:.2f` and {glue:text}`other_shape:.2f`:
-# {glue:text}`blind_says`. {numref}`fig-vlm-answers` shows a few.
+# another image {glue:text}`other_colour:.2f` and {glue:text}`other_shape:.2f`. Is every question
+# answered less well without the image, or with another, than the lower end of its interval with
+# it? **{glue:text}`from_image`** (yes: the answers come from the image; no: for some questions the
+# words alone give part of the answer away). {numref}`fig-vlm-answers` shows a few.
 
 # %% mystnb={"figure": {"caption": "Held-out world images with the first seed's answers to the three questions (colour, shape, size).", "name": "fig-vlm-answers"}}
 shown = slice(0, 6)
@@ -187,7 +188,7 @@ plt.show()
 # before training.
 
 # %%
-ids = vocab.batch(list(probe.captions), vlm.Recipe.max_text)
+ids = vocab.batch(list(probe.captions), vlm.RecipeConfig.max_text)
 geo = []
 for s in seeds:
     torch.manual_seed(models[s].cfg.seed)  # as fit does: the projector as it was before training
@@ -230,9 +231,7 @@ glue("angle_way", "toward" if moved > 0 else "away from")
 glue("null_sd", float(np.degrees(1 / np.sqrt(d_model))))
 
 # %%
-glue("fresh_says", "so the untrained projector passes both tests too: the narrow, nearly "
-     "orthogonal cone is there before any training" if all(passes("projector untrained")) else
-     "so training, not the initialisation, made the picture above")
+glue("fresh_passes", "yes" if all(passes("projector untrained")) else "no")
 
 # %% [markdown]
 # The visual tokens of the trained models have a cone of {glue:text}`vis_cone:.2f`
@@ -246,8 +245,10 @@ glue("fresh_says", "so the untrained projector passes both tests too: the narrow
 # directions show. The first claim is **{glue:text}`claim1`** here. With its projector as it was
 # before training, the same model gives a cone of {glue:text}`vis_cone_fresh:.2f` at
 # {glue:text}`angle_fresh:.0f` degrees ({glue:text}`angle_fresh_low:.0f` to
-# {glue:text}`angle_fresh_high:.0f`), {glue:text}`fresh_says`; training turned the visual mean
-# {glue:text}`angle_moved:.0f` degrees {glue:text}`angle_way` the text. {numref}`fig-vlm-cones`
+# {glue:text}`angle_fresh_high:.0f`). Does it pass both tests too? **{glue:text}`fresh_passes`**
+# (yes: the narrow, nearly orthogonal cone is there before any training; no: training made the
+# picture above). Training turned the visual mean {glue:text}`angle_moved:.0f` degrees
+# {glue:text}`angle_way` the text. {numref}`fig-vlm-cones`
 # draws the two sets in the plane of their means.
 
 # %% [markdown]
@@ -279,18 +280,11 @@ for k, row in ends:
     glue(f"{k}_vs", vs[k])
 glue("lens0_any", first["any value"])
 glue("n_last", int(last.layer))
-glue("claim2", "confirmed (no evidence that they name their image)" if vs["lens0"] != "above"
-     else "contradicted")
+glue("claim2", "confirmed" if vs["lens0"] != "above" else "contradicted")
 
 # %%
 above_from = [k for k in range(len(lens_vs)) if (lens_vs.iloc[k:] == "above").all()]
-glue("lens_from", f"from layer {above_from[0]} on" if above_from else "at no depth to the end")
-above = vs["lens_last"] == "above"
-glue("lens_deeper", "the language model has turned the visual tokens into words of their image "
-     "by its last layer" if above else "the last layer leaves them as unreadable")
-glue("lens_summary", "after the last layer the lens reads a token's own image above the control, "
-     "so 'meaningless' does not hold there" if above else "the lens finds them meaningless there "
-     "too")
+glue("lens_from", above_from[0] if above_from else "none")
 
 # %% mystnb={"figure": {"caption": "Visual tokens read through the language model's head after each layer (0 = the projected tokens): the share whose word names a value of their own image, of a shuffled image (the control), and of any image; means over seeds with 95% bands.", "name": "fig-vlm-lens"}}
 plots.per_layer(lens, ("own image", "shuffled image", "any value"), ylabel="share of visual tokens")
@@ -300,11 +294,12 @@ plt.show()
 # Read straight from the projector, a visual token names a value of its own image
 # {glue:text}`lens0:.2f` of the time, against {glue:text}`lens0_shuffled:.2f` for a shuffled image
 # ({glue:text}`lens0_vs` it, comparing within each seed), although {glue:text}`lens0_any:.2f` of the
-# tokens decode to some value word. The second claim is **{glue:text}`claim2`** at the input.
-# Deeper in the model ({numref}`fig-vlm-lens`), after layer
-# {glue:text}`n_last` the share is {glue:text}`lens_last:.2f` against
-# {glue:text}`lens_last_shuffled:.2f` ({glue:text}`lens_last_vs` it): {glue:text}`lens_deeper`.
-# The own image leads the control {glue:text}`lens_from`.
+# tokens decode to some value word. The second claim is **{glue:text}`claim2`** at the input
+# (confirmed: no evidence that they name their image). Deeper in the model
+# ({numref}`fig-vlm-lens`), after layer {glue:text}`n_last` the share is {glue:text}`lens_last:.2f`
+# against {glue:text}`lens_last_shuffled:.2f`: **{glue:text}`lens_last_vs`** it (above: the
+# language model has turned the visual tokens into words of their image by its last layer). The
+# first layer from which the own image leads the control to the end: {glue:text}`lens_from`.
 
 # %% [markdown]
 # ## Claim 3: image-text similarity across depth
@@ -409,11 +404,8 @@ glue("claim4", "; ".join(claim4))
 # %%
 worst = max(verdicts, key=lambda f: verdicts[f]["text"])
 weakest = acc["with the image"].loc[list(verdicts)].idxmin()
-glue("dom_tracks", "coincides with the one the model reads least well from the image alone"
-     if worst == weakest else "is not the one the model reads least well from the image alone")
-differ = len({v["follows"] for v in verdicts.values()}) > 1
-glue("dom_differ", "What the answers follow differs between the factors asked here." if differ
-     else "What the answers follow is the same for every factor asked here.")
+glue("dom_weakest", weakest)
+glue("dom_same", "no" if len({v["follows"] for v in verdicts.values()}) > 1 else "yes")
 
 # %%
 top = follow[(follow.factor == worst) & (follow.intervention == f"attention x{max(boosts):g}")]
@@ -425,8 +417,6 @@ glue("dom_worst", worst)
 for key in ("text", "image", "best", "best_image", "best_text", "best_accuracy", "accuracy"):
     glue(f"dom_worst_{key}", verdicts[worst][key])
 glue("dom_worst_helps", "beyond" if verdicts[worst]["best_helps"] else "not beyond")
-glue("dom_worst_move", "no intervention does better than none" if verdicts[worst]["best"] == "none"
-     else f"the intervention that sends most answers to the image is {verdicts[worst]['best']}")
 
 # %% [markdown]
 # Asked the colour under a contradicting caption, the models follow the image
@@ -437,11 +427,14 @@ glue("dom_worst_move", "no intervention does better than none" if verdicts[worst
 # {glue:text}`dom_shape_image_high:.2f`) and the text {glue:text}`dom_shape_text:.2f`
 # ({glue:text}`dom_shape_text_low:.2f` to {glue:text}`dom_shape_text_high:.2f`): they follow
 # {glue:text}`dom_shape_follows`. The fourth claim is **{glue:text}`claim4`** here. The factor
-# whose answers follow the text most ({glue:text}`dom_worst`) {glue:text}`dom_tracks` (colour
-# right {glue:text}`acc_colour:.2f` of the time without conflict, shape {glue:text}`acc_shape:.2f`).
-# {glue:text}`dom_differ` (Two factors are few to generalise from.)
+# whose answers follow the text most is the {glue:text}`dom_worst`; the one the model reads least
+# well from the image alone is the {glue:text}`dom_weakest` (colour right
+# {glue:text}`acc_colour:.2f` of the time without conflict, shape {glue:text}`acc_shape:.2f`). Do
+# the answers follow the same side for every factor asked here? **{glue:text}`dom_same`** (two
+# factors are few to generalise from).
 #
-# For the {glue:text}`dom_worst`, {glue:text}`dom_worst_move`: the image's share moves from
+# For the {glue:text}`dom_worst`, the intervention that sends most answers to the image is
+# {glue:text}`dom_worst_best` ("none": no intervention does better): the image's share moves from
 # {glue:text}`dom_worst_image:.2f` to {glue:text}`dom_worst_best_image:.2f`
 # ({glue:text}`dom_worst_helps` no intervention, comparing within each seed)
 # and the text's from {glue:text}`dom_worst_text:.2f` to {glue:text}`dom_worst_best_text:.2f`, while
@@ -496,8 +489,10 @@ both.rename(columns={"visual cone": "image-side cone", "text cone": "text-side c
 #
 # The model is tiny and its words few, and that is the point: every claim can be checked against the
 # values that made each image, with seeds and a control. The controls qualify two of the claims:
-# {glue:text}`lens_summary`, and {glue:text}`depth_shared:.0%` of the rise in raw similarity is
-# shared by unmatched pairs. {glue:text}`dom_differ` The choices are this book's: the word-level
+# after the last layer the lens reads a token's own image {glue:text}`lens_last_vs` the control
+# (above: "meaningless" does not hold there), and {glue:text}`depth_shared:.0%` of the rise in raw
+# similarity is shared by unmatched pairs. The answers follow the same side for every factor
+# asked: {glue:text}`dom_same`. The choices are this book's: the word-level
 # language model, the size of the projector's input (CLIP's patch tokens), the share of captions in
 # tuning ({glue:text}`context_share:.2f`), the {glue:text}`ortho`-degree threshold, and the conflict
 # prompts. The parameters `projector` ("linear" is LLaVA 1.0's), `context_share` and `vlm_steps`

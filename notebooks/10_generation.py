@@ -38,7 +38,7 @@
 # need the world; a local Stable unCLIP (`unclip_folder`) draws the edits of real embeddings.
 
 # %% tags=["parameters"]
-# Shared settings: experiment.Settings, features.Extractors
+# Shared settings: ExperimentConfig (experiment), ExtractorsConfig (features)
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # seeds of the autoencoder, the random sets and the sampling noise
 min_pairs = 5  # a latent firing on fewer pairs has no class
@@ -67,8 +67,8 @@ from mdsgap.edit import control, decoder, editing, prior, reader, unclip
 from mdsgap.book import check_declared, glue
 
 # %%
-S = experiment.Settings.from_params(globals())
-EX = features.Extractors.from_params(globals())
+S = experiment.ExperimentConfig.from_params(globals())
+EX = features.ExtractorsConfig.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, min_pairs=int, resolution=int, decoder_recipe=dict, reader_steps=int,
     ddim_steps=int, guidance=float, prior_steps=int, n_generate=int, n_edit=int,
@@ -123,7 +123,7 @@ if not S.on_world:  # what only the world's decoder and reader give; the prose s
 
 # %%
 if S.on_world:
-    factor_reader = reader.trained_reader(read_cfg)
+    factor_reader = reader.cached_reader(read_cfg)
     on_real = reader.accuracy(reader.read(factor_reader, test.images), test.factors)
     glue("reader_real", ", ".join(f"{f} {v:.2f}" for f, v in on_real.items()))
     display(on_real.to_frame("reader accuracy, real images").T.style.format(precision=3))
@@ -150,7 +150,7 @@ dec_cfg = decoder.DecoderConfig(
 for name in ("guidance", "ddim_steps"):
     glue(name, globals()[name])
 if S.on_world:
-    model, curve = decoder.trained_decoder(subject.clip, dec_cfg)
+    model, curve = decoder.cached_decoder(subject.clip, dec_cfg)
     glue("decoder_steps", dec_cfg.steps)
     glue("decoder_images", dec_cfg.n_images)
     glue("cond_maps", dec_cfg.cond_maps)
@@ -296,7 +296,7 @@ if S.on_world:
 # %%
 LABELLINGS, tool = comparison.LABELLINGS, comparison.CHOSEN[0]
 glue("chosen_tool", f"the {tool} SAE")
-opts = comparison.Options(min_pairs=min_pairs, seed=S.seed)
+opts = comparison.MethodConfig(min_pairs=min_pairs, seed=S.seed)
 probes = editing.factor_probes(x_test, truth, screened)
 ctl = dict(match=control.IMAGE_SIDE)  # only image embeddings are edited: match what they carry
 

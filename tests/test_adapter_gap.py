@@ -125,15 +125,15 @@ def test_fit_trains_stages_once_and_shares_the_prefix(vocab, tmp_path, monkeypat
     pairs = world.generate(world.WorldConfig(), 32, seed=0, split="t")
     patches = torch.randn(32, 4, 12)
     cfg = vlm.VLMConfig(d_model=32, n_layers=1, max_len=40)
-    base = vlm.Recipe(lm_steps=2, align_steps=2, tune_steps=0, batch_size=8)
-    tune = vlm.Recipe(lm_steps=0, align_steps=0, tune_steps=2, batch_size=8)
+    base = vlm.RecipeConfig(lm_steps=2, align_steps=2, tune_steps=0, batch_size=8)
+    tune = vlm.RecipeConfig(lm_steps=0, align_steps=0, tune_steps=2, batch_size=8)
     args = ({"name": "test"}, {"n": 32}, vocab, patches, pairs.captions, pairs.factors, cfg)
     a, curve = vlm.fit(*args, [base, tune], progress=False)
     assert list(dict.fromkeys(curve.phase)) == ["language model", "alignment", "tuning"]
     assert len(list((tmp_path / "vlm").glob("*/weights.pt"))) == 2
     b, _ = vlm.fit(*args, [base, tune], progress=False)  # from the cache
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
-    vlm.fit(*args, [base, vlm.Recipe(lm_steps=0, align_steps=0, tune_steps=2, batch_size=8,
+    vlm.fit(*args, [base, vlm.RecipeConfig(lm_steps=0, align_steps=0, tune_steps=2, batch_size=8,
                                      context_share=1.0)], progress=False)
     assert len(list((tmp_path / "vlm").glob("*/weights.pt"))) == 3, "the base stage is shared"
     assert not math.isnan(curve.loss.iloc[-1])

@@ -161,15 +161,6 @@ def test_pair_aware_needs_the_cmd_share_to_fall_on_every_tool():
     idx = pd.MultiIndex.from_tuples([("a", "m1"), ("b", "m1"), ("a", "m2"), ("b", "m2")], names=["tool", "method"])
     shares = pd.DataFrame({"true pairs": [0.6, 0.5, 0.6, 0.5], "shuffled pairs": [0.1, 0.0, 0.6, 0.1]}, index=idx)
     assert C.pair_aware(shares).to_dict() == {"m1": ["a", "b"], "m2": ["b"]}
-    assert C.describe_pair_awareness(shares) == "on every feature set: m1; on some: m2 (b only); on none: none"
-
-
-def test_describe_fits_says_when_a_method_has_no_sweep():
-    fits = pd.DataFrame([{"tool": "t", "method": "m", "axis": a, "quantity": q, "value": v, "low": lo, "high": hi}
-                         for a in ("p", "q") for q, v, lo, hi in (("slope", 0.9, 0.8, 1.0),
-                                                                  ("intercept", 0.05, 0.0, 0.1))])
-    assert C.describe_fits(fits, "t", "m").startswith("has slope 0.90 [0.80, 1.00] and intercept 0.05")
-    assert "no ideal curve" in C.describe_fits(fits, "t", "other")
 
 
 def _one_sided(n=4000, seed=0, noise=0.05):

@@ -46,9 +46,9 @@ def test_a_missing_kept_column_names_the_parameter_that_picks_it(csv_dir):
 
 
 def test_a_chapter_that_needs_the_world_says_so_in_one_line_on_a_csv():
-    experiment.needs_world(experiment.Settings(), "the world's factors")   # on the world: nothing to say
+    experiment.needs_world(experiment.ExperimentConfig(), "the world's factors")   # on the world: nothing to say
     with pytest.raises(experiment.NeedsWorld, match="needs the world's factors.*dataset_csv = ''") as e:
-        experiment.needs_world(experiment.Settings(dataset_csv="pairs.csv"), "the world's factors")
+        experiment.needs_world(experiment.ExperimentConfig(dataset_csv="pairs.csv"), "the world's factors")
     assert "\n" not in str(e.value)
 
 
@@ -91,7 +91,7 @@ def test_skip_bad_counts_what_was_skipped(csv_dir):
 def test_csv_goes_through_the_same_embedding_path(csv_dir):
     folder, pairs = csv_dir
     clip = models.create_clip("mdsgap-tiny")
-    s = experiment.Settings(clip_model="mdsgap-tiny", dataset_csv=str(folder / "pairs.csv"), n_test=10)
+    s = experiment.ExperimentConfig(clip_model="mdsgap-tiny", dataset_csv=str(folder / "pairs.csv"), n_test=10)
     data = experiment.test_data(s, clip, progress=False)
     assert data.factors is None and data.x.shape == (6, 16)
     # the same images from arrays give the same embeddings as from PNG files
@@ -106,7 +106,7 @@ def test_open_clip_tsv_files_load_without_a_separator(csv_dir):
     (folder / "tabs.csv").write_text(tsv)  # open_clip's default: tabs, whatever the suffix
     for name in ("pairs.tsv", "tabs.csv"):
         assert datasets.load_csv(folder / name).captions == pairs.captions
-        s = experiment.Settings(clip_model="mdsgap-tiny", dataset_csv=str(folder / name), n_test=10)
+        s = experiment.ExperimentConfig(clip_model="mdsgap-tiny", dataset_csv=str(folder / name), n_test=10)
         loaded, _ = experiment.load_pairs(s)
         assert loaded.captions == pairs.captions
     assert datasets.load_csv(folder / "pairs.csv", sep=",").captions == pairs.captions
@@ -118,7 +118,7 @@ def test_labelled_rows_prefer_rows_the_autoencoder_did_not_learn_from(csv_dir):
     folder, pairs = csv_dir
     rows = ["filepath,title,label"] + [f"img/{i}.png,{c},{'ab'[i % 2]}" for i, c in enumerate(pairs.captions)]
     csv = write(folder / "labelled.csv", rows)
-    s = experiment.Settings(dataset_csv=str(csv), n_feature_pairs=4, n_test=10)
+    s = experiment.ExperimentConfig(dataset_csv=str(csv), n_feature_pairs=4, n_test=10)
     learned = datasets.load_csv(csv, limit=4).paths
     got, held = experiment.labelled_rows(s, 3, "label", learned)
     assert held and [p.name for p in got.paths] == ["4.png", "5.png"] and got.columns["label"] == ["a", "b"]

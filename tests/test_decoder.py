@@ -61,8 +61,8 @@ def test_trained_decoder_is_cached_and_reloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("MDSGAP_CACHE", str(tmp_path))
     clip = models.create_clip("mdsgap-tiny", seed=0)
     cfg = D.DecoderConfig(channels=(8, 16), n_images=16, steps=2, batch_size=4)
-    first, _ = D.trained_decoder(clip, cfg, progress=False)
-    second, curve = D.trained_decoder(clip, cfg, progress=False)
+    first, _ = D.cached_decoder(clip, cfg, progress=False)
+    second, curve = D.cached_decoder(clip, cfg, progress=False)
     assert len(list((tmp_path / "decoders").iterdir())) == 1 and len(curve) == 1
     for a, b in zip(first.state_dict().values(), second.state_dict().values()):
         assert torch.equal(a, b)

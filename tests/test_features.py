@@ -43,21 +43,21 @@ def test_trained_extractors_are_cached_by_config():
 
 def test_build_sets_names_every_tool_and_rejects_unknown_ones():
     x, y = pairs()
-    ex = features.Extractors(sae_latents=8, sae_k=2, sae_steps=5, ncl_features=6, ncl_steps=3)
+    ex = features.ExtractorsConfig(sae_latents=8, sae_k=2, sae_steps=5, ncl_features=6, ncl_steps=3)
     sets, saes = features.build_sets(x, y, ex, 0, {"model": "m"}, {"data": "d"}, progress=False)
     assert list(sets) == list(features.TOOLS) and set(saes) == {"TopK", "BatchTopK", "ReLU"}
     assert sets["NCL"].n_features == 6 and sets["raw"].n_features == 16
     with pytest.raises(ValueError, match="Available"):
         features.build_sets(x, y, ex, 0, {}, {}, tools=("PCA",))
     with pytest.raises(TypeError, match="sae_k"):
-        features.Extractors(sae_k=2.5)
+        features.ExtractorsConfig(sae_k=2.5)
 
 
 def test_an_sae_config_by_name_plain_or_paired():
     from mdsgap import features
     from mdsgap.attribution import comparison
     from mdsgap.features import sae
-    ex = features.Extractors(sae_latents=16, sae_k=3)
+    ex = features.ExtractorsConfig(sae_latents=16, sae_k=3)
     assert ex.config("TopK", 1) == ex.sae_configs(1)["TopK"]
     chosen = ex.config(comparison.CHOSEN[0], 2)
     assert sae.is_paired(chosen) and chosen.seed == 2

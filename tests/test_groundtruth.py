@@ -53,9 +53,12 @@ def test_eta_squared_on_constructed_cases():
     assert got[0] == pytest.approx(1.0) and got[1] == pytest.approx(0.0) and np.isnan(got[2])
 
 
-def test_ideal_mds():
-    assert G.ideal_mds(1.0) == pytest.approx(0.5) and G.ideal_mds(0.0) == pytest.approx(1.0)
-    assert G.ideal_mds(0.5, ratio=0.25) == pytest.approx(0.625)
+def test_ideal_mds_of_a_factor_always_shown_is_one_minus_half_its_naming():
+    from mdsgap import attribution
+
+    assert attribution.ideal_ratio_mds(1.0, 1.0) == pytest.approx(0.5)
+    assert attribution.ideal_ratio_mds(1.0, 0.0) == pytest.approx(1.0)
+    assert attribution.ideal_ratio_mds(1.0, 0.5, ratio=0.25) == pytest.approx(0.625)
 
 
 def test_unknown_score_is_named():
@@ -115,7 +118,7 @@ def test_mds_interval_recovers_planted_classes_and_its_controls():
 
     fs, x, y, f = _planted_world()
     zx, zy = features.encode_all(fs, x), features.encode_all(fs, y)
-    res = C.check("MDS, interval", zx, zy, f, opts=C.Options(k_std=0.5, n_boot=20, min_pairs=5))
+    res = C.check("MDS, interval", zx, zy, f, opts=C.MethodConfig(k_std=0.5, n_boot=20, min_pairs=5))
     assert list(res.units.expected) == [D.CMD, D.IMGD, D.TXTD]
     assert list(res.units.predicted) == [D.CMD, D.IMGD, D.TXTD] and res.hits().hit.mean() == 1.0
     assert res.shuffled.dominance.iloc[0] == pytest.approx(0.5, abs=0.1)

@@ -11,7 +11,7 @@ from mdsgap.features import sae
 
 
 def test_study_worlds_name_the_group_and_tie_it_in_training_only():
-    study = groups.GroupStudy()
+    study = groups.GroupStudyConfig()
     assert study.groups == ("dark", "light")
     assert study.balanced_world().p("outline") == 1.0 and not study.balanced_world().correlations
     train = world.generate(study.training_world(), 2000, seed=0)
@@ -30,13 +30,13 @@ def test_study_worlds_name_the_group_and_tie_it_in_training_only():
                                            (dict(finetune_steps=0), "at least 1")])
 def test_study_refuses_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        groups.GroupStudy(**kwargs)
+        groups.GroupStudyConfig(**kwargs)
 
 
 def test_outline_prompts_exist_once_captions_name_it():
     with pytest.raises(ValueError, match="not 'outline'"):
         evaluation.prompts("outline", "dark")
-    got = evaluation.prompts("outline", "dark", cfg=groups.GroupStudy().balanced_world())
+    got = evaluation.prompts("outline", "dark", cfg=groups.GroupStudyConfig().balanced_world())
     assert all("with a dark rim" in p for p in got) and len(got) == len(set(got))
     assert evaluation.readable() == world.ZERO_SHOT
 
@@ -80,7 +80,7 @@ def test_removal_readout_keeps_everything_when_nothing_is_removed_and_reads_the_
 def test_prompt_classes_and_group_codes_on_a_csv_the_test_makes(tmp_path):
     from PIL import Image
 
-    pairs = world.generate(groups.GroupStudy().balanced_world(), 8, seed=0)
+    pairs = world.generate(groups.GroupStudyConfig().balanced_world(), 8, seed=0)
     (tmp_path / "img").mkdir()
     rows = ["filepath\ttitle\tgroup"]
     for i, (im, cap) in enumerate(zip(pairs.images, pairs.captions)):

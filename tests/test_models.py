@@ -88,10 +88,10 @@ def test_training_reduces_loss_and_is_deterministic():
 
 def test_trained_clip_is_cached_and_keyed_by_config():
     cfg = training.TrainConfig(model="mdsgap-tiny", n_pairs=64, steps=2, batch_size=8, eval_every=1)
-    first = training.trained_clip(cfg, progress=False)
-    second = training.trained_clip(cfg, progress=False)
+    first = training.cached_clip(cfg, progress=False)
+    second = training.cached_clip(cfg, progress=False)
     assert first.folder == second.folder
-    other = training.trained_clip(training.TrainConfig(**{**cfg.__dict__, "seed": 1}), progress=False)
+    other = training.cached_clip(training.TrainConfig(**{**cfg.__dict__, "seed": 1}), progress=False)
     assert other.folder != first.folder
     texts = ["a red circle"]
     assert torch.equal(first.clip.encode_texts(texts), second.clip.encode_texts(texts))
@@ -107,7 +107,7 @@ def test_train_config_validates():
 
 def test_fine_tuning_starts_from_the_base_model():
     base = training.TrainConfig(model="mdsgap-tiny", n_pairs=64, steps=3, batch_size=8, eval_every=1)
-    trained = training.trained_clip(base, progress=False)
+    trained = training.cached_clip(base, progress=False)
     # zero learning rate: the fine-tuned weights are the base weights (the temperature is reset, as configured)
     tuned = training.TrainConfig(model="mdsgap-tiny", n_pairs=64, steps=2, batch_size=8, eval_every=1, lr=0.0,
                                  temperature=0.5, init=base.to_dict())
@@ -122,7 +122,7 @@ def test_fine_tuning_starts_from_the_base_model():
 
 
 def test_sweep_recipe_fine_tunes_its_own_base():
-    r = training.SweepRecipe(base_steps=5, finetune_steps=2)
+    r = training.SweepConfig(base_steps=5, finetune_steps=2)
     ft = r.finetune(1, 0.01, mention=0.25)
     assert ft.init == r.base(1).to_dict() and ft.steps == 2 and ft.temperature == 0.01 and ft.seed == 1
     assert ft.world == world.mention_world(0.25) and ft.world.mention["shape"] == 1.0

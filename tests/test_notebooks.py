@@ -119,7 +119,7 @@ def test_group_chapter_runs_on_a_real_checkpoint_and_a_tsv_with_a_group_column(t
 
     clip = models.create_clip("mdsgap-tiny", seed=3)
     folder = models.save_checkpoint(clip.model, models.get_model_config("mdsgap-tiny"), tmp_path / "ckpt")
-    pairs = world.generate(groups.GroupStudy().balanced_world(), 40, seed=0, split="csv")
+    pairs = world.generate(groups.GroupStudyConfig().balanced_world(), 40, seed=0, split="csv")
     (tmp_path / "img").mkdir()
     rows = ["filepath\ttitle\tgender"]
     for i, (im, cap) in enumerate(zip(pairs.images, pairs.captions)):

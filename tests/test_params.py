@@ -16,11 +16,11 @@ def test_profile_merges_common_and_notebook_blocks():
 
 
 def test_settings_reject_wrong_types_with_the_fix():
-    with pytest.raises(TypeError, match=r"Settings.n_test must be int, got str '100'"):
-        experiment.Settings(n_test="100")
+    with pytest.raises(TypeError, match=r"ExperimentConfig.n_test must be int, got str '100'"):
+        experiment.ExperimentConfig(n_test="100")
     with pytest.raises(TypeError, match="learn_temperature must be bool"):
-        experiment.Settings(learn_temperature=1)
-    assert experiment.Settings(temperature=1).temperature == 1  # an int is a fine float
+        experiment.ExperimentConfig(learn_temperature=1)
+    assert experiment.ExperimentConfig(temperature=1).temperature == 1  # an int is a fine float
 
 
 def test_check_params_names_unknown_and_mistyped():
@@ -49,8 +49,8 @@ def test_check_declared_reads_the_namespace_and_names_the_bad_one():
 
 def test_from_namespace_picks_only_the_fields():
     from mdsgap import features
-    ex = config.from_namespace(features.Extractors, {"sae_k": 4, "unrelated": 1})
-    assert ex.sae_k == 4 and ex.sae_latents == features.Extractors().sae_latents
+    ex = config.from_namespace(features.ExtractorsConfig, {"sae_k": 4, "unrelated": 1})
+    assert ex.sae_k == 4 and ex.sae_latents == features.ExtractorsConfig().sae_latents
 
 
 def test_papermill_stays_quiet_about_parameters_a_chapter_accepts_through_a_shared_group():

@@ -5,7 +5,7 @@ import pytest
 from mdsgap import book
 from mdsgap.book import publish
 
-SOURCE = "S = experiment.Settings.from_params(globals())\nEX = features.Extractors.from_params(globals())\n"
+SOURCE = "S = experiment.ExperimentConfig.from_params(globals())\nEX = features.ExtractorsConfig.from_params(globals())\n"
 
 
 def executed_notebook():
@@ -45,7 +45,7 @@ def test_page_removes_the_injected_cell_folds_parameters_and_drops_widgets():
 def test_parameter_table_shows_values_used_by_group_and_bolds_the_profiles():
     table = publish.parameter_table({"profile": "ci", "n_seeds": 3}, SOURCE, {"n_seeds": 1, "sae_k": 2})
     rows = table.splitlines()
-    assert len(rows) == 2 + 3  # header, rule, this chapter, Settings, Extractors (no sweep recipe in SOURCE)
+    assert len(rows) == 2 + 3  # header, rule, this chapter, ExperimentConfig, ExtractorsConfig (no sweep recipe in SOURCE)
     assert "**`n_seeds = 1`**" in rows[2] and "profile" not in rows[2]
     assert "`seed = 0`" in rows[3] and "**`sae_k = 2`**" in rows[4] and "`sae_latents = 256`" in rows[4]
     no_groups = publish.parameter_table({"n_seeds": 3}, "nothing shared", {})

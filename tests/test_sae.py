@@ -249,7 +249,7 @@ def test_paired_describe_and_pairing_terms():
 def test_paired_saes_are_feature_sets_cached_apart_from_plain_ones():
     from mdsgap import features
     x, y = gapped_pairs(n=200, d=8, n_concepts=6, m=2)
-    ex = features.Extractors(sae_latents=16, sae_k=3, sae_steps=10)
+    ex = features.ExtractorsConfig(sae_latents=16, sae_k=3, sae_steps=10)
     sets, saes = features.build_sets(x, y, ex, 0, {"model": "m"}, {"data": "d"}, tools=("TopK",) + features.PAIRED_TOOLS,
                                      progress=False)
     assert list(sets) == ["TopK", "Aligned", "IsoEnergy", "SharedTopK", "Bilingual"] and set(saes) == set(sets)
@@ -282,7 +282,7 @@ def test_stacked_paired_loss_matches_one_side_at_a_time(act, pairing):
 def test_a_shared_support_feature_set_codes_pairs_and_refuses_a_lone_side():
     from mdsgap import features
     x, y = gapped_pairs(n=200, d=8, n_concepts=6, m=2)
-    ex = features.Extractors(sae_latents=16, sae_k=3, sae_steps=10)
+    ex = features.ExtractorsConfig(sae_latents=16, sae_k=3, sae_steps=10)
     sets, saes = features.build_sets(x, y, ex, 0, {"model": "m"}, {"data": "d"}, tools=("TopK", "SharedTopK"),
                                      progress=False)
     with pytest.raises(ValueError, match="encode_pairs"):

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -14,11 +15,12 @@ def embeddings(n=300, d=12, seed=0):
 
 def test_liang_shift_zero_is_identity_and_shifting_closes_the_gap():
     x, y = embeddings()
-    x0, y0 = SH.liang_shift(x, y, 0.0)
-    assert torch.allclose(x0, x) and torch.allclose(y0, y)
-    x1, y1 = SH.liang_shift(x, y, gap.l2m(x, y))
+    x0, y0, none = SH.liang_shift(x, y, 0.0)
+    assert torch.allclose(x0, x) and torch.allclose(y0, y) and none == {}
+    x1, y1, moved = SH.liang_shift(x, y, gap.l2m(x, y), {"prompts": y[:5]})
     assert gap.l2m(x1, y1) < 0.5 * gap.l2m(x, y)
-    x2, _ = SH.liang_shift(x, y, -0.5)
+    assert torch.allclose(moved["prompts"], y1[:5], atol=1e-6)  # prompts move as the captions do
+    x2, _, _ = SH.liang_shift(x, y, -0.5)
     assert gap.l2m(x2, y) > gap.l2m(x, y)  # a negative shift widens it
 
 
@@ -89,3 +91,34 @@ def test_robustness_is_one_without_noise_and_falls_with_it():
 def test_quantize_maps_to_bin_centres():
     q = R.quantize(4)(torch.tensor([[-1.0, -0.6, 0.1, 0.99]]))
     assert torch.allclose(q, torch.tensor([[-0.75, -0.75, 0.25, 0.75]]))
+
+
+def _zero_shot_task(n=400, d=16, seed=0):
+    """Images near one of three class directions per factor, and those class embeddings: a zero-shot task
+    every image gets right."""
+    g = torch.Generator().manual_seed(seed)
+    classes = {f: torch.nn.functional.normalize(torch.randn(3, d, generator=g), dim=1) for f in ("a", "b")}
+    label = torch.randint(0, 3, (n,), generator=g)
+    x = classes["a"][label] + classes["b"][label] + 0.05 * torch.randn(n, d, generator=g)
+    return x, classes
+
+
+def test_zero_shot_agreement_is_one_unperturbed_and_falls_with_noise():
+    x, classes = _zero_shot_task()
+    assert R.zero_shot_agreement(x, classes, lambda e: e) == 1.0
+    row = R.perturbation_table(x, classes, variances=[0.0, 4.0], bins=[256, 2], n_noise=2)
+    assert list(row) == ["noise 0.0", "noise 4.0", "256 bins", "2 bins"]
+    assert row["noise 0.0"] == 1.0 and row["256 bins"] > 0.95
+    assert row["noise 4.0"] < 0.9 and row["2 bins"] == R.zero_shot_agreement(x, classes, R.quantize(2))
+    assert row["noise 4.0"] == pytest.approx(np.mean([R.zero_shot_agreement(x, classes, R.gaussian(4.0, seed=s))
+                                                     for s in range(2)]))
+
+
+def test_paraphrase_agreement_compares_every_pair_of_templates():
+    x, classes = _zero_shot_task()
+    same = {"t1": classes, "t2": classes, "t3": classes}
+    assert R.paraphrase_agreement(x, same) == 1.0
+    flipped = {f: e.flip(0) for f, e in classes.items()}  # a template that swaps the first and last value
+    got = R.paraphrase_agreement(x, {"t1": classes, "t2": classes, "t3": flipped})
+    one_pair = R.zero_shot_agreement(x, classes, lambda e: e.flip(0))
+    assert got == pytest.approx((1 + 2 * one_pair) / 3) and one_pair < 0.8

@@ -85,7 +85,7 @@ def test_training_runs_every_phase_and_answers_with_words(vocab):
     pairs = world.generate(world.WorldConfig(), 64, seed=0, split="t")
     patches = torch.randn(64, 4, 12)
     model = vlm.AdapterVLM(len(vocab), 12, vlm.VLMConfig(d_model=32, n_layers=1))
-    recipe = vlm.Recipe(lm_steps=3, align_steps=2, tune_steps=3, batch_size=8)
+    recipe = vlm.RecipeConfig(lm_steps=3, align_steps=2, tune_steps=3, batch_size=8)
     model, curve = vlm.train(model, vocab, patches, pairs.captions, pairs.factors, recipe, progress=False)
     assert set(curve.phase) == {"language model", "alignment", "tuning"}
     got = vlm.answers(model, vocab, patches[:3], ["what colour is the shape ?", "a red shape . what shape "

@@ -35,13 +35,13 @@ application chapters label that dictionary's latents with it beside the paper's 
 chapter 4 says whether its own build still chooses the same."""
 LABELLINGS = {"paper's MDS": "MDS, interval", "probe partner": CHOSEN[1]}
 """The two labellings every application chapter edits by: the paper's MDS (interval rule) and the chosen
-method, both on the latents of the chosen dictionary (`features.Extractors.config(CHOSEN[0], seed)`)."""
+method, both on the latents of the chosen dictionary (`features.ExtractorsConfig.config(CHOSEN[0], seed)`)."""
 SHARE_CUTS = (1 / 3, 2 / 3)
 """Class boundaries on an image-share score: TxtD below 1/3, ImgD above 2/3 (the world's kinds)."""
 
 
 @dataclass(frozen=True)
-class Options:
+class MethodConfig:
     """The choices the methods need, with the book's defaults; each field says which methods read it
     (every method reads `min_pairs`)."""
 
@@ -118,7 +118,7 @@ def _firing(ax: np.ndarray, ay: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     return ((ax > eps) | (ay > eps)).sum(0)
 
 
-def attribute(method: str, zx, zy, decoder=None, opts: Options = Options(), x=None, y=None) -> Attribution:
+def attribute(method: str, zx, zy, decoder=None, opts: MethodConfig = MethodConfig(), x=None, y=None) -> Attribution:
     """Run one method on codes zx, zy (n, F) of n pairs; `decoder` (F, d) for the bridge methods, the
     embeddings x, y (n, d) for the probe partners."""
     if method not in METHODS:
@@ -286,7 +286,7 @@ def _units(att: Attribution, factors_x: pd.DataFrame, factors_y: pd.DataFrame, c
     return units
 
 
-def check(method: str, zx, zy, factors: pd.DataFrame, decoder=None, opts: Options = Options(),
+def check(method: str, zx, zy, factors: pd.DataFrame, decoder=None, opts: MethodConfig = MethodConfig(),
           cfg: world.WorldConfig | None = None, floor: float | None = None, score: str = "eta2",
           x=None, y=None) -> Result:
     """Run `method` on true and on shuffled pairs and read what each unit encodes (see the module docstring);
@@ -294,7 +294,7 @@ def check(method: str, zx, zy, factors: pd.DataFrame, decoder=None, opts: Option
     return check_all([method], zx, zy, factors, decoder, opts, cfg, floor, score, x, y)[method]
 
 
-def check_all(methods, zx, zy, factors: pd.DataFrame, decoder=None, opts: Options = Options(),
+def check_all(methods, zx, zy, factors: pd.DataFrame, decoder=None, opts: MethodConfig = MethodConfig(),
               cfg: world.WorldConfig | None = None, floor: float | None = None, score: str = "eta2",
               x=None, y=None) -> dict[str, Result]:
     """`check` for several methods on one feature set; methods that need a decoder are skipped when there is
@@ -367,7 +367,7 @@ def ideal(method: str, q, p) -> np.ndarray:
     return world.ideal_share(q, p)
 
 
-def rescore(att: Attribution, zx, zy, opts: Options = Options(), x=None, y=None) -> np.ndarray:
+def rescore(att: Attribution, zx, zy, opts: MethodConfig = MethodConfig(), x=None, y=None) -> np.ndarray:
     """The method's score of the same units on other pairs (a sweep point): latents, concept pairings and
     probe partners stay as `att` found them on the default world."""
     zx = torch.as_tensor(np.asarray(zx, dtype=np.float64)).clamp_min(0)
@@ -405,7 +405,7 @@ def sweep_fit(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_rows(result: Result, points, swept: tuple[str, ...], seed: int = 0,
-               opts: Options = Options()) -> pd.DataFrame:
+               opts: MethodConfig = MethodConfig()) -> pd.DataFrame:
     """Measured and ideal dominance of the units that encode a swept factor (alone or in a conjunction), at
     every sweep point.
 
@@ -426,7 +426,7 @@ def sweep_rows(result: Result, points, swept: tuple[str, ...], seed: int = 0,
     return pd.DataFrame(rows, columns=["seed", "unit", "factor", "q", "p", "ideal", "measured"])
 
 
-def sweep_table(results: dict, sets: dict, swept: dict, opts: Options = Options()) -> pd.DataFrame:
+def sweep_table(results: dict, sets: dict, swept: dict, opts: MethodConfig = MethodConfig()) -> pd.DataFrame:
     """`sweep_rows` of every sweepable (tool, method, seed) in `results`, for the feature sets `sets`
     ((tool, seed) -> `features.FeatureSet`) on the sweep points `swept` (axis -> (points of (world config,
     image embeddings, caption embeddings), swept factors)); columns tool, method and axis added."""
@@ -542,21 +542,6 @@ def pair_aware(shares: pd.DataFrame, drop: float = 0.5) -> pd.Series:
     return ok.groupby(level="method", sort=False).apply(lambda o: [t for (t, _), v in o.items() if v])
 
 
-def describe_pair_awareness(shares: pd.DataFrame, drop: float = 0.5) -> str:
-    """A sentence for the book: which methods lose at least `drop` of their CMD share when pairs are shuffled,
-    on every feature set, on some, or on none."""
-    tools = list(dict.fromkeys(shares.index.get_level_values("tool")))
-    aware = pair_aware(shares, drop)
-    every = [m for m, t in aware.items() if len(t) == len(tools)]
-    some = [f"{m} ({', '.join(t)} only)" for m, t in aware.items() if 0 < len(t) < len(tools)]
-    none = [m for m, t in aware.items() if not t]
-    out = [f"on every feature set: {', '.join(every) if every else 'none'}"]
-    if some:
-        out.append(f"on some: {'; '.join(some)}")
-    out.append(f"on none: {', '.join(none) if none else 'none'}")
-    return "; ".join(out)
-
-
 def sweep_fits(sweep: pd.DataFrame) -> pd.DataFrame:
     """`sweep_fit` for every (tool, method, axis) of a sweep table: columns tool, method, axis, quantity,
     value, low, high."""
@@ -568,7 +553,7 @@ def sweep_fits(sweep: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
-def sensitivity(codes: dict, keys, factors: pd.DataFrame, x, y, opts: Options, floor: float | None,
+def sensitivity(codes: dict, keys, factors: pd.DataFrame, x, y, opts: MethodConfig, floor: float | None,
                 grid=((0.75, 0.5, "prior"), (0.9, 0.5, "prior"), (0.97, 0.5, "prior"), (0.9, 0.35, "prior"),
                       (0.9, 0.65, "prior"), (0.9, 0.5, "absent"))) -> pd.DataFrame:
     """Accuracy per expected class of the probe partners for each (plateau quantile, fraction, reference) of
@@ -587,17 +572,3 @@ def sensitivity(codes: dict, keys, factors: pd.DataFrame, x, y, opts: Options, f
             rows.append({"tool": key[0], "seed": key[1], "plateau": pl, "fraction": fr, "reference": ref,
                          **{cls: acc.get(cls, np.nan) for cls in dominance.CLASSES}})
     return pd.DataFrame(rows)
-
-
-def describe_fits(fits: pd.DataFrame, tool: str, method: str) -> str:
-    """A clause for the book: one method's slope (95% interval) and intercept on the naming (p) and showing
-    (q) sweeps, or why it has none."""
-    f = fits.set_index(["tool", "method", "axis", "quantity"])
-    parts = []
-    for axis, name in (("p", "naming"), ("q", "showing")):
-        if (tool, method, axis, "slope") not in f.index:
-            return "has no sweep: its score has no ideal curve in (q, p)"
-        r, c = f.loc[(tool, method, axis, "slope")], f.loc[(tool, method, axis, "intercept")]
-        parts.append(f"slope {r.value:.2f} [{r.low:.2f}, {r.high:.2f}] and intercept "
-                     f"{c.value:.2f} on the {name} sweep")
-    return "has " + ", and ".join(parts)

@@ -14,7 +14,7 @@ in the caption only when both values are named. `assign_factors` reads a unit as
 pair's indicator clearly explains more than one factor, with its expected share from the product of the
 factors' presence probabilities. Features below a floor encode nothing and get no expected class.
 
-The mention probability gives a continuous ground truth too: `ideal_mds`.
+The mention probability gives a continuous ground truth too: `attribution.ideal_ratio_mds`.
 """
 from __future__ import annotations
 
@@ -64,14 +64,6 @@ def eta_squared(acts: np.ndarray, values: np.ndarray, min_support: int = 20) -> 
         out = between / total
     out[((acts > 0).sum(0) < min_support) | (total == 0)] = np.nan
     return out
-
-
-def ideal_mds(p: float | np.ndarray, ratio: float = 0.5) -> float | np.ndarray:
-    """Default (ratio) MDS of an ideal feature for a factor always shown and named with probability p:
-    1 - p (1 - ratio); the q = 1 case of `attribution.ideal_ratio_mds`."""
-    from mdsgap import attribution
-
-    return attribution.ideal_ratio_mds(1.0, p, ratio)
 
 
 def factor_embedding(factors: pd.DataFrame) -> np.ndarray:

@@ -48,9 +48,9 @@ def profile_blocks(name: str, notebook: str, profile_dir: Path = PROFILE_DIR) ->
 
 
 GROUPS = (
-    ("world, CLIP and data", "experiment.Settings", "mdsgap.experiment", "Settings.from_params"),
-    ("feature extractors", "features.Extractors", "mdsgap.features", "Extractors.from_params"),
-    ("sweep CLIPs", "training.SweepRecipe.PARAMS", "mdsgap.clip.training", "SweepRecipe.from_params"),
+    ("world, CLIP and data", "experiment.ExperimentConfig", "mdsgap.experiment", "ExperimentConfig.from_params"),
+    ("feature extractors", "features.ExtractorsConfig", "mdsgap.features", "ExtractorsConfig.from_params"),
+    ("sweep CLIPs", "training.SweepConfig.PARAMS", "mdsgap.clip.training", "SweepConfig.from_params"),
 )
 """Parameter groups chapters share, with defaults in dataclasses, so a chapter's parameters cell declares
 only its own knobs: (label, where the defaults live, module, the call that marks a chapter as using them)."""

@@ -68,7 +68,7 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class SweepRecipe:
+class SweepConfig:
     """The cheap recipe of the sweeps (Liang et al.'s protocol): a base CLIP trained from scratch per seed,
     then fine-tuned at a fixed (or learned, None) temperature, optionally on a world with another mention
     probability. Chapters that share a recipe share its cached models."""
@@ -86,7 +86,7 @@ class SweepRecipe:
     """Notebook parameter name -> field (the chapters that train sweep CLIPs share these parameters)."""
 
     @classmethod
-    def from_params(cls, namespace: dict) -> "SweepRecipe":
+    def from_params(cls, namespace: dict) -> "SweepConfig":
         """The recipe from a notebook's globals(): the `PARAMS` it defines, defaults for the rest."""
         return cls(**{field: namespace[name] for name, field in cls.PARAMS.items() if name in namespace})
 
@@ -168,7 +168,7 @@ def train_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") ->
         base = TrainConfig(**cfg.init)
         if base.model != cfg.model:
             raise ValueError(f"init model {base.model!r} differs from the model being trained, {cfg.model!r}.")
-        model.load_state_dict(trained_clip(base, progress=progress, device=device).clip.model.state_dict())
+        model.load_state_dict(cached_clip(base, progress=progress, device=device).clip.model.state_dict())
         if cfg.temperature is None:  # a learned temperature starts where open_clip starts it
             model.logit_scale.data.fill_(math.log(1 / 0.07))
     if cfg.temperature is not None:
@@ -213,7 +213,7 @@ def train_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") ->
     return clip, pd.DataFrame(rows)
 
 
-def trained_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") -> Trained:
+def cached_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") -> Trained:
     """The small CLIP for cfg: loaded from the cache, or trained and cached on a miss.
 
     The device is not part of the key: a model trained on a GPU serves a CPU run as well.

@@ -179,7 +179,7 @@ def sample(model: EmbeddingDecoder, emb: torch.Tensor, steps: int = 25, guidance
     return np.concatenate(out)
 
 
-def trained_decoder(clip, cfg: DecoderConfig, world_cfg: world.WorldConfig | None = None,
+def cached_decoder(clip, cfg: DecoderConfig, world_cfg: world.WorldConfig | None = None,
                     progress: bool = True) -> tuple[EmbeddingDecoder, pd.DataFrame]:
     """The decoder for (clip, cfg): loaded from the cache, or trained on `cfg.n_images` world images (split
     'decoder') embedded by `clip` and cached on a miss."""

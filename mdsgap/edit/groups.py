@@ -25,7 +25,7 @@ from mdsgap.config import check_fields
 
 
 @dataclass(frozen=True)
-class GroupStudy:
+class GroupStudyConfig:
     """The group attribute, its spurious correlate in training, and the fine-tuning that teaches both."""
 
     factor: str = "outline"
@@ -145,7 +145,7 @@ def removal_readout(model, x: torch.Tensor, classes: torch.Tensor, groups, confo
     return run
 
 
-def class_embeddings(clip, study: GroupStudy) -> torch.Tensor:
+def class_embeddings(clip, study: GroupStudyConfig) -> torch.Tensor:
     """The groups' zero-shot class embeddings in the study's balanced world (prompt ensembles that name the
     group attribute and run through every always-named word, as `evaluation.class_embeddings`)."""
     return evaluation.class_embeddings(clip, study.factor, cfg=study.balanced_world())

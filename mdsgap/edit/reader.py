@@ -86,7 +86,7 @@ def train_reader(cfg: ReaderConfig, progress: bool = True) -> FactorReader:
     return model.eval()
 
 
-def trained_reader(cfg: ReaderConfig, progress: bool = True) -> FactorReader:
+def cached_reader(cfg: ReaderConfig, progress: bool = True) -> FactorReader:
     """The reader for cfg, from the cache or trained and cached."""
     def build(folder: Path):
         torch.save(train_reader(cfg, progress).state_dict(), folder / "weights.pt")

@@ -6,6 +6,6 @@
     interpretability   EmbSim and WinRate
     synthetic          paired embeddings with a known gap and known concepts, for tests and benchmarks
 """
-from mdsgap.features.sets import (ALL_TOOLS, FORMAT, PAIRED_TOOLS, TOOLS, Extractors, FeatureSet,
+from mdsgap.features.sets import (ALL_TOOLS, FORMAT, PAIRED_TOOLS, TOOLS, ExtractorsConfig, FeatureSet,
                                   build_sets, decoder, encode_all, encode_pairs, ncl_features,
                                   raw_features, sae_features)

@@ -105,7 +105,7 @@ def ncl_features(x: torch.Tensor, y: torch.Tensor, cfg: ncl.NCLConfig, model_ide
 
 
 @dataclass(frozen=True)
-class Extractors:
+class ExtractorsConfig:
     """Notebook parameters of the feature sets every MDS chapter compares."""
 
     sae_latents: int = 256
@@ -125,7 +125,7 @@ class Extractors:
         check_fields(self)
 
     @classmethod
-    def from_params(cls, namespace: dict) -> "Extractors":
+    def from_params(cls, namespace: dict) -> "ExtractorsConfig":
         """Pick this class's fields out of a notebook's globals()."""
         return from_namespace(cls, namespace)
 
@@ -161,11 +161,11 @@ class Extractors:
 TOOLS = ("raw", "TopK", "BatchTopK", "ReLU", "NCL")
 """The tools `build_sets` builds by default (what the chapters compare)."""
 PAIRED_TOOLS = ("Aligned", "IsoEnergy", "SharedTopK", "Bilingual")
-"""SAEs trained on matched pairs (`Extractors.paired_sae_configs`); built when asked for by name."""
+"""SAEs trained on matched pairs (`ExtractorsConfig.paired_sae_configs`); built when asked for by name."""
 ALL_TOOLS = TOOLS + PAIRED_TOOLS
 
 
-def build_sets(x: torch.Tensor, y: torch.Tensor, ex: Extractors, seed: int, model_identity: dict, data_identity: dict,
+def build_sets(x: torch.Tensor, y: torch.Tensor, ex: ExtractorsConfig, seed: int, model_identity: dict, data_identity: dict,
                tools=TOOLS, progress: bool = True) -> tuple[dict[str, FeatureSet], dict[str, "sae.SparseAutoencoder"]]:
     """The named feature sets ({tool: FeatureSet}) and the trained SAEs among them ({tool: SAE}), all cached.
     `tools` picks among ALL_TOOLS; the default, TOOLS, leaves out the paired SAEs (PAIRED_TOOLS)."""

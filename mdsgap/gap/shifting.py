@@ -30,10 +30,13 @@ def shift(e, u: torch.Tensor, amount: float) -> torch.Tensor:
     return normalize(normalize(e) + amount * u)
 
 
-def liang_shift(x, y, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x', y'): images moved by -lam/2 and texts by +lam/2 along the unit gap direction, renormalised."""
+def liang_shift(x, y, lam: float, texts: dict | None = None):
+    """(x', y', texts'): images moved by -lam/2 and captions by +lam/2 along the unit gap direction of (x, y),
+    renormalised (Liang et al. 2022); `texts` ({name: embeddings}, e.g. zero-shot class prompts) move with
+    the captions ({} when None)."""
     u = gap_direction(x, y)
-    return shift(x, u, -lam / 2), shift(y, u, lam / 2)
+    moved = {k: shift(v, u, lam / 2) for k, v in (texts or {}).items()}
+    return shift(x, u, -lam / 2), shift(y, u, lam / 2), moved
 
 
 def gap_dimensions(x, y) -> torch.Tensor:

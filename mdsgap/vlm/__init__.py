@@ -5,6 +5,6 @@
     adapter_gap   the gap and text dominance inside the VLM
     llava         the same measurements on a real LLaVA (transformers)
 """
-from mdsgap.vlm.model import (BOS, EOS, PAD, QUESTIONS, SPECIALS, AdapterVLM, Recipe, TinyLM, VLMConfig, Vocab,
+from mdsgap.vlm.model import (BOS, EOS, PAD, QUESTIONS, SPECIALS, AdapterVLM, RecipeConfig, TinyLM, VLMConfig, Vocab,
                               answer_mask, answers, fit, patch_tokens, projector, question_texts,
                               stages, train, words)

@@ -202,7 +202,7 @@ def patch_tokens(clip, images, batch_size: int = 256) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class Recipe:
+class RecipeConfig:
     """LLaVA's three phases at toy scale: the language model on captions alone, then the projector alone on
     captioning (alignment), then projector and language model on captions and questions (tuning)."""
 
@@ -252,7 +252,7 @@ def answer_mask(ids: torch.Tensor, vocab: Vocab) -> torch.Tensor:
 
 
 def train(model: AdapterVLM, vocab: Vocab, patches: torch.Tensor, captions: list[str], factors,
-          recipe: Recipe, progress: bool = True):
+          recipe: RecipeConfig, progress: bool = True):
     """The three phases on (patch tokens, captions, factor table); returns the model and a loss curve.
     A phase of zero steps is skipped."""
     from tqdm.auto import tqdm
@@ -310,8 +310,8 @@ def answers(model: AdapterVLM, vocab: Vocab, patches: torch.Tensor | None, promp
 
 
 def fit(clip_identity: dict, data: dict, vocab: Vocab, patches: torch.Tensor, captions: list[str], factors,
-        cfg: VLMConfig, stages: list[Recipe], progress: bool = True) -> tuple[AdapterVLM, pd.DataFrame]:
-    """The adapter VLM trained by `stages` in turn (each a `Recipe`, its zero-step phases skipped), cached
+        cfg: VLMConfig, stages: list[RecipeConfig], progress: bool = True) -> tuple[AdapterVLM, pd.DataFrame]:
+    """The adapter VLM trained by `stages` in turn (each a `RecipeConfig`, its zero-step phases skipped), cached
     after every stage keyed by the CLIP, the data (`data`: how the pairs were drawn), the config and the
     stages so far; stages that share a prefix (one base, several tunings) train the prefix once."""
     model, curves = None, []
@@ -337,10 +337,10 @@ def fit(clip_identity: dict, data: dict, vocab: Vocab, patches: torch.Tensor, ca
 
 
 def stages(steps: tuple[int, int, int], context_share: float, seed: int, batch_size: int = 64
-           ) -> list[Recipe]:
+           ) -> list[RecipeConfig]:
     """LLaVA's phases as two cached stages: the base (language model, then alignment) and the tuning at a
     context share, so tunings at several shares share one base."""
     lm, align, tune = steps
-    return [Recipe(lm_steps=lm, align_steps=align, tune_steps=0, batch_size=batch_size, seed=seed),
-            Recipe(lm_steps=0, align_steps=0, tune_steps=tune, batch_size=batch_size, seed=seed,
+    return [RecipeConfig(lm_steps=lm, align_steps=align, tune_steps=0, batch_size=batch_size, seed=seed),
+            RecipeConfig(lm_steps=0, align_steps=0, tune_steps=tune, batch_size=batch_size, seed=seed,
                    context_share=context_share)]
