@@ -224,7 +224,7 @@ for s in seeds:
         if tool == "raw" and s != S.seed:
             continue  # the raw dimensions are the same at every seed
         sets[(tool, s)] = fs
-        decoders[(tool, s)] = features.decoder(tool, fs, saes.get(tool))
+        decoders[(tool, s)] = features.decoder_atoms(tool, fs, saes.get(tool))
 glue("n_pairs", len(x))
 glue("n_seeds", n_seeds)
 glue("n_confirm", n_confirm)
@@ -674,7 +674,7 @@ for s in confirm_seeds:
     got, saes = features.build_sets(x, y, EX, s, subject.clip.identity, data_id, tools=(best.tool,))
     fs = conf_sets[(best.tool, s)] = got[best.tool]
     zx, zy = features.encode_pairs(fs, x, y)
-    dec = features.decoder(best.tool, fs, saes.get(best.tool))
+    dec = features.decoder_atoms(best.tool, fs, saes.get(best.tool))
     checked = comparison.check_all(confirm_methods, zx, zy, pairs.factors, dec, opts,
                                    floor=factor_floor, x=xn, y=yn)
     conf_results.update({(best.tool, m, s): r for m, r in checked.items()})

@@ -7,5 +7,5 @@
     synthetic          paired embeddings with a known gap and known concepts, for tests and benchmarks
 """
 from mdsgap.features.sets import (ALL_TOOLS, FORMAT, PAIRED_TOOLS, TOOLS, ExtractorsConfig, FeatureSet,
-                                  build_sets, decoder, encode_all, encode_pairs, ncl_features,
+                                  build_sets, decoder_atoms, encode_all, encode_pairs, ncl_features,
                                   raw_features, sae_features)

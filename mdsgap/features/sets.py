@@ -204,7 +204,7 @@ def encode_pairs(fs: FeatureSet, x: torch.Tensor, y: torch.Tensor,
     return tuple(torch.cat([p[k] for p in parts]).double().numpy() for k in (0, 1))
 
 
-def decoder(tool: str, fs: FeatureSet, model=None) -> np.ndarray | None:
+def decoder_atoms(tool: str, fs: FeatureSet, model=None) -> np.ndarray | None:
     """The feature set's decoder atoms (n_features, d), one direction per feature, for the bridge scores: an
     SAE's decoder rows, the signed unit axes for the raw dimensions; None for NCL, which has no decoder."""
     if model is not None and getattr(model, "bilingual", False):
