@@ -312,6 +312,7 @@ glue("random_range", f"{gaps['random 2.5%'].min():+.2f} to {gaps['random 97.5%']
      if len(gaps) else "(no class has a matched control)")
 decided = effects[effects.verdict.isin(["above", "below", "within"])]
 glue("n_verdicts", len(decided))
+glue("n_beyond", int(decided.verdict.isin(["above", "below"]).sum()))
 glue("n_by_chance", 0.05 * len(decided))
 
 # %% [markdown]
@@ -321,8 +322,8 @@ glue("n_by_chance", 0.05 * len(decided))
 # from the rest would share most of their latents): {glue:text}`gap_no_control`.
 # The matched random sets alone move the gap anywhere from {glue:text}`random_range` (their 95%
 # ranges over classes and seeds), the scale a class's own change has to stand out against. Of the
-# {glue:text}`n_verdicts` verdicts of this chapter, about {glue:text}`n_by_chance:.1f` would differ
-# from random at the 5% level by chance alone.
+# {glue:text}`n_verdicts` verdicts of this chapter, {glue:text}`n_beyond` differ from random at the
+# 5% level; about {glue:text}`n_by_chance:.1f` would by chance alone.
 
 # %% [markdown]
 # ## Which class carries each group?

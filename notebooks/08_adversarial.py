@@ -225,6 +225,10 @@ undecided = verdicts[verdicts.verdict == "undecidable"]
 glue("n_undecidable", len(undecided))
 named = zip(undecided.labelling, undecided["class"], undecided.readout)
 glue("undecidable", "; ".join(f"{c} ({n}) at {b}/255" for n, c, b in named) or "none")
+decided = verdicts.verdict.isin(["above", "below", "within"])
+glue("n_verdicts", int(decided.sum()))
+glue("n_beyond", int(verdicts.verdict.isin(["above", "below"]).sum()))
+glue("n_by_chance", 0.05 * int(decided.sum()))
 
 # %% mystnb={"figure": {"caption": "Share of attacked images the subject CLIP reads as their target, against the budget: each class of each labelling (solid), its matched random latent sets (dotted) and the whole-embedding attack (black), with 95% intervals over seeds.", "name": "fig-adversarial-success"}}
 plots.attack_success(success)
@@ -267,7 +271,9 @@ glue("route_says", "no class is a cheaper route than the whole embedding, whiche
 # {glue:text}`n_random_sets` random sets per class and seed, one seed's p-value cannot go below
 # {glue:text}`p_floor:.3f`, so a class must beat all its random sets in nearly every seed to pass
 # (verdicts that no result could have decided: {glue:text}`n_undecidable`, namely
-# {glue:text}`undecidable`).
+# {glue:text}`undecidable`). Of the {glue:text}`n_verdicts` decided verdicts (class, labelling and
+# budget), {glue:text}`n_beyond` differ from random at the 5% level; about
+# {glue:text}`n_by_chance:.1f` would by chance alone.
 
 # %% [markdown]
 # ## Do the adversarial images transfer?

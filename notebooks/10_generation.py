@@ -360,7 +360,10 @@ if S.on_world:
     glue("n_confirmed", int(above.confirmed.sum()))
     glue("n_above", len(above))
     glue("confirm_chance", 1 / (n_random_sets + 1))
-glue("n_verdicts", int(moved.verdict.isin(["above", "below", "within"]).sum()))
+n_verdicts = int(moved.verdict.isin(["above", "below", "within"]).sum())
+glue("n_verdicts", n_verdicts)
+glue("n_beyond", int(moved.verdict.isin(["above", "below"]).sum()))
+glue("n_by_chance", 0.05 * n_verdicts)
 glue("probe_min", min(probes.accuracy.values()))
 glue("probe_accuracy", ", ".join(f"{f} {a:.2f}" for f, a in probes.accuracy.items()))
 moved.drop(columns=["seeds"]).style.format(precision=3).hide(axis="index")
@@ -397,7 +400,8 @@ if S.on_world:
 # class's removal changes the drawn factor more often than each of its drawn random sets, on average
 # over seeds; a class with no effect would pass this check with probability
 # {glue:text}`confirm_chance:.2f`, so it describes rather than tests). Of the
-# {glue:text}`n_verdicts` screened verdicts, about 5% would differ from random by chance alone. The
+# {glue:text}`n_verdicts` screened verdicts, {glue:text}`n_beyond` differ from random at the 5% level;
+# about {glue:text}`n_by_chance:.1f` would by chance alone. The
 # probes read the factors off held-out embeddings with cross-validated accuracy
 # {glue:text}`probe_accuracy`; a factor a probe reads poorly cannot be seen to move. If the classes
 # meant what they claim, removing each class would move the factors of its kind in this world beyond
