@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sae_vs_overcomplete import fvu_l0, run_overcomplete  # noqa: E402  (also restores matplotlib's get_cmap)
 
-from mdsgap.features import sae
+from mdsgap.features import sae  # noqa: E402
 from mdsgap.pipeline import shards  # noqa: E402
 from mdsgap.pipeline import train  # noqa: E402
 

@@ -49,8 +49,8 @@ def make(folder: Path, n_pairs: int, dim: int, latents: int, k: int, shard: int)
 
 
 def score(folder: Path, bridge: bool) -> dict:
-    from mdsgap.attribution import comparison
-    from mdsgap.pipeline import cli  # noqa: F401  (comparison: what --bridge imports)
+    from mdsgap.attribution import comparison  # noqa: F401  (what --bridge imports)
+    from mdsgap.pipeline import cli
 
     cli.parser()  # imports every stage
     base = peak_mib()

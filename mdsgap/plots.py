@@ -136,7 +136,7 @@ def band(ax, d, x: str, label: str, **style):
 
 def seed_band(ax, summary, x: str, label: str, reference: str, color=None):
     """On ax: the mean over seed models against column x with its `band`, and the reference model dashed in
-    the same colour; `summary` as `report.seed_summary` gives it."""
+    the same colour; `summary` as `stats.seed_summary` gives it."""
     line = band(ax, summary, x, f"{label} (seeds)", color=color)
     ax.plot(summary[x], summary[reference], ls="--", color=line.get_color(), label=f"{label} ({reference})")
     return ax

@@ -35,7 +35,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
+# Shared: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig.PARAMS
 profile = "ci"  # the profile that set these values (for the record)
 reference_model = "ViT-B-32"  # a large architecture, measured at random initialisation
 n_reference = 256  # pairs embedded with the reference model (slow on a CPU)

@@ -40,7 +40,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
+# Shared: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig.PARAMS
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # extractor seeds for the default tools (TopK SAE, NCL)
 m_values = [10, 20, 50]  # sizes of the top-m sets EmbSim and WinRate are computed on

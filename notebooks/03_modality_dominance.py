@@ -39,7 +39,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
+# Shared: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig.PARAMS
 profile = "ci"  # the profile that set these values (for the record)
 k_std = 1.0  # class thresholds at mean +- k_std standard deviations of MDS
 min_pairs = 5  # a feature firing on fewer pairs is labelled rare

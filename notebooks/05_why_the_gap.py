@@ -38,7 +38,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
+# Shared: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig.PARAMS
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # seeds per sweep point
 cone_depths = [1, 2, 4, 8, 12]  # depths of the random MLPs

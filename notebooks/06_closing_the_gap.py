@@ -39,7 +39,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
+# Shared: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig.PARAMS
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # independently trained sweep CLIPs
 sweep_temperature = 0.01  # the fine-tuning temperature of the sweep CLIPs studied here
@@ -52,7 +52,6 @@ bins = [32, 64, 128, 256]  # quantisation levels (Chowers et al.)
 n_noise = 20  # noise draws per setting
 
 # %%
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

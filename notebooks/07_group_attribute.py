@@ -38,7 +38,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
+# Shared: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig.PARAMS
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # seeds of fine-tuning, autoencoder and random sets (seed, seed + 1, ...)
 group_factor = "outline"  # the world's group attribute (the shape's rim: dark or light)

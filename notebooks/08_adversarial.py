@@ -32,7 +32,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig
+# Shared: experiment.ExperimentConfig, features.ExtractorsConfig, training.SweepConfig.PARAMS
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # seeds of the autoencoder, the targets and the random sets (seed, seed + 1, ...)
 min_pairs = 5  # a latent firing on fewer pairs has no class

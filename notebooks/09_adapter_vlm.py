@@ -37,7 +37,7 @@
 # :::
 
 # %% tags=["parameters"]
-# Shared settings: ExperimentConfig (experiment)
+# Shared: experiment.ExperimentConfig
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # seeds of the adapter VLM (seed, seed + 1, ...)
 n_vlm_pairs = 6000  # world pairs the VLM trains on
@@ -505,7 +505,7 @@ both.rename(columns={"visual cone": "image-side cone", "text cone": "text-side c
 # (the image placeholder repeated once per visual token) and `pixel_values`:
 #
 # ```python
-# from mdsgap import adapter_gap, llava
+# from mdsgap.vlm import adapter_gap, llava
 #
 # model, processor = llava.load("/path/to/llava-1.5-7b-hf")
 # batch = processor(images=images, text=["USER: <image>\nASSISTANT:"] * len(images),

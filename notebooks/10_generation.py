@@ -38,7 +38,7 @@
 # need the world; a local Stable unCLIP (`unclip_folder`) draws the edits of real embeddings.
 
 # %% tags=["parameters"]
-# Shared settings: ExperimentConfig (experiment), ExtractorsConfig (features)
+# Shared: experiment.ExperimentConfig, features.ExtractorsConfig
 profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # seeds of the autoencoder, the random sets and the sampling noise
 min_pairs = 5  # a latent firing on fewer pairs has no class

@@ -57,7 +57,7 @@ def test_reader_reads_real_world_images_well_above_chance():
     assert (got.colour == test.factors.colour.astype(str)).mean() > 0.8  # chance 1/6
 
 
-def test_trained_decoder_is_cached_and_reloaded(tmp_path, monkeypatch):
+def test_cached_decoder_is_cached_and_reloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("MDSGAP_CACHE", str(tmp_path))
     clip = models.create_clip("mdsgap-tiny", seed=0)
     cfg = D.DecoderConfig(channels=(8, 16), n_images=16, steps=2, batch_size=4)

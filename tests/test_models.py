@@ -86,7 +86,7 @@ def test_training_reduces_loss_and_is_deterministic():
     assert ha.temperature.iloc[-1] == pytest.approx(0.01)
 
 
-def test_trained_clip_is_cached_and_keyed_by_config():
+def test_cached_clip_is_keyed_by_config():
     cfg = training.TrainConfig(model="mdsgap-tiny", n_pairs=64, steps=2, batch_size=8, eval_every=1)
     first = training.cached_clip(cfg, progress=False)
     second = training.cached_clip(cfg, progress=False)
@@ -121,7 +121,7 @@ def test_fine_tuning_starts_from_the_base_model():
                                                  init=base.to_dict()), progress=False)
 
 
-def test_sweep_recipe_fine_tunes_its_own_base():
+def test_sweep_config_fine_tunes_its_own_base():
     r = training.SweepConfig(base_steps=5, finetune_steps=2)
     ft = r.finetune(1, 0.01, mention=0.25)
     assert ft.init == r.base(1).to_dict() and ft.steps == 2 and ft.temperature == 0.01 and ft.seed == 1

@@ -15,7 +15,7 @@ def test_profile_merges_common_and_notebook_blocks():
     assert common["clip_model"] == "mdsgap-tiny" and common["profile"] == "tiny" and "n_reference" in own
 
 
-def test_settings_reject_wrong_types_with_the_fix():
+def test_experiment_config_rejects_wrong_types_with_the_fix():
     with pytest.raises(TypeError, match=r"ExperimentConfig.n_test must be int, got str '100'"):
         experiment.ExperimentConfig(n_test="100")
     with pytest.raises(TypeError, match="learn_temperature must be bool"):

@@ -30,7 +30,7 @@ class TrainConfig:
     """Everything that decides a trained small CLIP; its cache key."""
 
     model: str = "mdsgap-small"
-    """A registered architecture name (see mdsgap/model_configs)."""
+    """A registered architecture name (see mdsgap/clip/model_configs)."""
     world: world.WorldConfig = field(default_factory=world.WorldConfig)
     """The world the training pairs come from."""
     n_pairs: int = 20_000

@@ -159,7 +159,7 @@ class SAEConfig:
     seed: int = 0
     pairing: Pairing | None = None
     """Pairing objective of `train_paired_sae` (Alignment, IsoEnergy) or None. Left None, every earlier config,
-    its trained weights and its cache key (`features._key` drops a None pairing) stay as they were."""
+    its trained weights and its cache key (`features.sets._key` drops a None pairing) stay as they were."""
 
     def __post_init__(self):
         act = self.activation
