@@ -653,7 +653,8 @@ display(stats.formatted(fits, ["tool", "method", "axis"], digits=2))
 # On the development seeds the chosen method, {glue:text}`best_method`, has slope
 # {glue:text}`best_p_slope` and intercept {glue:text}`best_p_cut` on the naming sweep, and slope
 # {glue:text}`best_q_slope` and intercept {glue:text}`best_q_cut` on the showing sweep (—: a
-# score with no ideal curve in $(q, p)$ has no sweep). Slopes within 0.1 of the ideal over all methods and feature sets: {glue:text}`fits_near`.
+# score with no ideal curve in $(q, p)$ has no sweep). Slopes within 0.1 of the ideal over all
+# methods and feature sets: {glue:text}`fits_near`.
 # Per-latent scores of one-sided latents cannot follow either sweep: an image-only latent scores 1
 # and a caption-only one 0, whatever $p$ and $q$ are.
 
