@@ -567,8 +567,7 @@ for tool in SAES:
 glue("leakiest", leak["own codes"].idxmax() if leak["own codes"].notna().any() else "none measured")
 if "Bilingual" in leak.index:
     rate = leak.loc["Bilingual", "own codes"]
-    glue("bilingual_leaks", "could not be measured to" if np.isnan(rate) else
-         "does not" if rate > 0.1 else "does")
+    glue("bilingual_leaks", "not measured" if np.isnan(rate) else "yes" if rate > 0.1 else "no")
 leak.style.format(precision=2)
 
 # %% [markdown]
@@ -582,8 +581,8 @@ leak.style.format(precision=2)
 # A shared support puts a latent into the caption's code whenever the two encoders together want
 # it, and the caption side then keeps whatever its own pre-activation gives: nothing in the loss
 # asks it to stay silent when the caption says nothing of the concept.
-# Measured here (a rate above 0.1 counts as a leak), the bilingual dictionary
-# {glue:text}`bilingual_leaks` remove the pull toward what the image predicts.
+# Does the bilingual dictionary leak here (a rate above 0.1)? **{glue:text}`bilingual_leaks`**
+# (yes: it does not remove the pull toward what the image predicts).
 # Where the own codes leak, every score read from them (energy, frequency, MDS) pulls the unit
 # toward CMD.
 
@@ -699,8 +698,9 @@ glue("conf_coverage", c.loc[(best.tool, best.method, "method", "all")].coverage)
 glue_fits("conf", conf_fits)
 verdict = comparison.meets_target(conf_acc, best.tool, best.method, conf_fits)
 names = {"coverage": "coverage", "p": "the naming sweep's slope", "q": "the showing sweep's slope"}
-glue("target_full", "meets the whole target" if verdict["met"] else "falls short of the target on "
-     + ", ".join(names.get(k, f"{k} accuracy") for k in verdict["short"]))
+glue("target_met", "yes" if verdict["met"] else "no")
+glue("target_short", ", ".join(names.get(k, f"{k} accuracy") for k in verdict["short"])
+     or "nothing")
 
 # %% [markdown]
 # On the confirmatory seeds {glue:text}`best_method` reaches ImgD {glue:text}`conf_ImgD:.2f`
@@ -710,7 +710,7 @@ glue("target_full", "meets the whole target" if verdict["met"] else "falls short
 # coverage {glue:text}`conf_coverage:.2f`; it has slope {glue:text}`conf_p_slope` and intercept
 # {glue:text}`conf_p_cut` on the naming sweep, and slope {glue:text}`conf_q_slope` and intercept
 # {glue:text}`conf_q_cut` on the showing sweep.
-# It **{glue:text}`target_full`**.
+# Does it meet the whole target? **{glue:text}`target_met`** (short on: {glue:text}`target_short`).
 
 # %% [markdown]
 # ## How close the chosen method comes
@@ -758,16 +758,16 @@ carries.head(8)
 # %%
 shares = {k: (carries[k] * carries.firings).sum() / total if total else np.nan
           for k in ("both", "one")}
-glue("partner_reads", "no conjunction unit has a partner to follow" if not total else
-     "they read a weighted sum of the two values, not their product"
-     if shares["one"] > shares["both"] else
-     "most of their firings carry both values, so the misses come from elsewhere")
+glue("partner_one_more", "no partner firings" if not total else
+     "yes" if shares["one"] > shares["both"] else "no")
 
 # %% [markdown]
 # Of the partner firings of {glue:text}`partner_units` conjunction units, a share
 # {glue:text}`partner_both:.2f` fall where the other side carries both values and
 # {glue:text}`partner_one:.2f` where it carries only one (conjunctions the other side can never
-# carry in full, such as the never-named outline, are left out): {glue:text}`partner_reads`.
+# carry in full, such as the never-named outline, are left out). Do more of them fall where only
+# one value is carried? **{glue:text}`partner_one_more`** (yes: the linear probes read a weighted
+# sum of the two values, not their product; no: the misses come from elsewhere).
 
 # %% [markdown]
 # Which method's slopes come closest to 1 on both sweeps (development seeds), and does any method
@@ -781,8 +781,7 @@ glue("sweeper_dev", float(dev.min()))
 glue("sweeper_worst", float(sweeper["worst class"]))
 full_met = [f"{m} on {t}" for t, m in ranking[["tool", "method"]].itertuples(index=False)
             if comparison.meets_target(acc, t, m, fits)["met"]]
-glue("both_halves", "no method meets the whole target on the development seeds" if not full_met
-     else f"on the development seeds the whole target is met by {', '.join(full_met)}")
+glue("full_met", ", ".join(full_met) or "none")
 
 # %% [markdown]
 # The weakest class is {glue:text}`weakest`; most of its misses go to {glue:text}`weakest_to` (a
@@ -794,7 +793,8 @@ glue("both_halves", "no method meets the whole target on the development seeds" 
 # The few factors behind each class (the table of what the units encode) make the intervals wide.
 # The method whose slopes come closest to 1 on both sweeps is {glue:text}`sweeper` (largest distance
 # from 1: {glue:text}`sweeper_dev:.2f`), with a worst-class accuracy of
-# {glue:text}`sweeper_worst:.2f`; {glue:text}`both_halves`.
+# {glue:text}`sweeper_worst:.2f`. Methods that meet the whole target on the development seeds:
+# {glue:text}`full_met`.
 
 # %% [markdown]
 # ## Does the conclusion depend on how factors are assigned?

@@ -354,16 +354,14 @@ glue("most_info", hi_c)
 direction = "larger" if by.loc[lo_c, "low"] > by.loc[hi_c, "high"] else \
     "smaller" if by.loc[lo_c, "high"] < by.loc[hi_c, "low"] else "not clearly different"
 glue("info_direction", direction)
-glue("info_agrees", "the direction Schrodi et al. report" if direction == "larger" else
-     "not the direction Schrodi et al. report" if direction == "smaller" else
-     "too close to call at this many seeds")
 
 # %% [markdown]
 # When captions name {glue:text}`least_info:.2f` of the visible factors the gap is
 # {glue:text}`l2m_least_info:.2f` ({glue:text}`l2m_least_info_ci`); when they name
 # {glue:text}`most_info:.2f`, it is {glue:text}`l2m_most_info:.2f` ({glue:text}`l2m_most_info_ci`).
-# The gap with less informative captions is {glue:text}`info_direction`: {glue:text}`info_agrees`
-# ({numref}`fig-why-information`).
+# The gap with less informative captions is **{glue:text}`info_direction`**
+# ({numref}`fig-why-information`; Schrodi et al. report larger; "not clearly different" is too
+# close to call at this many seeds).
 # An image embedding must keep what distinguishes the image from others; a caption embedding can
 # only hold what the caption says. The more the image holds that no caption says, the further apart
 # the two must stay.
