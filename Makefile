@@ -1,5 +1,5 @@
-# The README's commands: `make book` builds the whole HTML book, `make test` runs the fast tests
-# (about two minutes), `make test-slow` the slow ones (chapters at the tiny profile, torchrun, trainings).
+# The README's commands: `make book` builds the whole HTML book, `make test` runs the fast tests,
+# `make test-slow` the slow ones (chapters at the tiny profile, torchrun, trainings).
 # They create the virtual environment .venv on first use (and again when pyproject.toml changes).
 #
 # TORCH=cpu installs PyTorch's CPU build first (a laptop without a GPU: about 1 GB instead of several);
