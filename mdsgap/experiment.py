@@ -131,12 +131,13 @@ def test_data(s: ExperimentConfig, clip: models.Clip, n: int | None = None, prog
     return TestData(pairs, x, y, pairs.factors if s.on_world else None)
 
 
-def labelled_rows(s: ExperimentConfig, n: int, column: str, learned=(), hint: str = ""):
-    """Up to n rows of the CSV with their `column` label (in `columns`), rows whose image is not in `learned`
-    (the paths an autoencoder learnt from) first: (rows, held_out), held_out False when the CSV has no
-    row beyond them and the first n rows are returned instead. `hint` names the parameter of `column`."""
+def labelled_rows(s: ExperimentConfig, n: int, learned=()):
+    """Up to n rows of the CSV with their `s.label_column` label (in `columns`), rows whose image is not in
+    `learned` (the paths an autoencoder learnt from) first: (rows, held_out), held_out False when the CSV has
+    no row beyond them and the first n rows are returned instead."""
     rows = datasets.load_csv(s.dataset_csv, sep=s.csv_sep, skip_bad=s.skip_bad_rows,
-                             limit=s.n_feature_pairs + n, keep=(column,), hint=hint)
+                             limit=s.n_feature_pairs + n, keep=(s.label_column,),
+                             hint="set label_column to the CSV's label column")
     seen = set(learned)
     held = [i for i, path in enumerate(rows.paths) if path not in seen][:n]
     return rows.subset(held or range(min(n, len(rows)))), bool(held)

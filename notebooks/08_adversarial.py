@@ -133,8 +133,7 @@ def attack_set():
         test, _ = experiment.load_pairs(S, n_attack)
         truth = test.factors[attack_factor].cat.codes.to_numpy()
         return test.images, world.FACTOR_BY_NAME[attack_factor].values, truth, True
-    rows, held = experiment.labelled_rows(S, n_attack, S.label_column, pairs.paths,
-                                          hint="set label_column to the CSV's label column")
+    rows, held = experiment.labelled_rows(S, n_attack, pairs.paths)
     images = adversarial.fitted_images(rows.load_images(range(len(rows))), subject.clip.image_size)
     truth = groups.group_codes(rows.columns[S.label_column], list(label_prompts))
     return images, list(label_prompts), truth, held

@@ -96,8 +96,7 @@ if S.on_world:
     x_test = subject.clip.encode_images(test.images)
     y_test = subject.clip.encode_texts(test.captions)
 else:
-    test, held = experiment.labelled_rows(S, n_generate, S.label_column, feature_rows.paths,
-                                          hint="set label_column to the CSV's label column")
+    test, held = experiment.labelled_rows(S, n_generate, feature_rows.paths)
     truth = pd.DataFrame({S.label_column: pd.Categorical(test.columns[S.label_column])})
     screened, (x_test, y_test) = [S.label_column], embeddings.embed_pairs(subject.clip, test)
 glue("held_kind", f"{len(test)} held-out" if held else f"{len(test)} in-sample (the CSV has no "

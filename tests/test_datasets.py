@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -118,11 +120,11 @@ def test_labelled_rows_prefer_rows_the_autoencoder_did_not_learn_from(csv_dir):
     folder, pairs = csv_dir
     rows = ["filepath,title,label"] + [f"img/{i}.png,{c},{'ab'[i % 2]}" for i, c in enumerate(pairs.captions)]
     csv = write(folder / "labelled.csv", rows)
-    s = experiment.ExperimentConfig(dataset_csv=str(csv), n_feature_pairs=4, n_test=10)
+    s = experiment.ExperimentConfig(dataset_csv=str(csv), n_feature_pairs=4, n_test=10, label_column="label")
     learned = datasets.load_csv(csv, limit=4).paths
-    got, held = experiment.labelled_rows(s, 3, "label", learned)
+    got, held = experiment.labelled_rows(s, 3, learned)
     assert held and [p.name for p in got.paths] == ["4.png", "5.png"] and got.columns["label"] == ["a", "b"]
-    got, held = experiment.labelled_rows(s, 3, "label", datasets.load_csv(csv).paths)
+    got, held = experiment.labelled_rows(s, 3, datasets.load_csv(csv).paths)
     assert not held and [p.name for p in got.paths] == ["0.png", "1.png", "2.png"]
     with pytest.raises(datasets.DatasetError, match="Set label_column"):
-        experiment.labelled_rows(s, 3, "group", learned, hint="set label_column to the CSV's label column")
+        experiment.labelled_rows(dataclasses.replace(s, label_column="group"), 3, learned)

@@ -6,8 +6,7 @@ profiles and parameter checks, and a Sphinx extension. The library (`import mdsg
     publish           the notebooks' parameter tables and launch copies
     sphinx_dedupe_js  a Sphinx extension (inline scripts written once)
 """
-from mdsgap.book.build import (BOOK, CONFIG, EXECUTED, LAUNCH, NOTEBOOKS, ROOT, BuildError,
-                               accepted_parameters, book_config, build_html, check_profile_types,
-                               declared_parameters, execute, glue, main, notebook_stems,
-                               repository_url, write_launch_notebooks, write_status_page)
+from mdsgap.book.build import (NOTEBOOKS, ROOT, BuildError, accepted_parameters, check_profile_types,
+                               declared_parameters, execute, glue, main, notebook_stems, repository_url,
+                               write_status_page)
 from mdsgap.book.params import check_declared

@@ -62,24 +62,24 @@ def _agreement(a: dict, b: dict) -> float:
     return float(np.mean([(a[c] == b[c]).mean() for c in a]))
 
 
+def _kept(x: torch.Tensor, classes: dict, clean: dict, perturb: Callable) -> float:
+    """Agreement of the clean predictions with those after perturbing every class embedding."""
+    return _agreement(clean, _predictions(x, {c: perturb(e) for c, e in classes.items()}))
+
+
 def zero_shot_agreement(x: torch.Tensor, classes: dict, perturb: Callable[[torch.Tensor], torch.Tensor]) -> float:
     """Robustness of zero-shot classification: the share of images x whose predicted value is unchanged when
     every class embedding ({factor: (values, d)}) is perturbed, averaged over the factors."""
-    return _agreement(_predictions(x, classes), _predictions(x, {c: perturb(e) for c, e in classes.items()}))
+    return _kept(x, classes, _predictions(x, classes), perturb)
 
 
 def perturbation_table(x: torch.Tensor, classes: dict, variances, bins, n_noise: int) -> dict:
     """`zero_shot_agreement` per perturbation, as one row: "noise {v}" (Gaussian noise of variance v, the mean
     over `n_noise` draws, seeds 0, 1, ...) and "{b} bins" (quantisation)."""
     clean = _predictions(x, classes)
-    row = {}
-    for v in variances:
-        row[f"noise {v}"] = np.mean([
-            _agreement(clean, _predictions(x, {c: gaussian(v, seed=n)(e) for c, e in classes.items()}))
-            for n in range(n_noise)])
-    for b in bins:
-        row[f"{b} bins"] = _agreement(clean, _predictions(x, {c: quantize(b)(e) for c, e in classes.items()}))
-    return row
+    row = {f"noise {v}": np.mean([_kept(x, classes, clean, gaussian(v, seed=n)) for n in range(n_noise)])
+           for v in variances}
+    return {**row, **{f"{b} bins": _kept(x, classes, clean, quantize(b)) for b in bins}}
 
 
 def paraphrase_agreement(x: torch.Tensor, templates: dict, move: torch.Tensor | float = 0.0) -> float:
