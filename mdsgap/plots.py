@@ -7,6 +7,8 @@ import textwrap
 import matplotlib.pyplot as plt
 import numpy as np
 
+from mdsgap.attribution.comparison import label
+
 
 def image_grid(images, captions=None, ncols: int = 6, size: float = 1.9, wrap: int = 22, title: str | None = None):
     """Images (uint8 (n, H, W, 3) or PIL) in a grid, each with its caption above it; returns the figure."""
@@ -85,6 +87,7 @@ def accuracy_heatmaps(acc, condition: str = "method", classes=("ImgD", "TxtD", "
     fig, axes = plt.subplots(1, len(classes), figsize=(4.2 * len(classes), 3.8), sharey=True)
     for ax, cls in zip(np.atleast_1d(axes), classes):
         grid = d[d.expected == cls].pivot_table(index="method", columns="tool", values="value", sort=False)
+        grid.index = grid.index.map(label)
         sns.heatmap(grid, vmin=0, vmax=1, annot=True, fmt=".2f", cmap="RdYlGn", cbar=False, ax=ax)
         ax.set(title=f"expected {cls}", xlabel="", ylabel="")
     fig.tight_layout()
@@ -105,7 +108,7 @@ def accuracy_with_controls(acc, tool: str, classes=("ImgD", "TxtD", "CMD")):
             xs = np.arange(len(methods)) + (j - 1.5) * 0.2
             ax.errorbar(xs, t.value, yerr=[t.value - t.low, t.high - t.value], fmt="o", color=c,
                         capsize=3, label=cond, ms=4)
-        ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right", fontsize=8)
+        ax.set_xticks(range(len(methods)), [label(m) for m in methods], rotation=60, ha="right", fontsize=8)
         ax.set(title=f"{tool}: expected {cls}", ylim=(-0.05, 1.05))
     np.atleast_1d(axes)[0].set_ylabel("accuracy")
     np.atleast_1d(axes)[0].legend(fontsize=7)
@@ -120,7 +123,7 @@ def sweep_against_ideal(rows, title: str, ax=None):
     ax.plot([0, 1], [0, 1], color="black", ls="--", lw=1, label="ideal")
     for (tool, method), d in rows.groupby(["tool", "method"], sort=False):
         m = d.groupby("ideal").measured.mean()
-        ax.plot(m.index, m.to_numpy(), marker="o", ms=3, label=f"{tool}: {method}")
+        ax.plot(m.index, m.to_numpy(), marker="o", ms=3, label=f"{tool}: {label(method)}")
     ax.set(xlabel="ideal dominance", ylabel="measured dominance (mean over units)", title=title,
            xlim=(-0.03, 1.03), ylim=(-0.03, 1.03))
     return ax
@@ -161,7 +164,7 @@ def attack_success(summary, ylabel: str = "success", classes=("ImgD", "TxtD", "C
                     ax.plot(t.budget, t.value, ls=style, marker="o", color=c,
                             label=cls if style == "-" else f"random, {cls}-matched")
                     ax.fill_between(t.budget, t.low, t.high, color=c, alpha=0.12)
-        ax.set(title=name, xlabel="budget (1/255)", ylabel=ylabel, xscale="log", ylim=(-0.02, 1.02))
+        ax.set(title=label(name), xlabel="budget (1/255)", ylabel=ylabel, xscale="log", ylim=(-0.02, 1.02))
         ax.minorticks_off()
         ax.set_xticks(sorted(summary.budget.unique()), [str(b) for b in sorted(summary.budget.unique())])
     axes[0, -1].legend(fontsize=7, loc="upper left")
@@ -192,7 +195,7 @@ def class_effects(moved, classes=("ImgD", "TxtD", "CMD"), ylabel: str = "change 
                        label=None if decided.any() else f"remove {cls}")
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(range(len(factors)), factors)
-        ax.set(title=name, ylabel=ylabel)
+        ax.set(title=label(name), ylabel=ylabel)
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -262,7 +265,7 @@ def dose_response(table, metrics=None):
             ax.plot(g.index, g["change"], "o-", color=c, label=cls)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xscale("log", base=2)
-        ax.set(title=metric if name is None else f"{metric} ({name})", xlabel="latents removed (score order)",
+        ax.set(title=metric if name is None else f"{metric} ({label(name)})", xlabel="latents removed (score order)",
                ylabel="change from the reconstruction")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()

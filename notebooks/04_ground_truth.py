@@ -272,7 +272,7 @@ glue("pair_floor", pair_floor)
 # unit fires on):
 
 # %%
-topk_units = [r.units for (t, m, s), r in results.items() if t == "TopK" and m == "MDS, interval"]
+topk_units = [r.units for (t, m, s), r in results.items() if t == "TopK" and m == "mds_interval"]
 encoded = comparison.unit_counts(topk_units)
 for cls in dominance.CLASSES:
     glue(f"units_{cls}", float(encoded.loc[cls, "units per seed"]))
@@ -302,10 +302,10 @@ truths = {"conjunctions": comparison.accuracy_table(moved, n_perm=n_perm, seed=S
           "single factor": comparison.accuracy_table(single, n_perm=n_perm, seed=S.seed)}
 ranked = {k: comparison.ranking(v).set_index(["tool", "method"]) for k, v in truths.items()}
 by_truth = pd.concat(ranked, axis=1)
-by_truth.style.format(precision=2)
+comparison.labelled(by_truth).style.format(precision=2)
 
 # %%
-moves = by_truth.loc[(SAES[0], "concept, probe partner")]
+moves = by_truth.loc[(SAES[0], "probe_partner")]
 for truth, key in (("single factor", "single"), ("conjunctions", "conj")):
     for cls in ("ImgD", "CMD"):
         glue(f"truth_{key}_{cls}", float(moves[(truth, cls)]))
@@ -326,10 +326,10 @@ glue("truth_tool", SAES[0])
 # (rows) by the class MDS gives them (columns), interval rule, first seed:
 
 # %% mystnb={"figure": {"caption": "Units with an expected class (rows) by the class the paper's MDS gives them (columns), interval rule, first seed, one matrix per feature set.", "name": "fig-truth-mds-confusion"}}
-mds_tools = [t for t in tools if (t, "MDS, interval", S.seed) in results]
+mds_tools = [t for t in tools if (t, "mds_interval", S.seed) in results]
 fig, axes = plt.subplots(1, len(mds_tools), figsize=(3.4 * len(mds_tools), 3.2))
 for ax, tool in zip(np.atleast_1d(axes), mds_tools):
-    u = results[(tool, "MDS, interval", S.seed)].units
+    u = results[(tool, "mds_interval", S.seed)].units
     m = groundtruth.confusion(u.predicted.to_numpy(dtype=object), u.expected.to_numpy(dtype=object))
     sns.heatmap(m, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax)
     ax.set(title=tool)
@@ -340,10 +340,10 @@ plt.show()
 a = acc.set_index(["tool", "method", "condition", "expected"])
 for tool in tools:
     for cls in dominance.CLASSES:
-        r = a.loc[(tool, "MDS, interval", "method", cls)]
+        r = a.loc[(tool, "mds_interval", "method", cls)]
         glue(f"mds_{tool}_{cls}", r.value)
         glue(f"mds_{tool}_{cls}_ci", f"[{r.low:.2f}, {r.high:.2f}]")
-topk = results[("TopK", "MDS, interval", S.seed)].units.dropna(subset=["expected"])
+topk = results[("TopK", "mds_interval", S.seed)].units.dropna(subset=["expected"])
 one_sided = (topk.dominance < 0.05) | (topk.dominance > 0.95)
 glue("topk_one_sided", float(one_sided[np.isfinite(topk.dominance)].mean()))
 
@@ -406,7 +406,7 @@ if "Bilingual" in tools:
 # of factor-encoding units the method classes at all:
 
 # %%
-comparison.accuracy_summary(acc).style.hide(axis="index")
+comparison.labelled(comparison.accuracy_summary(acc)).style.hide(axis="index")
 
 # %% [markdown]
 # ### Concepts across the gap
@@ -418,7 +418,7 @@ comparison.accuracy_summary(acc).style.hide(axis="index")
 # Some pairs from the TopK SAE, first seed, with the factor value each side detects best:
 
 # %%
-r = results[("TopK", "concept, co-activation", S.seed)]
+r = results[("TopK", "concept_coactivation", S.seed)]
 zx, zy = codes[("TopK", S.seed)]
 examples = groundtruth.pair_examples(r.attribution.concepts, zx, zy, pairs.factors, n=8)
 glue("n_concept_pairs", int((r.attribution.concepts.kind == "pair").sum()))
@@ -481,10 +481,10 @@ sens.style.format(precision=2).hide(axis="index")
 # %%
 ranking = comparison.ranking(acc)
 best = ranking[ranking.tool != "raw"].iloc[0]  # raw dimensions have no seeds to confirm on
-display(ranking.style.format(precision=2).hide(axis="index"))
+display(comparison.labelled(ranking).style.format(precision=2).hide(axis="index"))
 
 # %%
-glue("best_method", f"{best.method} on {best.tool}")
+glue("best_method", f"{comparison.label(best.method)} on {best.tool}")
 glue("best_worst", best["worst class"])
 for cls in dominance.CLASSES:
     r = a.loc[(best.tool, best.method, "method", cls)]
@@ -504,7 +504,7 @@ for cls in dominance.CLASSES:
 # {glue:text}`best_CMD_shuf:.2f`.
 
 # %%
-glue("chosen_pair", f"{comparison.CHOSEN[1]} on {comparison.CHOSEN[0]}")
+glue("chosen_pair", f"{comparison.label(comparison.CHOSEN[1])} on {comparison.CHOSEN[0]}")
 glue("chosen_same", "the same pair" if (best.tool, best.method) == comparison.CHOSEN else
      "a different pair, so the package's choice should follow this chapter")
 
@@ -524,13 +524,13 @@ glue("chosen_same", "the same pair" if (best.tool, best.method) == comparison.CH
 
 # %%
 cmd_share = comparison.cmd_shares(results, tools=SAES)
-aware = comparison.pair_aware(cmd_share)
+aware = comparison.pair_aware(cmd_share).rename(index=comparison.label)
 n_sets = cmd_share.index.get_level_values("tool").nunique()
 glue("aware_every", ", ".join(m for m, t in aware.items() if len(t) == n_sets) or "none")
 glue("aware_some", "; ".join(f"{m} ({', '.join(t)} only)" for m, t in aware.items()
                              if 0 < len(t) < n_sets) or "none")
 glue("aware_none", ", ".join(m for m, t in aware.items() if not t) or "none")
-display(cmd_share.style.format(precision=2))
+display(comparison.labelled(cmd_share).style.format(precision=2))
 
 # %% [markdown]
 # The methods whose CMD share falls by at least half when pairs are shuffled: on every feature
@@ -552,7 +552,7 @@ display(cmd_share.style.format(precision=2))
 # %%
 leak = {}
 for tool in SAES:
-    r = results[(tool, "concept, probe partner", S.seed)]
+    r = results[(tool, "probe_partner", S.seed)]
     zx, zy = codes[(tool, S.seed)]
     own = groundtruth.silent_firing(zx > 1e-8, zy > 1e-8, r.units, pairs.factors)
     read = groundtruth.silent_firing(*r.attribution.partners.fires(zx, zy, xn, yn), r.units,
@@ -613,7 +613,7 @@ sweep = comparison.sweep_table(results, sets, swept, opts)
 
 # %% mystnb={"figure": {"caption": "Mean measured score of the units that encode a swept factor against its ideal value, for three methods on the three autoencoders, in the naming sweep (left) and the showing sweep (right); the dashed diagonal is a perfect method.", "name": "fig-truth-sweeps"}}
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-show = ["MDS, interval", "energy, share cuts", "concept, probe partner"]
+show = ["mds_interval", "energy_cuts", "probe_partner"]
 for ax, (axis, label) in zip(axes, (("p", "naming sweep"), ("q", "showing sweep"))):
     d = sweep[(sweep.axis == axis) & sweep.method.isin(show) & sweep.tool.isin(SAES)]
     plots.sweep_against_ideal(d, label, ax=ax)
@@ -639,11 +639,13 @@ fits = comparison.sweep_fits(sweep)
 slope = fits[fits.quantity == "slope"]
 cut = fits[fits.quantity == "intercept"].set_index(["tool", "method", "axis"]).value
 near = slope[(slope.value - 1).abs() <= 0.1].sort_values("high")
+near = comparison.labelled(near.assign(
+    cut=[cut[k] for k in zip(near.tool, near.method, near.axis)]))
 glue("fits_near", "; ".join(f"{r.method} on {r.tool}, {r.axis} sweep: {r.value:.2f} [{r.low:.2f}, "
-                            f"{r.high:.2f}], intercept {cut[(r.tool, r.method, r.axis)]:.2f}"
-                            for r in near.itertuples()) or "none")
+                            f"{r.high:.2f}], intercept {r.cut:.2f}" for r in near.itertuples())
+     or "none")
 glue_fits("best", fits)
-display(stats.formatted(fits, ["tool", "method", "axis"], digits=2))
+display(comparison.labelled(stats.formatted(fits, ["tool", "method", "axis"], digits=2)))
 
 # %% [markdown]
 # Slope and intercept of the mean measured score against its ideal value
@@ -668,7 +670,7 @@ display(stats.formatted(fits, ["tool", "method", "axis"], digits=2))
 # 0.8, and a slope within 0.1 of 1 on both sweeps.
 
 # %%
-confirm_methods = list(dict.fromkeys([best.method, "MDS, interval"]))
+confirm_methods = list(dict.fromkeys([best.method, "mds_interval"]))
 conf_sets, conf_results = {}, {}
 for s in confirm_seeds:
     got, saes = features.build_sets(x, y, EX, s, subject.clip.identity, data_id, tools=(best.tool,))
@@ -776,10 +778,11 @@ glue("partner_one_more", "no partner firings" if not total else
 # %%
 dev = (slope.value - 1).abs().groupby([slope.tool, slope.method]).max()
 sweeper = ranking.set_index(["tool", "method"]).loc[dev.idxmin()]
-glue("sweeper", f"{dev.idxmin()[1]} on {dev.idxmin()[0]}")
+glue("sweeper", f"{comparison.label(dev.idxmin()[1])} on {dev.idxmin()[0]}")
 glue("sweeper_dev", float(dev.min()))
 glue("sweeper_worst", float(sweeper["worst class"]))
-full_met = [f"{m} on {t}" for t, m in ranking[["tool", "method"]].itertuples(index=False)
+full_met = [f"{comparison.label(m)} on {t}"
+            for t, m in ranking[["tool", "method"]].itertuples(index=False)
             if comparison.meets_target(acc, t, m, fits)["met"]]
 glue("full_met", ", ".join(full_met) or "none")
 
@@ -805,7 +808,7 @@ glue("full_met", ", ".join(full_met) or "none")
 
 # %%
 alt = {}
-alt_methods = ("MDS, interval", "energy, share cuts", "concept, probe partner")
+alt_methods = ("mds_interval", "energy_cuts", "probe_partner")
 for (tool, s), (zx, zy) in codes.items():
     if s == S.seed:
         got = comparison.check_all(alt_methods, zx, zy, pairs.factors, decoders[(tool, s)], opts,
@@ -813,9 +816,9 @@ for (tool, s), (zx, zy) in codes.items():
         alt.update({(tool, method, s): r for method, r in got.items()})
 alt_acc = comparison.accuracy_table(alt, n_perm=n_perm, seed=S.seed)
 alt_rank = comparison.ranking(alt_acc)
-glue("alt_best", f"{alt_rank.iloc[0].method} on {alt_rank.iloc[0].tool}")
+glue("alt_best", f"{comparison.label(alt_rank.iloc[0].method)} on {alt_rank.iloc[0].tool}")
 glue("alt_same", "the same" if alt_rank.iloc[0].method == best.method else "a different")
-alt_rank.head(5).style.format(precision=2).hide(axis="index")
+comparison.labelled(alt_rank.head(5)).style.format(precision=2).hide(axis="index")
 
 # %% [markdown]
 # Under the AUROC assignment the best method is {glue:text}`alt_best`: {glue:text}`alt_same` method

@@ -49,6 +49,7 @@ strength = 1.0  # probability of the tie in training
 finetune_steps = 150  # steps of fine-tuning on the correlated world (not the sweeps' parameter)
 min_pairs = 5  # a latent firing on fewer pairs has no class
 n_random_sets = 200  # matched random latent sets per class and seed
+doses = [4, 8, 16, 32, 64]  # a class's first k latents in score order, against matched sets
 group_column = "group"  # on a CSV: the column that holds each image's group
 group_prompts = {}  # on a CSV: {group: [prompt, ...]} for zero-shot reading of the group
 
@@ -71,7 +72,7 @@ EX = features.ExtractorsConfig.from_params(globals())
 check_declared(globals(), dict(
     n_seeds=int, group_factor=str, confounded=str, correlate=str,
     correlate_value=str, strength=float, finetune_steps=int, min_pairs=int, n_random_sets=int,
-    group_column=str, group_prompts=dict))
+    group_column=str, group_prompts=dict, doses=list))
 if not S.on_world and len(group_prompts) < 2:
     raise ValueError("On a CSV, set group_column (the CSV's column of groups) and "
                      "group_prompts = {group: [prompt, ...]} for at least two groups.")
@@ -232,8 +233,9 @@ for s in seeds:
                                       progress=False)
     zx, zy = features.encode_all(fs, x), features.encode_all(fs, y)
     r["sae"], r["carry"] = model, control.carried(zx, zy)
-    r["labels"] = {name: comparison.attribute(m, zx, zy, opts=opts, x=x.numpy(), y=y.numpy()).labels
-                   for name, m in LABELLINGS.items()}
+    r["atts"] = {name: comparison.attribute(m, zx, zy, opts=opts, x=x.numpy(), y=y.numpy())
+                 for name, m in LABELLINGS.items()}
+    r["labels"] = {name: a.labels for name, a in r["atts"].items()}
 glue("n_pairs", S.n_feature_pairs)
 glue("chosen_tool", f"the {tool} SAE")
 
@@ -242,7 +244,7 @@ sizes = pd.DataFrame({(name, s): pd.Series(r["labels"][name]).value_counts()
                       for s, r in runs.items() for name in LABELLINGS}).T
 sizes = sizes.reindex(columns=["ImgD", "TxtD", "CMD"], fill_value=0).fillna(0).astype(int)
 sizes.index.names = ["labelling", "seed"]
-display(sizes)
+display(comparison.labelled(sizes))
 
 # %% [markdown]
 # Class sizes per seed. The two labellings disagree on how many latents each class holds, so a
@@ -261,10 +263,10 @@ display(sizes)
 # %%
 parts = []
 for s, r in runs.items():
-    readout = groups.removal_readout(r["sae"], r["x"], r["classes"], r["groups"], worse, names)
+    r["readout"] = groups.removal_readout(r["sae"], r["x"], r["classes"], r["groups"], worse, names)
     cfg = control.ControlConfig(n_random=n_random_sets, seed=s)
     for name, labels in r["labels"].items():
-        got = control.compare(readout, labels, r["carry"], cfg)
+        got = control.compare(r["readout"], labels, r["carry"], cfg)
         parts.append(got.assign(seed=s, labelling=name))
 edits = pd.concat(parts, ignore_index=True)
 effects = control.verdicts(edits, by=("labelling", "class", "readout"))
@@ -291,7 +293,8 @@ plt.show()
 closing = effects[effects.readout == "gap"]
 shown = ["labelling", "class", "size", "change", "random mean", "value", "low", "high", "p",
          "unmatched", "verdict"]
-display(closing[shown].style.format(precision=3, subset=shown[2:9]).hide(axis="index"))
+display(comparison.labelled(closing[shown]).style.format(precision=3, subset=shown[2:9])
+        .hide(axis="index"))
 
 
 # %%
@@ -304,9 +307,10 @@ def beyond(table, name):
 
 # %%
 for name in LABELLINGS:
-    glue(f"beyond_{name.split()[-1]}", beyond(closing, name))
+    glue(f"beyond_{name}", beyond(closing, name))
 lacking = closing[closing.verdict == "no control"]
-glue("gap_no_control", ", ".join(lacking.labelling + ": " + lacking["class"]) or "none")
+glue("gap_no_control", ", ".join(lacking.labelling.map(comparison.label) + ": " + lacking["class"])
+     or "none")
 gaps = edits[(edits.readout == "gap") & (edits.note == "")]
 glue("random_range", f"{gaps['random 2.5%'].min():+.2f} to {gaps['random 97.5%'].max():+.2f}"
      if len(gaps) else "(no class has a matched control)")
@@ -317,13 +321,60 @@ glue("n_by_chance", 0.05 * len(decided))
 
 # %% [markdown]
 # Classes whose edit moves the gap differently from their matched random sets:
-# {glue:text}`beyond_MDS` for the paper's MDS, {glue:text}`beyond_partner` for the probe partners.
+# {glue:text}`beyond_mds` for the paper's MDS, {glue:text}`beyond_partner` for the probe partners.
 # Classes that have no matched control (too large a share of the classified latents: random sets
 # from the rest would share most of their latents): {glue:text}`gap_no_control`.
 # The matched random sets alone move the gap anywhere from {glue:text}`random_range` (their 95%
 # ranges over classes and seeds), the scale a class's own change has to stand out against. Of the
 # {glue:text}`n_verdicts` verdicts of this chapter, {glue:text}`n_beyond` differ from random at the
 # 5% level; about {glue:text}`n_by_chance:.1f` would by chance alone.
+
+# %% [markdown]
+# ### Dose by dose
+#
+# A class that holds most of the classified latents has no control as a whole, but its first
+# latents do. Each class loses its first $k$ latents in score order (the most dominant first; for
+# CMD the most balanced), for $k$ = {glue:text}`dose_list`, against $k$ matched latents drawn
+# outside the *whole* class ({numref}`fig-group-dose`), in every seed; a class's curve ends at its
+# size or at the first dose whose random sets would share most of their latents.
+
+# %%
+parts = []
+for s, r in runs.items():
+    cfg = control.ControlConfig(n_random=n_random_sets, seed=s)
+    for name, att in r["atts"].items():
+        rank = control.score_rank(att.labels, att.scores)
+        got = control.dose_response(r["readout"], att.labels, rank, r["carry"], doses, cfg)
+        parts.append(got.assign(seed=s, labelling=name))
+dose = pd.concat(parts, ignore_index=True)
+by_dose = control.verdicts(dose, by=("labelling", "class", "dose", "readout"))
+glue("dose_list", ", ".join(str(d) for d in doses))
+
+# %% mystnb={"figure": {"caption": "Change of the accuracy gap between the groups as each class loses its first k latents in score order (lines, mean over seeds), beside matched random sets of k latents drawn outside the class (shaded: their 95% range; dashed: the value for a set of the class's totals), under each labelling. Negative: the gap shrinks.", "name": "fig-group-dose"}}
+plots.dose_response(dose[dose.readout == "gap"])
+plt.show()
+
+# %%
+gap_dose = comparison.labelled(by_dose[by_dose.readout == "gap"])  # for the page
+tested = gap_dose[gap_dose.verdict != "no control"]
+reach = tested.groupby(["labelling", "class"], sort=False).dose.max()
+glue("dose_reach", ", ".join(f"{c} ({n}) up to {int(k)}" for (n, c), k in reach.items()) or "none")
+decided = tested[tested.verdict.isin(["above", "below"])]
+glue("dose_decided", "; ".join(f"{r['class']} ({r.labelling}) at {int(r.dose)} ({r.verdict}, "
+                               f"p = {r.p:.3f})" for _, r in decided.iterrows()) or "none")
+testable = tested[tested.verdict != "undecidable"]
+glue("n_dose_tests", len(testable))
+glue("dose_chance", 0.05 * len(testable))
+shown_dose = ["labelling", "class", "dose", "change", "random mean", "value", "low", "high", "p",
+              "verdict"]
+display(gap_dose[shown_dose].style.format(precision=3, subset=shown_dose[3:9]).hide(axis="index"))
+
+# %% [markdown]
+# Dose by dose, the gap has a matched control for {glue:text}`dose_reach` latents. The doses whose
+# change of the gap differs from matched random sets at the 5% level (combined over seeds):
+# {glue:text}`dose_decided`. That is out of {glue:text}`n_dose_tests` comparisons, of which about
+# {glue:text}`dose_chance:.1f` would pass by chance alone if no class did anything its mass does
+# not. The table lists every dose with its difference from random (value, 95% interval over seeds).
 
 # %% [markdown]
 # ## Which class carries each group?
@@ -336,7 +387,7 @@ glue("n_by_chance", 0.05 * len(decided))
 # %%
 carried = effects[effects.readout.str.startswith("kept ")].assign(
     group=lambda d: d.readout.str.removeprefix("kept "))
-display(carried[["labelling", "group"] + shown[1:]].style.format(
+display(comparison.labelled(carried[["labelling", "group"] + shown[1:]]).style.format(
     precision=2, subset=shown[2:9]).hide(axis="index"))
 
 
@@ -364,15 +415,15 @@ def asymmetric(name):
 
 
 for name in LABELLINGS:
-    glue(f"hurt_{name.split()[-1]}", hurt_most(name))
-    glue(f"kept_beyond_{name.split()[-1]}", beyond(carried, name))
-seen = [name for name in LABELLINGS if asymmetric(name)]
+    glue(f"hurt_{name}", hurt_most(name))
+    glue(f"kept_beyond_{name}", beyond(carried, name))
+seen = [comparison.label(name) for name in LABELLINGS if asymmetric(name)]
 glue("asymmetry", f"appears under {', '.join(seen)}" if seen else "appears under neither labelling")
 
 # %% [markdown]
-# Under the paper's MDS classes the concept is hurt most as follows: {glue:text}`hurt_MDS`. Under
+# Under the paper's MDS classes the concept is hurt most as follows: {glue:text}`hurt_mds`. Under
 # the probe partners' classes: {glue:text}`hurt_partner`. Edits that cost a group more than their
-# matched random sets do, or less: {glue:text}`kept_beyond_MDS` (paper's MDS) and
+# matched random sets do, or less: {glue:text}`kept_beyond_mds` (paper's MDS) and
 # {glue:text}`kept_beyond_partner` (probe partners). The paper's asymmetry, one group losing most
 # to ImgD removal and the other to TxtD removal, each beyond its matched random sets,
 # {glue:text}`asymmetry`.
@@ -406,8 +457,7 @@ for s, r in runs.items():
     mds, partner = (np.asarray(r["labels"][name]) for name in LABELLINGS)
     print(f"seed {s}: the two labellings agree on {np.mean(mds == partner):.2f} of the latents")
 first = runs[seeds[0]]["labels"]
-pd.crosstab(pd.Series(first["paper's MDS"], name="paper's MDS"),
-            pd.Series(first["probe partner"], name="probe partner"))
+pd.crosstab(*(pd.Series(first[name], name=comparison.label(name)) for name in LABELLINGS))
 
 # %% [markdown]
 # The diagonal of the table holds the latents both labellings put in the same class; everything
@@ -431,7 +481,8 @@ pd.crosstab(pd.Series(first["paper's MDS"], name="paper's MDS"),
 # %%
 columns = ["seed", "labelling", "class", "size", "change", "random mean", "matched",
            "energy ratio"]
-gaps[columns].sort_values(["labelling", "size"]).style.format(precision=3).hide(axis="index")
+shown_gaps = comparison.labelled(gaps[columns].sort_values(["labelling", "size"]))
+shown_gaps.style.format(precision=3).hide(axis="index")
 
 # %% [markdown]
 # Where a class's change sits close to its matched random sets' mean, what the class removes does

@@ -107,8 +107,8 @@ if not S.on_world:  # what only the world's decoder and reader give; the prose s
     for key in ("bar", "cond_dropout", "cond_maps", "decoder_images", "decoder_steps",
                 "guidance_note", "q_colour", "q_met", "q_shape", "q_twice", "resolution",
                 "text_mlp", "mlp_better", "text_shift", "twice_gain", "twice_steps", "n_confirmed",
-                "n_above", "pred_MDS_missing", "pred_MDS_no", "pred_MDS_yes", "reader_real",
-                "pred_partner_missing", "pred_partner_no", "pred_partner_yes", "spec_MDS",
+                "n_above", "pred_mds_missing", "pred_mds_no", "pred_mds_yes", "reader_real",
+                "pred_partner_missing", "pred_partner_no", "pred_partner_yes", "spec_mds",
                 "spec_partner"):
         glue(key, "(needs the world's images)")
     glue("confirm_chance", float("nan"))
@@ -298,27 +298,29 @@ ctl = dict(match=control.IMAGE_SIDE)  # only image embeddings are edited: match 
 
 # %%
 def seed_autoencoder(s):
-    """Seed s's chosen autoencoder, its codes of the feature pairs, and what each latent carries."""
+    """Seed s's chosen autoencoder, its codes of the feature pairs, what each latent carries, and
+    the probes' reading of the held-out embeddings after removing latents from them."""
     fs, sae_s = features.sae_features(fx, fy, EX.config(tool, s), subject.clip.identity,
                                       data_id, progress=False)
     zx, zy = features.encode_all(fs, fx), features.encode_all(fs, fy)
-    return sae_s, zx, zy, control.carried(zx, zy)
+    readout = editing.probe_readout(sae_s, x_test, probes)
+    return sae_s, zx, zy, control.carried(zx, zy), readout
 
 
 # %%
-edit_x, screen, rows, kept = x_test[:n_edit], [], [], {}  # kept: by seed and labelling
+edit_x, screen, rows, kept, dosing = x_test[:n_edit], [], [], {}, {}  # by seed and labelling
 for s in seeds:
-    sae_s, zx, zy, carry = seed_autoencoder(s)
-    readout = editing.probe_readout(sae_s, x_test, probes)
+    sae_s, zx, zy, carry, readout = seed_autoencoder(s)
     plain = draw(editing.without_latents(sae_s, edit_x), s) if S.on_world else None
     for name, m in LABELLINGS.items():
-        labels = comparison.attribute(m, zx, zy, opts=opts, x=fx.numpy(), y=fy.numpy()).labels
-        kept[s, name] = (sae_s, labels, plain)
+        att = comparison.attribute(m, zx, zy, opts=opts, x=fx.numpy(), y=fy.numpy())
+        kept[s, name], dosing[s, name] = (sae_s, att.labels, plain), (readout, att, carry)
         cfg = control.ControlConfig(n_random=n_screen_sets, seed=s, **ctl)
-        screen.append(control.compare(readout, labels, carry, cfg).assign(seed=s, labelling=name))
+        got = control.compare(readout, att.labels, carry, cfg)
+        screen.append(got.assign(seed=s, labelling=name))
         cfg = control.ControlConfig(n_random=n_random_sets, seed=s, **ctl)
         if S.on_world:  # the drawings confirm the screen
-            rows += editing.drawn_edits(sae_s, edit_x, labels, carry, plain, draw, cfg, seed=s,
+            rows += editing.drawn_edits(sae_s, edit_x, att.labels, carry, plain, draw, cfg, seed=s,
                                         labelling=name)
 screen, drawn_edits = pd.concat(screen, ignore_index=True), pd.DataFrame(rows)
 
@@ -330,7 +332,7 @@ moved = control.verdicts(screen, by=("labelling", "class", "readout")).rename(
     columns={"readout": "factor"})
 moved = moved.merge(editing.confirmed(drawn_edits, screened), on=["labelling", "class", "factor"],
                     how="left") if S.on_world else moved
-sae_s, labels, plain = kept[seeds[-1], "probe partner"]  # what the grid and the exercises show
+sae_s, labels, plain = kept[seeds[-1], "partner"]  # what the grid and the exercises show
 
 # %% mystnb={"figure": {"caption": "How much more often removing each class changes each factor (read by the probes off the edited embeddings) than removing matched random sets does: the difference with its 95% interval over seeds; filled points differ from random at the 5% level (combined permutation test), for each labelling of the latents.", "name": "fig-generation-edits"}}
 plots.class_effects(moved)
@@ -345,9 +347,10 @@ def moved_beyond(name):
 
 
 for name in LABELLINGS:
-    glue(f"moved_{name.split()[-1]}", moved_beyond(name))
+    glue(f"moved_{name}", moved_beyond(name))
 lacking = moved[moved.verdict == "no control"].drop_duplicates(["labelling", "class"])
-glue("edit_no_control", ", ".join(lacking.labelling + ": " + lacking["class"]) or "none")
+glue("edit_no_control", ", ".join(lacking.labelling.map(comparison.label) + ": " + lacking["class"])
+     or "none")
 
 # %%
 above = moved[moved.verdict == "above"]
@@ -361,7 +364,7 @@ glue("n_beyond", int(moved.verdict.isin(["above", "below"]).sum()))
 glue("n_by_chance", 0.05 * n_verdicts)
 glue("probe_min", min(probes.accuracy.values()))
 glue("probe_accuracy", ", ".join(f"{f} {a:.2f}" for f, a in probes.accuracy.items()))
-moved.drop(columns=["seeds"]).style.format(precision=3).hide(axis="index")
+comparison.labelled(moved.drop(columns=["seeds"])).style.format(precision=3).hide(axis="index")
 
 # %%
 if S.on_world:  # the world's kinds say which factors each class should move
@@ -371,8 +374,8 @@ if S.on_world:  # the world's kinds say which factors each class should move
     KEYS = {"as predicted": "yes", "not predicted": "no", "missing": "missing"}
     for name in LABELLINGS:
         for col, key in KEYS.items():
-            glue(f"pred_{name.split()[-1]}_{key}", verdict.loc[name, col])
-    display(verdict)
+            glue(f"pred_{name}_{key}", verdict.loc[name, col])
+    display(comparison.labelled(verdict))
 
 # %%
 if S.on_world:
@@ -381,13 +384,14 @@ if S.on_world:
         d = spec[(spec.labelling == name) & spec.value.notna()]
         parts = [f"{c} {v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
                  for c, v, lo, hi in zip(d["class"], d.value, d.low, d.high)]
-        glue(f"spec_{name.split()[-1]}", "; ".join(parts) or "none")
-    display(spec.style.format(precision=3, subset=["value", "low", "high"]).hide(axis="index"))
+        glue(f"spec_{name}", "; ".join(parts) or "none")
+    display(comparison.labelled(spec).style.format(precision=3, subset=["value", "low", "high"])
+            .hide(axis="index"))
 
 # %% [markdown]
 # {numref}`fig-generation-edits` shows how much more often each class's removal changes each factor
 # than its matched random sets' does. Factors that a class moves beyond them (combined p < 0.05, the
-# change beyond random beside each): {glue:text}`moved_MDS` under the paper's MDS classes;
+# change beyond random beside each): {glue:text}`moved_mds` under the paper's MDS classes;
 # {glue:text}`moved_partner` under the probe partners' classes. Classes without a matched control
 # (random sets from the latents outside them would share most of their latents):
 # {glue:text}`edit_no_control`; their raw changes are in the table above. Of these
@@ -402,15 +406,60 @@ if S.on_world:
 # meant what they claim, removing each class would move the factors of its kind in this world beyond
 # random (ImgD the vision-dominant size and position, CMD the cross-modal shape and colour; TxtD has
 # no factor the reader can see) and nothing else. Under the paper's MDS the moves as predicted are
-# {glue:text}`pred_MDS_yes`, those not predicted {glue:text}`pred_MDS_no`, and the predicted ones
-# missing {glue:text}`pred_MDS_missing`; under the probe partners, {glue:text}`pred_partner_yes`,
+# {glue:text}`pred_mds_yes`, those not predicted {glue:text}`pred_mds_no`, and the predicted ones
+# missing {glue:text}`pred_mds_missing`; under the probe partners, {glue:text}`pred_partner_yes`,
 # {glue:text}`pred_partner_no` and {glue:text}`pred_partner_missing`.
 #
 # A class can beat its random sets on a factor and still not be specific to it: removing it may move
 # every factor a little more than random. Specificity, the change beyond random of the factors a
 # class should carry minus that of the other factors (mean and 95% interval over seeds; a pure mass
-# effect cancels), is {glue:text}`spec_MDS` under the paper's MDS and {glue:text}`spec_partner`
+# effect cancels), is {glue:text}`spec_mds` under the paper's MDS and {glue:text}`spec_partner`
 # under the probe partners (TxtD carries no factor the reader sees, so it has none).
+
+# %% [markdown]
+# ### Dose by dose
+#
+# A class that holds most of the classified latents has no control as a whole (above:
+# {glue:text}`edit_no_control`), but its first latents do. On the screen each class loses its first
+# $k$ latents in score order (the most dominant first; for CMD the most balanced), for
+# $k$ = {glue:text}`dose_list`, against {glue:text}`n_screen_sets` matched sets of $k$ latents drawn
+# outside the *whole* class, in every seed ({numref}`fig-generation-dose`).
+
+# %%
+doses = [4, 8, 16, 32, 64]  # a class's first k latents in score order
+parts = []
+for (s, name), (readout, att, carry) in dosing.items():
+    cfg = control.ControlConfig(n_random=n_screen_sets, seed=s, **ctl)
+    rank = control.score_rank(att.labels, att.scores)
+    got = control.dose_response(readout, att.labels, rank, carry, doses, cfg)
+    parts.append(got.assign(seed=s, labelling=name))
+dose = pd.concat(parts, ignore_index=True)
+by_dose = control.verdicts(dose, by=("labelling", "class", "dose", "readout"))
+glue("dose_list", ", ".join(str(d) for d in doses))
+
+# %% mystnb={"figure": {"caption": "How often each probe-read factor changes as each class loses its first k latents in score order (lines, mean over seeds), beside matched random sets of k latents drawn outside the class (shaded: their 95% range; dashed: the value for a set of the class's totals), a row per labelling.", "name": "fig-generation-dose"}}
+plots.dose_response(dose)
+plt.show()
+
+# %%
+tested = comparison.labelled(by_dose[~by_dose.verdict.isin(["no control", "undecidable"])])
+reach = tested.groupby(["labelling", "class"], sort=False).dose.max()
+glue("dose_reach", ", ".join(f"{c} ({n}) up to {int(k)}" for (n, c), k in reach.items()) or "none")
+first = tested[tested.verdict == "above"].groupby(["labelling", "class", "readout"],
+                                                  sort=False).dose.min()
+glue("dose_moved", "; ".join(f"{c} ({n}) moves {f} from {int(k)}" for (n, c, f), k in first.items())
+     or "nothing")
+glue("n_dose_tests", len(tested))
+glue("n_dose_beyond", int(tested.verdict.isin(["above", "below"]).sum()))
+glue("dose_chance", 0.05 * len(tested))
+comparison.labelled(by_dose.drop(columns=["seeds"])).style.format(precision=3).hide(axis="index")
+
+# %% [markdown]
+# Dose by dose the screen has a matched control for {glue:text}`dose_reach` latents. The first dose
+# at which a class moves a factor more often than its matched random sets (combined p < 0.05):
+# {glue:text}`dose_moved`. Of the {glue:text}`n_dose_tests` comparisons, {glue:text}`n_dose_beyond`
+# differ from random at the 5% level; about {glue:text}`dose_chance:.1f` would by chance alone (the
+# doses of one class share their first latents, so these comparisons are not independent).
 
 # %% [markdown]
 # {numref}`fig-generation-edit-grid` shows what the edits look like: the first six edited
@@ -465,8 +514,8 @@ else:
 # where a class whose removal moves a factor only as often as random sets that carry as much do says
 # nothing about the class. Under the probe partners, the class edits move
 # {glue:text}`pred_partner_yes` as their classes predict, {glue:text}`pred_partner_no` besides, and
-# miss {glue:text}`pred_partner_missing`; under the paper's MDS, {glue:text}`pred_MDS_yes` as
-# predicted, {glue:text}`pred_MDS_no` besides, and miss {glue:text}`pred_MDS_missing`. Two choices
+# miss {glue:text}`pred_partner_missing`; under the paper's MDS, {glue:text}`pred_mds_yes` as
+# predicted, {glue:text}`pred_mds_no` besides, and miss {glue:text}`pred_mds_missing`. Two choices
 # are this book's, not the paper's (whose generation protocol is not public): the spatial route for
 # the condition, and scoring by a reader trained on real images. A real Stable unCLIP is one
 # parameter away (`unclip_folder`).

@@ -22,10 +22,10 @@ def _split_world(n=1500, seed=0):
 
 def test_concept_method_recovers_every_class_where_per_latent_scores_fail():
     zx, zy, f = _split_world()
-    per_latent = C.check("energy, bimodal rule", zx, zy, f)
+    per_latent = C.check("energy_bimodal", zx, zy, f)
     h = per_latent.hits()
     assert h[h.expected == D.CMD].hit.mean() == 0.0            # the split 'red' latents look one-sided
-    concept = C.check("concept, co-activation", zx, zy, f)
+    concept = C.check("concept_coactivation", zx, zy, f)
     u = concept.units.dropna(subset=["expected"])
     assert len(u) == 3 and (u.expected == u.predicted).all()     # red: CMD, striped: ImgD, lovely: TxtD
     assert concept.hits().hit.mean() == 1.0
@@ -37,10 +37,10 @@ def test_concept_method_recovers_every_class_where_per_latent_scores_fail():
 def test_comparison_errors_and_accuracy_table():
     zx, zy, f = _split_world(600)
     with pytest.raises(ValueError, match="needs the feature set's decoder"):
-        C.attribute("bridge μ_B", zx, zy)
+        C.attribute("bridge", zx, zy)
     with pytest.raises(ValueError, match="Unknown attribution method"):
         C.attribute("vibes", zx, zy)
-    res = {("planted", m, s): C.check(m, *_split_world(600, seed=s)) for m in ("concept, co-activation",) for s in (0, 1)}
+    res = {("planted", m, s): C.check(m, *_split_world(600, seed=s)) for m in ("concept_coactivation",) for s in (0, 1)}
     t = C.accuracy_table(res, n_perm=50)
     t = t.set_index(["condition", "expected"])
     assert t.loc[("method", "all")].value == 1.0 and t.loc[("method", "all")].seeds == 2
@@ -113,10 +113,10 @@ def test_sweep_fit_recovers_a_planted_line_and_its_interval_covers_it():
 
 
 def test_ideal_curves_and_ranking_and_target():
-    assert C.ideal("MDS, interval", 1.0, 0.5) == pytest.approx(0.75)
-    assert C.ideal("concept, probe partner", 0.25, 1.0) == pytest.approx(0.2)
+    assert C.ideal("mds_interval", 1.0, 0.5) == pytest.approx(0.75)
+    assert C.ideal("probe_partner", 0.25, 1.0) == pytest.approx(0.2)
     with pytest.raises(ValueError, match="no ideal curve"):
-        C.ideal("bridge μ_B", 1.0, 1.0)
+        C.ideal("bridge", 1.0, 1.0)
     rows = []
     for method, accs in (("good", (0.9, 0.85, 0.95)), ("lopsided", (1.0, 1.0, 0.1))):
         for cls, a in zip(D.CLASSES, accs):
@@ -235,13 +235,30 @@ def test_methods_score_against_any_generator_of_paired_embeddings():
               "kind": world.kind_of(*qp)} for k, qp in concepts.items()]
     zx, zy = np.maximum(x, 0.0), np.maximum(y, 0.0)
     scored = {}
-    for method in ("energy, share cuts", "MDS, mean ± k std"):
+    for method in ("energy_cuts", "mds_std"):
         att = C.attribute(method, zx, zy)
         scored[("axes", method, 0)] = pd.DataFrame(truth).assign(predicted=att.labels,
                                                                  **{"side only": C.side_only(zx, zy)})
     acc = C.accuracy_table(scored, n_perm=50).set_index(["method", "condition", "expected"])
-    assert acc.loc[("energy, share cuts", "method", "all")].value == 1.0
-    assert acc.loc[("energy, share cuts", "side only", "all")].value == pytest.approx(1 / 3)  # only 'shared'
-    assert acc.loc[("energy, share cuts", "method", "all")].coverage == 1.0
+    assert acc.loc[("energy_cuts", "method", "all")].value == 1.0
+    assert acc.loc[("energy_cuts", "side only", "all")].value == pytest.approx(1 / 3)  # only 'shared'
+    assert acc.loc[("energy_cuts", "method", "all")].coverage == 1.0
     # the paper's MDS averages per-pair shares: the image-dominant axis (ideal MDS 0.875) stays ImgD
-    assert acc.loc[("MDS, mean ± k std", "method", D.IMGD)].value == 1.0
+    assert acc.loc[("mds_std", "method", D.IMGD)].value == 1.0
+
+
+def test_methods_are_identifiers_and_the_page_shows_their_labels():
+    """Code, tables and tests key methods and labellings by identifier; `label` and `labelled` give the page's
+    names, in columns and index levels alike, and leave anything else as it is."""
+    assert all(m.isidentifier() for m in C.METHODS) and set(C.LABELLINGS.values()) <= set(C.METHODS)
+    assert C.label("mds_interval") == "MDS, interval" and C.label("partner") == "probe partner"
+    assert C.label("TopK") == "TopK"
+    t = pd.DataFrame({"tool": ["TopK", "Aligned"], "method": ["mds_interval", "probe_partner"], "v": [1, 2]})
+    shown = C.labelled(t)
+    assert list(shown.method) == ["MDS, interval", "probe partner"] and list(t.method) == ["mds_interval",
+                                                                                            "probe_partner"]
+    indexed = C.labelled(t.set_index(["tool", "method"]))
+    assert list(indexed.index.get_level_values("method")) == ["MDS, interval", "probe partner"]
+    assert list(C.labelled(t.set_index("method")).index) == ["MDS, interval", "probe partner"]
+    with pytest.raises(ValueError, match="Available"):
+        C.attribute("MDS, interval", np.zeros((4, 2)), np.zeros((4, 2)))

@@ -118,7 +118,7 @@ def test_mds_interval_recovers_planted_classes_and_its_controls():
 
     fs, x, y, f = _planted_world()
     zx, zy = features.encode_all(fs, x), features.encode_all(fs, y)
-    res = C.check("MDS, interval", zx, zy, f, opts=C.MethodConfig(k_std=0.5, n_boot=20, min_pairs=5))
+    res = C.check("mds_interval", zx, zy, f, opts=C.MethodConfig(k_std=0.5, n_boot=20, min_pairs=5))
     assert list(res.units.expected) == [D.CMD, D.IMGD, D.TXTD]
     assert list(res.units.predicted) == [D.CMD, D.IMGD, D.TXTD] and res.hits().hit.mean() == 1.0
     assert res.shuffled.dominance.iloc[0] == pytest.approx(0.5, abs=0.1)

@@ -113,10 +113,10 @@ def test_per_layer_draws_a_band_per_label_and_follow_rates_stacks_to_one():
 def test_class_effects_fills_the_decided_points_and_draws_intervals():
     rows = [{"labelling": name, "class": c, "factor": f, "value": 0.1 * i, "low": 0.1 * i - 0.05,
              "high": 0.1 * i + 0.05, "verdict": "above" if (c, f) == ("CMD", "shape") else "within"}
-            for name in ("MDS", "partner") for i, c in enumerate(("ImgD", "TxtD", "CMD"))
+            for name in ("mds", "partner") for i, c in enumerate(("ImgD", "TxtD", "CMD"))
             for f in ("shape", "size")]
     fig = plots.class_effects(pd.DataFrame(rows))
-    assert [ax.get_title() for ax in fig.axes] == ["MDS", "partner"]
+    assert [ax.get_title() for ax in fig.axes] == ["paper's MDS", "probe partner"]  # labels, not identifiers
     filled = [c for c in fig.axes[0].collections if len(c.get_offsets()) and len(c.get_facecolor())
               and c.get_facecolor()[0][:3].sum() < 2.9]
     assert sum(len(c.get_offsets()) for c in filled) == 1   # only CMD's shape is decided

@@ -25,19 +25,44 @@ import torch
 from mdsgap import attribution, world
 from mdsgap.attribution import dominance, groundtruth
 
-METHODS = ("MDS, interval", "MDS, mean ± k std", "energy, bimodal rule", "energy, share cuts", "bridge μ_B",
-           "concept, co-activation", "concept, bridge", "concept, probe partner")
-"""Every method, in the order the book shows them."""
-NEEDS_DECODER = ("bridge μ_B", "concept, bridge")
-CHOSEN = ("Aligned", "concept, probe partner")
+METHODS = {"mds_interval": "MDS, interval", "mds_std": "MDS, mean ± k std",
+           "energy_bimodal": "energy, bimodal rule", "energy_cuts": "energy, share cuts", "bridge": "bridge μ_B",
+           "concept_coactivation": "concept, co-activation", "concept_bridge": "concept, bridge",
+           "probe_partner": "probe partner"}
+"""Every method, in the order the book shows them: its identifier (what code, tables and tests use) and its
+label on the page (`label`)."""
+NEEDS_DECODER = ("bridge", "concept_bridge")
+CHOSEN = ("Aligned", "probe_partner")
 """The (feature set, method) chapter 4 chooses on its development seeds and judges on fresh ones; the
 application chapters label that dictionary's latents with it beside the paper's MDS (`LABELLINGS`), and
 chapter 4 says whether its own build still chooses the same."""
-LABELLINGS = {"paper's MDS": "MDS, interval", "probe partner": CHOSEN[1]}
-"""The two labellings every application chapter edits by: the paper's MDS (interval rule) and the chosen
-method, both on the latents of the chosen dictionary (`features.ExtractorsConfig.config(CHOSEN[0], seed)`)."""
+LABELLINGS = {"mds": "mds_interval", "partner": CHOSEN[1]}
+"""The two labellings every application chapter edits by, identifier -> method: the paper's MDS (interval
+rule) and the chosen method, both on the latents of the chosen dictionary
+(`features.ExtractorsConfig.config(CHOSEN[0], seed)`)."""
+LABELS = {**METHODS, "mds": "paper's MDS", "partner": "probe partner"}
+"""What the page shows for each method and labelling identifier."""
 SHARE_CUTS = (1 / 3, 2 / 3)
 """Class boundaries on an image-share score: TxtD below 1/3, ImgD above 2/3 (the world's kinds)."""
+
+
+def label(key: str) -> str:
+    """The page's name for a method or labelling identifier (`LABELS`); anything else unchanged."""
+    return LABELS.get(key, key)
+
+
+def labelled(table: pd.DataFrame, columns=("method", "labelling")) -> pd.DataFrame:
+    """A copy of `table` for the page: method and labelling identifiers replaced by their labels, in those
+    columns and index levels."""
+    out = table.copy()
+    for col in columns:
+        if col in out.columns:
+            out[col] = out[col].map(label)
+        if col in (out.index.names or []):
+            level = out.index.names.index(col)
+            out.index = out.index.set_levels(out.index.levels[level].map(label), level=level) \
+                if isinstance(out.index, pd.MultiIndex) else out.index.map(label)
+    return out
 
 
 @dataclass(frozen=True)
@@ -46,27 +71,27 @@ class MethodConfig:
     (every method reads `min_pairs`)."""
 
     band: float = 0.1
-    """Cross-modal band of the paper's interval rule (chapter 3). Read by "MDS, interval"."""
+    """Cross-modal band of the paper's interval rule (chapter 3). Read by mds_interval."""
     k_std: float = 1.0
-    """Thresholds at mean +- k_std standard deviations. Read by "MDS, mean ± k std"."""
+    """Thresholds at mean +- k_std standard deviations. Read by mds_std."""
     n_boot: int = 100
     """Bootstrap replicates of the interval rule. Read by both MDS methods."""
     min_pairs: int = 5
     """A unit firing on fewer pairs is rare and gets no class."""
     bimodal_low: float = 0.05
-    """Energy score below which a latent is caption-only. Read by "energy, bimodal rule", and by the concept
-    methods and "concept, probe partner" to decide which latents are one-sided."""
+    """Energy score below which a latent is caption-only. Read by energy_bimodal, and by the concept methods
+    and probe_partner to decide which latents are one-sided."""
     bimodal_high: float = 0.95
     """Energy score above which a latent is image-only (as `bimodal_low`)."""
     pair_floor: float = 0.1
-    """A pair of latents joins into one concept when its pairing score exceeds this. Read by "concept,
-    co-activation" and "concept, bridge"."""
+    """A pair of latents joins into one concept when its pairing score exceeds this. Read by
+    concept_coactivation and concept_bridge."""
     weighting: attribution.Weighting = "normalised energy"
-    """How a concept's image share weighs its latents (`attribution.concept_scores`). Read by "concept,
-    co-activation" and "concept, bridge"."""
+    """How a concept's image share weighs its latents (`attribution.concept_scores`). Read by
+    concept_coactivation and concept_bridge."""
     r2_floor: float = 0.05
     """A probe partner whose held-out R^2 is below this never fires (`attribution.fit_probe_partners`).
-    This and the next three are read by "concept, probe partner" only."""
+    This and the next three are read by probe_partner only."""
     plateau: float = 0.9
     """Quantile of a probe over its latent's firing pairs that sets its plateau."""
     fraction: float = 0.5
@@ -130,32 +155,32 @@ def attribute(method: str, zx, zy, decoder=None, opts: MethodConfig = MethodConf
     ax, ay = (np.maximum(a, 0) if (a < 0).any() else a for a in (ax, ay))
     zx, zy = torch.from_numpy(ax), torch.from_numpy(ay)  # shares memory: latent methods keep the caller's arrays
     firing = _firing(ax, ay)
-    if method.startswith("MDS"):
+    if method.startswith("mds"):
         stats = dominance.DominanceStats(zx.shape[1], n_boot=opts.n_boot, seed=opts.seed).update(zx, zy)
-        rule = groundtruth.RULES[1] if method == "MDS, interval" else groundtruth.RULES[0]
+        rule = groundtruth.RULES[1] if method == "mds_interval" else groundtruth.RULES[0]
         labels = groundtruth.mds_labels(stats, opts.k_std, opts.band, opts.min_pairs)[rule]
         return Attribution(method, ax, ay, stats.scores(), labels)
     if method.startswith("energy"):
         mu = dominance.mds(zx, zy, "energy")
-        if method == "energy, share cuts":
+        if method == "energy_cuts":
             return Attribution(method, ax, ay, mu, share_classes(mu, firing, opts.min_pairs))
         labels = attribution.energy_classes(mu, opts.bimodal_low, opts.bimodal_high)
         labels[(firing < opts.min_pairs) & (firing > 0)] = dominance.RARE
         return Attribution(method, ax, ay, mu, labels)
-    if method == "bridge μ_B":
+    if method == "bridge":
         w = attribution.CrossCovariance(zx.shape[1]).update(zx, zy).matrix()
         mu_b = attribution.bridge_modality_score(attribution.bridge(w, decoder))
         return Attribution(method, ax, ay, mu_b, share_classes(mu_b, firing, opts.min_pairs))
-    if method == "concept, probe partner":
+    if method == "probe_partner":
         if x is None or y is None:
-            raise ValueError("'concept, probe partner' needs the embeddings the codes came from: pass x= and y=.")
+            raise ValueError("'probe_partner' needs the embeddings the codes came from: pass x= and y=.")
         partners = attribution.fit_probe_partners(ax, ay, x, y, opts.bimodal_low, opts.bimodal_high,
                                                   plateau=opts.plateau, fraction=opts.fraction,
                                                   r2_floor=opts.r2_floor, seed=opts.seed,
                                                   reference=opts.reference)
         scores = partners.shares(ax, ay, x, y)
         return Attribution(method, ax, ay, scores, share_classes(scores, firing, opts.min_pairs), partners=partners)
-    pairing = "coactivation" if method == "concept, co-activation" else "bridge"
+    pairing = "coactivation" if method == "concept_coactivation" else "bridge"
     mu = dominance.mds(zx, zy, "energy")
     classes = attribution.energy_classes(mu, opts.bimodal_low, opts.bimodal_high)
     classes[firing < opts.min_pairs] = dominance.RARE
@@ -349,8 +374,7 @@ def accuracy_table(results: dict, n_perm: int = 1000, seed: int = 0) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-SWEEPABLE = ("MDS, interval", "energy, share cuts", "concept, co-activation", "concept, bridge",
-             "concept, probe partner")
+SWEEPABLE = ("mds_interval", "energy_cuts", "concept_coactivation", "concept_bridge", "probe_partner")
 """One method per score whose value (q, p) predicts (the two MDS rules share a score, as do the two energy
 rules); μ_B reads a latent's role in a bridge, which (q, p) does not set (1/2 for a latent that fires on both
 sides, 1 or 0 for the two ends of a split pair)."""
@@ -360,9 +384,9 @@ def ideal(method: str, q, p) -> np.ndarray:
     """The score an ideal detector of a factor shown with probability q and named with probability p gets: the
     per-pair MDS of Yan et al. averages shares over firing pairs (`attribution.ideal_ratio_mds`); every other
     sweepable score is an energy or frequency share, q / (q + p) (`world.ideal_share`)."""
-    if method == "bridge μ_B" or method not in METHODS:
+    if method == "bridge" or method not in METHODS:
         raise ValueError(f"{method!r} has no ideal curve in (q, p). Sweepable: {list(SWEEPABLE)}")
-    if method.startswith("MDS"):
+    if method.startswith("mds"):
         return attribution.ideal_ratio_mds(q, p)
     return world.ideal_share(q, p)
 
@@ -372,7 +396,7 @@ def rescore(att: Attribution, zx, zy, opts: MethodConfig = MethodConfig(), x=Non
     probe partners stay as `att` found them on the default world."""
     zx = torch.as_tensor(np.asarray(zx, dtype=np.float64)).clamp_min(0)
     zy = torch.as_tensor(np.asarray(zy, dtype=np.float64)).clamp_min(0)
-    if att.method.startswith("MDS"):
+    if att.method.startswith("mds"):
         return dominance.mds(zx, zy, "ratio")
     if att.method.startswith("energy"):
         return dominance.mds(zx, zy, "energy")
@@ -565,7 +589,7 @@ def sensitivity(codes: dict, keys, factors: pd.DataFrame, x, y, opts: MethodConf
         zx, zy = (np.asarray(a, np.float64) for a in codes[key])
         for pl, fr, ref in grid:
             o = dataclasses.replace(opts, plateau=pl, fraction=fr, reference=ref)
-            att = attribute("concept, probe partner", zx, zy, None, o, x, y)
+            att = attribute("probe_partner", zx, zy, None, o, x, y)
             u = _units(att, factors, factors, world.WorldConfig(), floor, "eta2", memo, opts.min_pairs)
             h = hits(u).dropna()
             acc = h.hit.groupby(h.expected).mean()

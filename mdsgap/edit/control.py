@@ -17,7 +17,6 @@ balance, so few latents outside it share it (the share matched and the overlap s
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -261,14 +260,14 @@ def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd
         for k in sorted({int(d) for d in doses if 0 < int(d) <= len(members)}):
             first = np.full(len(labels), None, dtype=object)
             first[ordered[:k]] = cls
-            step = dataclasses.replace(cfg, seed=cfg.seed + k)
-            dosed, sets, match = class_sets(first, cls, outside, carry, step, np.random.default_rng(step.seed))
+            rng = np.random.default_rng((cfg.seed, k))  # one stream per (seed, dose), none shared
+            dosed, sets, match = class_sets(first, cls, outside, carry, cfg, rng)
             if sets is not None and match["overlap"] > MAX_OVERLAP:
                 # Say so without reading the sets out; a larger dose shares more, so the class stops here.
                 rows += [{"class": cls, "readout": name, "size": k, "n random": 0, "dose": k,
                           "note": f"no control: the sets share {match['overlap']:.0%}"} for name in base]
                 break
-            got = _class_rows(readout, base, cls, dosed, sets, match, quantities, step)
+            got = _class_rows(readout, base, cls, dosed, sets, match, quantities, cfg)
             rows += [{**r, "dose": k} for r in got]
             if sets is None:
                 break
