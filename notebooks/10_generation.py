@@ -442,8 +442,9 @@ plots.dose_response(dose)
 plt.show()
 
 # %%
-tested = comparison.labelled(by_dose[~by_dose.verdict.isin(["no control", "undecidable"])])
-reach = tested.groupby(["labelling", "class"], sort=False).dose.max()
+shown_dose = comparison.labelled(by_dose[by_dose.verdict != "no control"])  # for the page
+reach = shown_dose.groupby(["labelling", "class"], sort=False).dose.max()
+tested = shown_dose[shown_dose.verdict != "undecidable"]
 glue("dose_reach", ", ".join(f"{c} ({n}) up to {int(k)}" for (n, c), k in reach.items()) or "none")
 first = tested[tested.verdict == "above"].groupby(["labelling", "class", "readout"],
                                                   sort=False).dose.min()

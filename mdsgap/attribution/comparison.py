@@ -40,7 +40,7 @@ LABELLINGS = {"mds": "mds_interval", "partner": CHOSEN[1]}
 """The two labellings every application chapter edits by, identifier -> method: the paper's MDS (interval
 rule) and the chosen method, both on the latents of the chosen dictionary
 (`features.ExtractorsConfig.config(CHOSEN[0], seed)`)."""
-LABELS = {**METHODS, "mds": "paper's MDS", "partner": "probe partner"}
+LABELS = {**METHODS, "mds": "paper's MDS", "partner": METHODS[CHOSEN[1]]}
 """What the page shows for each method and labelling identifier."""
 SHARE_CUTS = (1 / 3, 2 / 3)
 """Class boundaries on an image-share score: TxtD below 1/3, ImgD above 2/3 (the world's kinds)."""
@@ -58,10 +58,10 @@ def labelled(table: pd.DataFrame, columns=("method", "labelling")) -> pd.DataFra
     for col in columns:
         if col in out.columns:
             out[col] = out[col].map(label)
-        if col in (out.index.names or []):
+        if col in out.index.names:
             level = out.index.names.index(col)
-            out.index = out.index.set_levels(out.index.levels[level].map(label), level=level) \
-                if isinstance(out.index, pd.MultiIndex) else out.index.map(label)
+            out.index = out.index.map(lambda k: tuple(label(v) if i == level else v for i, v in enumerate(k))
+                                      if isinstance(k, tuple) else label(k))
     return out
 
 

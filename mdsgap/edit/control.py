@@ -252,7 +252,7 @@ def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd
     base = readout(np.array([], np.int64))
     quantities = carry[list(cfg.match)].to_numpy(float)
     rows = []
-    for cls in classes:
+    for c, cls in enumerate(classes):
         members = np.flatnonzero(labels == cls)
         heavy = carry["energy"].to_numpy(float)[members] if "energy" in carry else np.zeros(len(members))
         ordered = members[np.lexsort((-heavy, -rank[members]))]  # ties (shares of 0 or 1): heaviest first
@@ -260,7 +260,7 @@ def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd
         for k in sorted({int(d) for d in doses if 0 < int(d) <= len(members)}):
             first = np.full(len(labels), None, dtype=object)
             first[ordered[:k]] = cls
-            rng = np.random.default_rng((cfg.seed, k))  # one stream per (seed, dose), none shared
+            rng = np.random.default_rng((cfg.seed, c, k))  # one stream per (seed, class, dose)
             dosed, sets, match = class_sets(first, cls, outside, carry, cfg, rng)
             if sets is not None and match["overlap"] > MAX_OVERLAP:
                 # Say so without reading the sets out; a larger dose shares more, so the class stops here.
