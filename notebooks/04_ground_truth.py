@@ -278,14 +278,18 @@ for cls in dominance.CLASSES:
     glue(f"units_{cls}", float(encoded.loc[cls, "units per seed"]))
     glue(f"factors_{cls}", int(encoded.loc[cls, "factors"]))
 glue("conj_share", float(encoded.conjunctions.sum() / encoded.units.sum()))
+kinds = world.factor_table().kind.value_counts()
+for kind in ("vision-dominant", "language-dominant", "cross-modal"):
+    glue(f"n_{kind.split('-')[0]}", int(kinds.get(kind, 0)))
 encoded
 
 # %% [markdown]
 # A share {glue:text}`conj_share:.2f` of the factor-encoding units are conjunctions.
 # Per seed there are {glue:text}`units_ImgD:.0f` ImgD units from {glue:text}`factors_ImgD` factors,
 # {glue:text}`units_TxtD:.0f` TxtD units from {glue:text}`factors_TxtD` and {glue:text}`units_CMD:.0f`
-# CMD units from {glue:text}`factors_CMD`: the world has three vision-dominant, two
-# language-dominant and two cross-modal factors, so each class's accuracy rests on a few factors, and
+# CMD units from {glue:text}`factors_CMD`: the world has {glue:text}`n_vision` vision-dominant,
+# {glue:text}`n_language` language-dominant and {glue:text}`n_cross` cross-modal factors, so each
+# class's accuracy rests on a few factors, and
 # its interval (over seeds, below) is the honest measure of how much that is worth.
 # How the verdicts move when the truth ignores conjunctions (first seed; the same units and classes,
 # only the expected class read from the best single factor):

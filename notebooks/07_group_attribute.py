@@ -218,10 +218,10 @@ else:
 # %% [markdown]
 # ## Two labellings of the latents
 #
-# For each seed the dictionary that {doc}`04_ground_truth` chose ({glue:text}`chosen_tool`, a TopK
-# autoencoder trained on matched pairs) is trained on {glue:text}`n_pairs` balanced pairs embedded by
-# that seed's CLIP, and its latents are labelled twice: by the paper's MDS (interval rule) and by
-# the probe partners, the method that chapter chose (`comparison.CHOSEN`).
+# For each seed the dictionary that {doc}`04_ground_truth` chose ({glue:text}`chosen_tool`) is
+# trained on {glue:text}`n_pairs` balanced pairs embedded by that seed's CLIP, and its latents are
+# labelled twice: by the paper's MDS (interval rule) and by the probe partners, the method that
+# chapter chose (`comparison.CHOSEN`).
 
 # %%
 LABELLINGS, tool = comparison.LABELLINGS, comparison.CHOSEN[0]
