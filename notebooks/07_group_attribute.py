@@ -314,6 +314,9 @@ glue("gap_no_control", ", ".join(lacking.labelling.map(comparison.label) + ": " 
 gaps = edits[(edits.readout == "gap") & (edits.note == "")]
 glue("random_range", f"{gaps['random 2.5%'].min():+.2f} to {gaps['random 97.5%'].max():+.2f}"
      if len(gaps) else "(no class has a matched control)")
+sized = gaps.groupby(["labelling", "class"], sort=False)["size"].mean()
+glue("controlled", ", ".join(f"{comparison.label(n)}: {c} (size {s:.0f})"
+                             for (n, c), s in sized.items()) or "none")
 decided = effects[effects.verdict.isin(["above", "below", "within"])]
 glue("n_verdicts", len(decided))
 glue("n_beyond", int(decided.verdict.isin(["above", "below"]).sum()))
@@ -325,7 +328,8 @@ glue("n_by_chance", 0.05 * len(decided))
 # Classes that have no matched control (too large a share of the classified latents: random sets
 # from the rest would share most of their latents): {glue:text}`gap_no_control`.
 # The matched random sets alone move the gap anywhere from {glue:text}`random_range` (their 95%
-# ranges over classes and seeds), the scale a class's own change has to stand out against. Of the
+# ranges over seeds and the classes that have a control: {glue:text}`controlled`), the scale a
+# class's own change has to stand out against. Of the
 # {glue:text}`n_verdicts` verdicts of this chapter, {glue:text}`n_beyond` differ from random at the
 # 5% level; about {glue:text}`n_by_chance:.1f` would by chance alone.
 
@@ -364,13 +368,19 @@ glue("dose_decided", "; ".join(f"{r['class']} ({r.labelling}) at {int(r.dose)} (
                                f"p = {r.p:.3f})" for _, r in decided.iterrows()) or "none")
 testable = tested[tested.verdict != "undecidable"]
 glue("n_dose_tests", len(testable))
+ranged = dose[(dose.readout == "gap") & (dose.note == "")]
+glue("dose_random_range", f"{ranged['random 2.5%'].min():+.2f} to "
+     f"{ranged['random 97.5%'].max():+.2f}" if len(ranged) else "(no dose has a control)")
 glue("dose_chance", 0.05 * len(testable))
+
+# %%
 shown_dose = ["labelling", "class", "dose", "change", "random mean", "value", "low", "high", "p",
               "verdict"]
 display(gap_dose[shown_dose].style.format(precision=3, subset=shown_dose[3:9]).hide(axis="index"))
 
 # %% [markdown]
-# Dose by dose, the gap has a matched control for {glue:text}`dose_reach` latents. The doses whose
+# Dose by dose, the gap has a matched control for {glue:text}`dose_reach` latents; the matched random
+# sets of these doses move the gap anywhere from {glue:text}`dose_random_range`. The doses whose
 # change of the gap differs from matched random sets at the 5% level (combined over seeds):
 # {glue:text}`dose_decided`. That is out of {glue:text}`n_dose_tests` comparisons, of which about
 # {glue:text}`dose_chance:.1f` would pass by chance alone if no class did anything its mass does

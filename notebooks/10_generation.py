@@ -109,7 +109,7 @@ if not S.on_world:  # what only the world's decoder and reader give; the prose s
                 "text_mlp", "mlp_better", "text_shift", "twice_gain", "twice_steps", "n_confirmed",
                 "n_above", "pred_mds_missing", "pred_mds_no", "pred_mds_yes", "reader_real",
                 "pred_partner_missing", "pred_partner_no", "pred_partner_yes", "spec_mds",
-                "spec_partner"):
+                "spec_partner", "dose_predicted"):
         glue(key, "(needs the world's images)")
     glue("confirm_chance", float("nan"))
 
@@ -453,12 +453,17 @@ glue("dose_moved", "; ".join(f"{c} ({n}) moves {f} from {int(k)}" for (n, c, f),
 glue("n_dose_tests", len(tested))
 glue("n_dose_beyond", int(tested.verdict.isin(["above", "below"]).sum()))
 glue("dose_chance", 0.05 * len(tested))
+if S.on_world:  # a first move is predicted when the world's kinds put its factor in that class
+    hits = [predicted.get(f) == c for (_, c, f) in first.index]
+    glue("dose_predicted", f"{sum(hits)} of {len(hits)}")
 comparison.labelled(by_dose.drop(columns=["seeds"])).style.format(precision=3).hide(axis="index")
 
 # %% [markdown]
 # Dose by dose the screen has a matched control for {glue:text}`dose_reach` latents. The first dose
 # at which a class moves a factor more often than its matched random sets (combined p < 0.05):
-# {glue:text}`dose_moved`. Of the {glue:text}`n_dose_tests` comparisons, {glue:text}`n_dose_beyond`
+# {glue:text}`dose_moved`; of these first moves, {glue:text}`dose_predicted` are of a factor the
+# world's kinds put in that class. Of the {glue:text}`n_dose_tests` comparisons,
+# {glue:text}`n_dose_beyond`
 # differ from random at the 5% level; about {glue:text}`dose_chance:.1f` would by chance alone (the
 # doses of one class share their first latents, so these comparisons are not independent).
 

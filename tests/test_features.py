@@ -59,7 +59,8 @@ def test_an_sae_config_by_name_plain_or_paired():
     from mdsgap.features import sae
     ex = features.ExtractorsConfig(sae_latents=16, sae_k=3)
     assert ex.config("TopK", 1) == ex.sae_configs(1)["TopK"]
-    chosen = ex.config(comparison.CHOSEN[0], 2)
-    assert sae.is_paired(chosen) and chosen.seed == 2
+    assert ex.config(comparison.CHOSEN[0], 2).seed == 2  # the application chapters' dictionary
+    paired = ex.config("Aligned", 2)
+    assert sae.is_paired(paired) and paired.seed == 2 and not sae.is_paired(ex.config("TopK", 2))
     with pytest.raises(ValueError, match="not an SAE tool"):
         ex.config("NCL", 0)
