@@ -257,17 +257,25 @@ def dose_response(table, metrics=None):
     for (name, metric), ax in zip([(n, m) for n in names for m in metrics], axes.flat):
         d = table[table.readout == metric]
         d = d if name is None else d[d.labelling == name]
+        drawn = False
         for cls, g in d.groupby("class", sort=False):
             g = g.groupby("dose").mean(numeric_only=True).dropna(subset=["random mean"])
+            if g.empty:
+                continue
             c = colors.get(cls, "grey")
             ax.fill_between(g.index, g["random 2.5%"], g["random 97.5%"], color=c, alpha=0.15)
             ax.plot(g.index, g["random mean"], ls="--", color=c, lw=1)
             ax.plot(g.index, g["change"], "o-", color=c, label=cls)
+            drawn = True
         ax.axhline(0, color="black", lw=0.8)
-        ax.set_xscale("log", base=2)
+        if drawn:
+            ax.set_xscale("log", base=2)
+        else:  # said, not left blank
+            ax.text(0.5, 0.5, "no dose has a matched control", transform=ax.transAxes, ha="center")
         ax.set(title=metric if name is None else f"{metric} ({label(name)})", xlabel="latents removed (score order)",
                ylabel="change from the reconstruction")
-    axes[0, 0].legend(fontsize=8)
+    if axes[0, 0].get_legend_handles_labels()[0]:
+        axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -52,6 +52,14 @@ def test_removal_against_random_puts_each_class_change_beside_its_random_sets():
     plt.close(fig)
 
 
+def test_dose_response_says_so_where_no_dose_has_a_control():
+    rows = [{"readout": "zero-shot", "class": "ImgD", "dose": 4, "change": np.nan, "random mean": np.nan,
+             "random 2.5%": np.nan, "random 97.5%": np.nan, "note": "no control: 4 latents, 2 outside"}]
+    fig = plots.dose_response(pd.DataFrame(rows))
+    assert "no dose has a matched control" in [t.get_text() for t in fig.axes[0].texts]
+    plt.close(fig)
+
+
 def test_dose_response_draws_a_line_per_class_with_its_random_band():
     rows = [{"readout": me, "class": c, "dose": k, "change": -0.01 * k * (i + 1), "random mean": -0.01 * k,
              "random 2.5%": -0.02 * k, "random 97.5%": 0.0}
