@@ -274,8 +274,9 @@ def dose_response(table, metrics=None):
             ax.text(0.5, 0.5, "no dose has a matched control", transform=ax.transAxes, ha="center")
         ax.set(title=metric if name is None else f"{metric} ({label(name)})", xlabel="latents removed (score order)",
                ylabel="change from the reconstruction")
-    if axes[0, 0].get_legend_handles_labels()[0]:
-        axes[0, 0].legend(fontsize=8)
+    first = next((a for a in axes.flat if a.get_legend_handles_labels()[0]), None)
+    if first is not None:
+        first.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -278,9 +278,8 @@ for cls in dominance.CLASSES:
     glue(f"units_{cls}", float(encoded.loc[cls, "units per seed"]))
     glue(f"factors_{cls}", int(encoded.loc[cls, "factors"]))
 glue("conj_share", float(encoded.conjunctions.sum() / encoded.units.sum()))
-kinds = world.factor_table().kind.value_counts()
-for kind in ("vision-dominant", "language-dominant", "cross-modal"):
-    glue(f"n_{kind.split('-')[0]}", int(kinds.get(kind, 0)))
+for kind in ("vision-dominant", "language-dominant", "cross-modal"):  # the world's factor table
+    glue(f"n_{kind.split('-')[0]}", int((table.kind == kind).sum()))
 encoded
 
 # %% [markdown]

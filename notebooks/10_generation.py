@@ -442,9 +442,9 @@ plots.dose_response(dose)
 plt.show()
 
 # %%
-shown_dose = comparison.labelled(by_dose[by_dose.verdict != "no control"])  # for the page
-reach = shown_dose.groupby(["labelling", "class"], sort=False).dose.max()
-tested = shown_dose[shown_dose.verdict != "undecidable"]
+controlled = comparison.labelled(by_dose[by_dose.verdict != "no control"])  # for the glued text
+reach = controlled.groupby(["labelling", "class"], sort=False).dose.max()
+tested = controlled[controlled.verdict != "undecidable"]
 glue("dose_reach", ", ".join(f"{c} ({n}) up to {int(k)}" for (n, c), k in reach.items()) or "none")
 first = tested[tested.verdict == "above"].groupby(["labelling", "class", "readout"],
                                                   sort=False).dose.min()
@@ -455,7 +455,7 @@ glue("n_dose_beyond", int(tested.verdict.isin(["above", "below"]).sum()))
 glue("dose_chance", 0.05 * len(tested))
 if S.on_world:  # a first move is predicted when the world's kinds put its factor in that class
     hits = [predicted.get(f) == c for (_, c, f) in first.index]
-    glue("dose_predicted", f"{sum(hits)} of {len(hits)}")
+    glue("dose_predicted", f"{sum(hits)} of {len(hits)}" if hits else "none (no first move)")
 comparison.labelled(by_dose.drop(columns=["seeds"])).style.format(precision=3).hide(axis="index")
 
 # %% [markdown]

@@ -17,6 +17,7 @@ balance, so few latents outside it share it (the share matched and the overlap s
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -252,7 +253,8 @@ def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd
     base = readout(np.array([], np.int64))
     quantities = carry[list(cfg.match)].to_numpy(float)
     rows = []
-    for c, cls in enumerate(classes):
+    for cls in classes:
+        c = dominance.CLASSES.index(cls) if cls in dominance.CLASSES else zlib.crc32(str(cls).encode())
         members = np.flatnonzero(labels == cls)
         heavy = carry["energy"].to_numpy(float)[members] if "energy" in carry else np.zeros(len(members))
         ordered = members[np.lexsort((-heavy, -rank[members]))]  # ties (shares of 0 or 1): heaviest first
@@ -260,7 +262,8 @@ def dose_response(readout: Callable[[np.ndarray], dict], labels, rank, carry: pd
         for k in sorted({int(d) for d in doses if 0 < int(d) <= len(members)}):
             first = np.full(len(labels), None, dtype=object)
             first[ordered[:k]] = cls
-            rng = np.random.default_rng((cfg.seed, c, k))  # one stream per (seed, class, dose)
+            rng = np.random.default_rng((cfg.seed, c, k))  # one stream per (seed, class, dose), whatever
+            # other classes the caller asks for
             dosed, sets, match = class_sets(first, cls, outside, carry, cfg, rng)
             if sets is not None and match["overlap"] > MAX_OVERLAP:
                 # Say so without reading the sets out; a larger dose shares more, so the class stops here.
