@@ -155,6 +155,28 @@ def test_a_side_the_class_does_not_carry_is_not_extrapolated():
     assert abs(got["random mean"]) < 10 * e.sum()
 
 
+def test_a_class_no_random_set_carries_as_much_as_gets_no_verdict():
+    """Image-heavy latents against a pool that carries a tenth of their image energy: every random set removes
+    far less, so the class's larger change says nothing about the class ('no control', with the reason);
+    the same class against a pool that carries as much gets its verdict."""
+    rng = np.random.default_rng(3)
+    n = 300
+    carry = pd.DataFrame({q: np.exp(rng.normal(0, 0.2, n)) for q in control.CARRIED})
+    labels = np.array(["CMD"] * n, dtype=object)
+    labels[:10] = "ImgD"
+    e = carry["image energy"].to_numpy()
+    readout = lambda s: {"x": float(e[s].sum())}
+    cfg = control.ControlConfig(seed=0, match=control.IMAGE_SIDE)
+    fair = control.compare(readout, labels, carry, cfg, classes=("ImgD",)).iloc[0]
+    assert fair.note == "" and np.isfinite(fair["p above"])
+    carry.loc[:9, "image energy"] *= 10
+    e = carry["image energy"].to_numpy()
+    got = control.compare(readout, labels, carry, cfg, classes=("ImgD",)).iloc[0]
+    assert got.note.startswith("no control: the random sets carry") and "image energy" in got.note
+    assert np.isnan(got["p above"])
+    assert control.verdicts(pd.DataFrame([got]).assign(seed=0)).verdict.iloc[0] == "no control"
+
+
 def test_a_class_too_large_for_a_control_gets_one_dose_by_dose():
     """40 of 60 latents are ImgD: no control as a whole, but its first k latents (score order) face k
     matched latents drawn outside the whole class; where only the first 8 carry the effect, the small doses

@@ -165,6 +165,15 @@ def _class_rows(readout, base: dict, cls: str, members: np.ndarray, sets, match:
     scale = np.maximum(quantities[members].sum(0), 1e-12)
     totals = np.stack([quantities[s].sum(0) for s in sets]) / scale - 1
     shrink = np.sqrt((1 - match["overlap"]) / (1 + match["overlap"]))
+    note = "" if match["overlap"] <= MAX_OVERLAP else f"no control: the sets share {match['overlap']:.0%}"
+    # Not matched on what it removes: the class carries more (or less) of a matched quantity than every
+    # random set, and the sets carry beyond `cfg.tolerance` of it on average; a class with nothing to be
+    # compared to gets no verdict rather than one against sets of another mass.
+    outside_all = (totals.min(0) > 0) | (totals.max(0) < 0)
+    off = [(q, match[f"{q} ratio"]) for q, o in zip(cfg.match, outside_all)
+           if o and not 1 / cfg.tolerance <= match[f"{q} ratio"] <= cfg.tolerance]
+    if off:  # the first reason to give: what the sets remove, before how much they share
+        note = f"no control: the random sets carry {off[0][1]:.2g} times the class's {off[0][0]}"
     for name, value in mine.items():
         change, r = value - base[name], rand[name].to_numpy(float) - base[name]
         ok = np.isfinite(r)
@@ -181,7 +190,6 @@ def _class_rows(readout, base: dict, cls: str, members: np.ndarray, sets, match:
             coef = np.linalg.lstsq(design, r, rcond=None)[0]
             centre, resid = float(coef[0]), r - design @ coef
         # The range a set carrying the class's totals would fall in, widened as the test widens it.
-        note = "" if match["overlap"] <= MAX_OVERLAP else f"no control: the sets share {match['overlap']:.0%}"
         lo, hi = np.quantile(resid, [0.025, 0.975]) / (1.0 if note else shrink)
         rows.append({"class": cls, "readout": name, "size": len(members), "change": change,
                      "random mean": centre, "random 2.5%": centre + lo, "random 97.5%": centre + hi,
@@ -212,8 +220,10 @@ def compare(readout: Callable[[np.ndarray], dict], labels, carry: pd.DataFrame, 
     class's totals), p above (`mid_rank_p` of the class among the random sets: small when the class's change is
     larger, near 1 when smaller), n random, adjusted (how many quantities the regression used), how well
     the sets match (`matched_sets`), a note where a class has no control (larger than the latents outside
-    it, or sets sharing most latents), and the quantities whose class total no random set reaches
-    (unmatched: the class carries more, or less, of them than any set).
+    it, sets sharing most latents, or sets that all carry less, or all more, of a matched quantity than the
+    class, beyond `cfg.tolerance` on average: they do not remove what it removes), and the quantities
+    whose class total no random set reaches (unmatched: the class carries more, or less, of them than any
+    set).
     """
     labels = np.asarray(labels, dtype=object)
     if len(labels) != len(carry):
