@@ -59,9 +59,7 @@ def labelled(table: pd.DataFrame, columns=("method", "labelling")) -> pd.DataFra
         if col in out.columns:
             out[col] = out[col].map(label)
         if col in out.index.names:
-            level = out.index.names.index(col)
-            out.index = out.index.map(lambda k: tuple(label(v) if i == level else v for i, v in enumerate(k))
-                                      if isinstance(k, tuple) else label(k))
+            out = out.rename(index=label, level=col)
     return out
 
 

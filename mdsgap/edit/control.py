@@ -152,6 +152,12 @@ def overlap(sets: list[np.ndarray]) -> float:
     return float((g.sum() - np.trace(g)) / (len(sets) * (len(sets) - 1) * len(sets[0])))
 
 
+def _reached(totals: np.ndarray) -> np.ndarray:
+    """Per matched quantity: whether the class's total (0 in `_class_rows`' relative totals) lies among the
+    random sets' totals (rows), so a comparison at the class's mass interpolates rather than extrapolates."""
+    return (totals.min(0) <= 0) & (totals.max(0) >= 0)
+
+
 def _class_rows(readout, base: dict, cls: str, members: np.ndarray, sets, match: dict, quantities: np.ndarray,
                 cfg: ControlConfig) -> list[dict]:
     """`compare`'s rows for one class and its drawn sets (`class_sets`); `base` is the unedited readout."""
@@ -169,9 +175,8 @@ def _class_rows(readout, base: dict, cls: str, members: np.ndarray, sets, match:
     # Not matched on what it removes: the class carries more (or less) of a matched quantity than every
     # random set, and the sets carry beyond `cfg.tolerance` of it on average; a class with nothing to be
     # compared to gets no verdict rather than one against sets of another mass.
-    outside_all = (totals.min(0) > 0) | (totals.max(0) < 0)
-    off = [(q, match[f"{q} ratio"]) for q, o in zip(cfg.match, outside_all)
-           if o and not 1 / cfg.tolerance <= match[f"{q} ratio"] <= cfg.tolerance]
+    off = [(q, match[f"{q} ratio"]) for q, reached in zip(cfg.match, _reached(totals))
+           if not reached and not 1 / cfg.tolerance <= match[f"{q} ratio"] <= cfg.tolerance]
     if off:  # the first reason to give: what the sets remove, before how much they share
         note = f"no control: the random sets carry {off[0][1]:.2g} times the class's {off[0][0]}"
     for name, value in mine.items():
@@ -182,7 +187,7 @@ def _class_rows(readout, base: dict, cls: str, members: np.ndarray, sets, match:
         r, tot = r[ok], totals[ok]
         # Adjust only along quantities whose class total lies among the sets' (interpolate, never
         # extrapolate: a class that carries nothing on one side has no stand-in that carries as little).
-        inside = (tot.min(0) <= 0) & (tot.max(0) >= 0)
+        inside = _reached(tot)
         adjust = int(inside.sum()) if cfg.adjust and len(r) >= 10 * (inside.sum() + 1) else 0
         centre, resid = float(r.mean()), r - r.mean()
         if adjust:
