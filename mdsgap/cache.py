@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-CACHE_VERSION = 1  # bump when the code that fills entries changes what it writes
+CACHE_VERSION = 2  # bump when the code that fills entries changes what it writes (2: the world of 0.7)
 
 
 def cache_dir() -> Path:

@@ -25,7 +25,7 @@ class ExperimentConfig:
     """Seed of the world, of training, and of the random baselines."""
     n_train: int = 20_000
     """World pairs the small CLIP trains on."""
-    train_steps: int = 1600
+    train_steps: int = 3200
     batch_size: int = 256
     temperature: float = 0.01
     """Fixed softmax temperature of training (ignored when learn_temperature)."""

@@ -14,13 +14,16 @@ def image_grid(images, captions=None, ncols: int = 6, size: float = 1.9, wrap: i
     """Images (uint8 (n, H, W, 3) or PIL) in a grid, each with its caption above it; returns the figure."""
     n = len(images)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.45) * nrows), squeeze=False)
+    titles = ["\n".join(textwrap.wrap(c, wrap)) for c in captions] if captions is not None else [""] * n
+    lines = max((t.count("\n") + 1 for t in titles if t), default=0)  # room above each image for its title
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.15 * lines + 0.1) * nrows),
+                             squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, ax in enumerate(axes.flat[:n]):
         ax.imshow(np.asarray(images[i]), interpolation="nearest")
-        if captions is not None:
-            ax.set_title("\n".join(textwrap.wrap(captions[i], wrap)), fontsize=8)
+        if titles[i]:
+            ax.set_title(titles[i], fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

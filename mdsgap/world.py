@@ -4,11 +4,13 @@ Every pair is an image of one coloured shape on a textured background and a capt
 declared once, in `FACTORS`, with two presence probabilities: how often the image *shows* it (q) and how
 often the caption *names* it (p). Together they say which modality a factor belongs to:
 
-- cross-modal factors are always shown and always named (q = p = 1): shape, colour;
+- cross-modal factors are always shown and always named (q = p = 1): shape, colour, the colour's shade
+  and the tint of the light (a warm or cool cast over the whole image);
 - vision-dominant factors are always shown and named now and then (q = 1, p small): size, position, the
-  background texture, as real captions mention a texture only sometimes;
+  background's texture and brightness, as real captions mention a background only sometimes;
 - language-dominant factors are always named and shown now and then (p = 1, q small): an evaluative tone
-  word and the time of day, whose visual cues (a bar along the top or bottom edge) appear only sometimes;
+  word, the time of day, the place and the season, whose visual cues (a bar along the top, bottom, left
+  or right edge) appear only sometimes;
 - the pure extremes: the shape's outline is shown but never named (p = 0), the caption's sentence frame
   (template) is named but never shown (q = 0).
 
@@ -49,21 +51,28 @@ class Factor:
 FACTORS: tuple[Factor, ...] = (
     Factor("shape", ("circle", "square", "triangle", "cross"), 1.0, 1.0, "the object's shape; the caption's noun"),
     Factor("colour", ("red", "green", "blue", "yellow", "purple", "orange"), 1.0, 1.0, "the object's fill colour"),
+    Factor("shade", ("pale", "deep"), 1.0, 1.0, "how light the fill colour is ('a pale red circle')"),
+    Factor("tint", ("warm", "cool"), 1.0, 1.0, "a warm or cool cast over the whole image ('tinted warm')"),
     Factor("size", ("small", "large"), 1.0, 0.25, "the object's radius"),
     Factor("position", ("top left", "top right", "bottom left", "bottom right"), 1.0, 0.25,
            "the quadrant the object sits in"),
     Factor("texture", ("plain", "striped", "checked", "dotted"), 1.0, 0.25,
            "the background pattern ('on a striped background')"),
+    Factor("backdrop", ("bright", "dim"), 1.0, 0.25, "the background's brightness ('on a dim background')"),
     Factor("outline", ("dark", "light"), 1.0, 0.0, "the colour of the object's rim; never named"),
     Factor("tone", ("lovely", "boring", "strange", "calm"), 0.25, 1.0,
            "an evaluative word; the image shows it only as a bar pattern along its top edge"),
     Factor("time", ("day", "night"), 0.25, 1.0,
            "'by day' or 'at night'; the image shows it only as a light or dark bar along its bottom edge"),
+    Factor("place", ("indoors", "outdoors", "underwater", "underground"), 0.25, 1.0,
+           "where the scene is; the image shows it only as a coloured bar along its left edge"),
+    Factor("season", ("spring", "summer", "autumn", "winter"), 0.25, 1.0,
+           "'in spring' ...; the image shows it only as a bar pattern along its right edge"),
     Factor("template", ("a {}", "a picture of a {}", "there is a {} here", "my drawing of a {}"), 0.0, 1.0,
            "the caption's sentence frame; never in the image"),
 )
 FACTOR_BY_NAME = {f.name: f for f in FACTORS}
-CUES = ("tone", "time")
+CUES = ("tone", "time", "place", "season")
 """Factors whose visual cue is optional, so their shown probability q can be set; every other factor is
 always shown (q = 1) except the template, never shown (q = 0)."""
 NAMEABLE = tuple(f.name for f in FACTORS if f.name != "template")
@@ -75,7 +84,6 @@ ZERO_SHOT = tuple(f.name for f in FACTORS if f.shown == 1.0 and f.name != "outli
 ALWAYS_NAMED = tuple(f.name for f in FACTORS if f.shown == 1.0 and f.named == 1.0)
 """Factors shown and named in every pair of the default world (the cross-modal ones)."""
 
-TEXTURE_WORDS = {"plain": "plain", "striped": "striped", "checked": "checked", "dotted": "dotted"}
 TIME_WORDS = {"day": "by day", "night": "at night"}
 
 
@@ -101,6 +109,8 @@ def kind_of(q: float, p: float) -> str:
     return "vision-dominant" if s > 2 / 3 else "language-dominant" if s < 1 / 3 else "cross-modal"
 
 
+TINT = ((18.0, 4.0, -18.0), (-18.0, 0.0, 18.0))
+"""The cast each tint adds to every pixel (order follows FACTORS["tint"].values)."""
 RGB = {
     "red": (220, 40, 40), "green": (40, 170, 60), "blue": (50, 80, 225),
     "yellow": (235, 215, 40), "purple": (150, 60, 195), "orange": (245, 140, 25),
@@ -217,22 +227,30 @@ def sample_factors(cfg: WorldConfig, n: int, rng: np.random.Generator) -> dict[s
 def caption(values: dict[str, str], mentioned: dict[str, bool]) -> str:
     """Compose one caption from factor values, naming the factors flagged in `mentioned`.
 
-    Order: [tone] [size] [colour] shape [in the position] [on a texture background] [with a outline rim]
-    [by day | at night], inside the template (default "a {}"). An unnamed shape becomes the generic noun
-    "shape", so every caption stays a noun phrase.
+    Order: [tone] [size] [shade] [colour] shape [in the position] [on a backdrop texture background]
+    [tinted tint] [with a outline rim] [by day | at night] [place] [in season], inside the template
+    (default "a {}"). An unnamed shape becomes the generic noun "shape", so every caption stays a noun
+    phrase.
     """
     said = lambda name: bool(mentioned.get(name)) and name in values
     words = [values["tone"]] if said("tone") else []
-    words += [values[name] for name in ("size", "colour") if said(name)]
+    words += [values[name] for name in ("size", "shade", "colour") if said(name)]
     words.append(values["shape"] if said("shape") else "shape")
     if said("position"):
         words += ["in the", values["position"]]
-    if said("texture"):
-        words += ["on a", TEXTURE_WORDS[values["texture"]], "background"]
+    background = [values[n] for n in ("backdrop", "texture") if said(n)]
+    if background:
+        words += ["on a", *background, "background"]
+    if said("tint"):
+        words += ["tinted", values["tint"]]
     if said("outline"):
         words += ["with a", values["outline"], "rim"]
     if said("time"):
         words.append(TIME_WORDS[values["time"]])
+    if said("place"):
+        words.append(values["place"])
+    if said("season"):
+        words += ["in", values["season"]]
     return re.sub(r"\ba (?=[aeiou])", "an ", values.get("template", "a {}").format(" ".join(words)))
 
 
@@ -257,40 +275,51 @@ def _shape_sdf(shape: np.ndarray, dx: np.ndarray, dy: np.ndarray, r: np.ndarray)
     return out
 
 
-def _background(texture: np.ndarray, R: int, contrast: float, rng: np.random.Generator) -> np.ndarray:
-    """Grey background patterns around a mid grey, (n, R, R) in 0-255; contrast 1 spans +-40 levels."""
+def _background(texture: np.ndarray, backdrop: np.ndarray, R: int, contrast: float,
+                rng: np.random.Generator) -> np.ndarray:
+    """Grey background patterns around a bright (165) or dim (105) grey, (n, R, R) in 0-255; contrast 1
+    spans +-40 levels."""
     yy, xx = np.mgrid[0:R, 0:R]
     period = max(4, R // 8)
     a = 40.0 * contrast
-    stripes = np.where(((xx + yy) // (period // 2)) % 2 == 0, 135 + a, 135 - a)
-    checks = np.where(((xx // period) + (yy // period)) % 2 == 0, 135 + a, 135 - a)
+    stripes = np.where(((xx + yy) // (period // 2)) % 2 == 0, a, -a)
+    checks = np.where(((xx // period) + (yy // period)) % 2 == 0, a, -a)
     dot = ((xx % period) - period / 2) ** 2 + ((yy % period) - period / 2) ** 2 <= (period / 4) ** 2 + 0.5
-    dots = np.where(dot, 135 - 1.5 * a, 135 + 0.3 * a)
-    plain = np.full((R, R), 135.0)
+    dots = np.where(dot, -1.5 * a, 0.3 * a)
+    plain = np.zeros((R, R))
     bank = np.stack([plain, stripes, checks, dots]).astype(np.float32)  # order follows FACTORS["texture"].values
     shift = rng.integers(0, period, size=(len(texture), 2))
     bg = bank[texture]
     # Random phase so a texture is a pattern, not a fixed pixel template.
     rows = (np.arange(R)[None, :] + shift[:, :1]) % R
     cols = (np.arange(R)[None, :] + shift[:, 1:]) % R
-    return bg[np.arange(len(texture))[:, None, None], rows[:, :, None], cols[:, None, :]]
+    level = np.array([165.0, 105.0], dtype=np.float32)[backdrop]  # order follows FACTORS["backdrop"].values
+    return bg[np.arange(len(texture))[:, None, None], rows[:, :, None], cols[:, None, :]] + level[:, None, None]
 
 
 def _cue_bars(img: np.ndarray, codes: dict[str, np.ndarray], shown: dict[str, np.ndarray], R: int) -> None:
-    """Paint the optional cues in place: tone as a bar pattern along the top edge, time as a light (day) or
-    dark (night) bar along the bottom edge, on the samples where they are shown."""
+    """Paint the optional cues in place, on the samples where they are shown: tone as a bar pattern along
+    the top edge, time as a light (day) or dark (night) bar along the bottom edge, the place as a bar of
+    its own colour along the left edge, the season as a bar pattern along the right edge."""
     h = max(2, round(3 * R / 32))
     xx = np.arange(R)
     period = max(4, R // 8)
-    tone_rows = np.stack([np.full(R, 235.0), np.full(R, 20.0),  # order follows FACTORS["tone"].values
-                          np.where((xx // 2) % 2 == 0, 235.0, 20.0), np.where((xx // period) % 2 == 0, 235.0, 20.0)])
-    if "tone" in shown:
-        i = np.flatnonzero(shown["tone"])
-        img[i, :h] = tone_rows[codes["tone"][i]][:, None, :, None]
-    if "time" in shown:
-        i = np.flatnonzero(shown["time"])
-        rgb = np.array([(240.0, 225.0, 140.0), (25.0, 25.0, 70.0)], dtype=np.float32)  # day, night
-        img[i, R - h:] = rgb[codes["time"][i]][:, None, None, :]
+    patterns = np.stack([np.full(R, 235.0), np.full(R, 20.0),  # order follows the tone and season values
+                         np.where((xx // 2) % 2 == 0, 235.0, 20.0), np.where((xx // period) % 2 == 0, 235.0, 20.0)])
+    colours = {"time": [(240.0, 225.0, 140.0), (25.0, 25.0, 70.0)],  # day, night
+               "place": [(190.0, 150.0, 100.0), (40.0, 160.0, 160.0), (200.0, 60.0, 140.0), (70.0, 50.0, 30.0)]}
+    for name, where in (("tone", np.s_[:h, :]), ("time", np.s_[R - h:, :]), ("place", np.s_[:, :h]),
+                        ("season", np.s_[:, R - h:])):
+        if name not in shown:
+            continue
+        i = np.flatnonzero(shown[name])
+        if name in colours:
+            paint = np.array(colours[name], dtype=np.float32)[codes[name][i]][:, None, None, :]
+        elif name == "tone":
+            paint = patterns[codes[name][i]][:, None, :, None]
+        else:
+            paint = patterns[codes[name][i]][:, :, None, None]
+        img[(i, *where)] = paint
 
 
 def render(codes: dict[str, np.ndarray], R: int, noise: float, contrast: float, rng: np.random.Generator,
@@ -309,13 +338,16 @@ def render(codes: dict[str, np.ndarray], R: int, noise: float, contrast: float, 
     sdf = _shape_sdf(codes["shape"], dx, dy, radius[:, None, None].astype(np.float32))
     colour_names = FACTOR_BY_NAME["colour"].values
     rgb = np.array([RGB[c] for c in colour_names], dtype=np.float32)[codes["colour"]]
+    pale = (codes["shade"] == 0)[:, None]  # pale: half way to white; deep: 65% of the colour
+    rgb = np.where(pale, 0.5 * rgb + 128.0, 0.65 * rgb)
     rgb += rng.uniform(-12, 12, (n, 3)).astype(np.float32)
-    bg = _background(codes["texture"], R, contrast, rng).astype(np.float32)
+    bg = _background(codes["texture"], codes["backdrop"], R, contrast, rng).astype(np.float32)
     rim = sdf > -0.22 * radius[:, None, None]
     rim_level = np.where(codes["outline"] == 0, 20.0, 245.0).astype(np.float32)[:, None, None, None]
     fill = np.where(rim[..., None], rim_level, rgb[:, None, None, :])
     img = np.where((sdf <= 0)[..., None], fill, bg[..., None])
     _cue_bars(img, codes, shown or {}, R)
+    img += np.array(TINT, dtype=np.float32)[codes["tint"]][:, None, None, :]
     if noise > 0:
         img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(noise)
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -367,6 +399,14 @@ def redraw(cfg: WorldConfig, n: int, seed: int = 0, split: str = "train", chunk:
                              f"{len(vals)} values, unknown {bad}.")
         codes[name] = np.array([index[str(v)] for v in vals])
     return _draw(cfg, n, seed, split, chunk, codes)[3]
+
+
+def of_kind(kind: str, cfg: WorldConfig | None = None) -> tuple[str, ...]:
+    """The factors of one kind (see `kind_of`) in the world `cfg` (default: the default world)."""
+    if kind not in KINDS:
+        raise ValueError(f"Unknown kind {kind!r}; kinds: {list(KINDS)}.")
+    cfg = cfg or WorldConfig()
+    return tuple(f.name for f in FACTORS if cfg.kind(f.name) == kind)
 
 
 def factor_table(cfg: WorldConfig | None = None) -> pd.DataFrame:

@@ -65,11 +65,13 @@ print(S)
 # ({numref}`fig-gap-world-sample`).
 # Every factor has two probabilities: $q$, that the image shows it, and $p$, that the caption names
 # it.
-# The shape and the colour are **cross-modal**: always shown, always named.
-# Size, position and the background texture are **vision-dominant**: always shown, named in a
-# quarter of the captions.
-# A tone word ("lovely", "boring", ...) and the time of day are **language-dominant**: always named,
-# but shown (as a bar pattern along the image's top or bottom edge) in only a quarter of the images.
+# The shape, its colour, the colour's shade (pale or deep) and whether the shape is solid or hollow
+# are **cross-modal**: always shown, always named.
+# Size, position and the background's texture and brightness are **vision-dominant**: always shown,
+# named in a quarter of the captions.
+# A tone word ("lovely", "boring", ...), the time of day, the place ("indoors", "underwater", ...)
+# and the season are **language-dominant**: always named, but shown (as a bar along one of the
+# image's four edges) in only a quarter of the images.
 # The shape's outline is never named and the caption's sentence frame never shown: the pure extremes.
 # {doc}`04_ground_truth` uses these kinds as the ground truth for modality attribution.
 
@@ -124,8 +126,9 @@ else:
 # Before measuring a gap we check that the model is worth measuring.
 # Zero-shot classification asks, for each factor that every image shows and some captions name,
 # which value's prompt ensemble is closest to the image embedding.
-# The prompts name the value and the shape, in every caption template, with every tone word and time
-# phrase (the world's captions always carry those).
+# The prompts name the value and the shape, in every caption template, with the words every caption
+# of the world carries (the other cross-modal and the language-dominant factors; a fixed sample of
+# their combinations where there are too many).
 
 # %%
 if S.on_world:
@@ -333,7 +336,7 @@ plt.show()
 # two choices of this book's recipe keep them apart, as they do in real CLIP: the temperature is
 # fixed low ({glue:text}`temperature`), so once a pair is ranked correctly it stops pulling the cones
 # together, and each modality carries factors the other mostly lacks (captions name size, position
-# and texture only now and then; images show tone and time only now and then)
+# and background only now and then; images show tone, time, place and season only now and then)
 # {cite}`schrodi2025two`.
 # {doc}`05_why_the_gap` varies both causes, and the learned temperature of open_clip's default
 # recipe, over several seeds.

@@ -312,7 +312,8 @@ else:
 #
 # Now the base models are fine-tuned at temperature {glue:text}`sweep_temperature` on worlds whose
 # captions name colour, size and position with probability {glue:text}`mention_list` (the shape
-# always, the texture in a quarter of captions, the outline never). The x-axis is the share of the
+# and the other cross-modal factors always, the background in a quarter of captions, the outline
+# never). The x-axis is the share of the
 # factors every image shows that the caption names on average.
 # {cite:t}`schrodi2025two` trained CLIPs on full and on shortened captions and found the gap larger
 # when the captions carried less.

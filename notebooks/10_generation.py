@@ -471,8 +471,8 @@ comparison.labelled(by_dose.drop(columns=["seeds"])).style.format(precision=3).h
 # {numref}`fig-generation-edit-grid` shows what the edits look like: the first six edited
 # embeddings of the last seed, drawn with nothing removed and with each class of the probe
 # partners removed (the same sampling noise in every row). The reader does not score the bars
-# along the top and bottom edges, the only visual cues of the language-dominant tone and time of
-# day; watch them in the TxtD row.
+# along the image's edges, the only visual cues of the language-dominant tone, time of day, place
+# and season; watch them in the TxtD row.
 
 # %% mystnb={"figure": {"caption": "Drawings of six held-out image embeddings after the last seed's autoencoder: with nothing removed (top row), then with the probe partners' ImgD, TxtD and CMD latents removed (one row each), all with the same sampling noise.", "name": "fig-generation-edit-grid"}}
 if S.on_world:

@@ -55,13 +55,13 @@ def test_lens_hits_count_own_shuffled_and_any(vocab):
 
 def test_lens_and_layer_similarity_shapes(vocab):
     torch.manual_seed(0)
-    cfg = vlm.VLMConfig(d_model=32, n_layers=2, n_heads=4, max_len=24)
+    cfg = vlm.VLMConfig(d_model=32, n_layers=2, n_heads=4, max_len=40)
     model = vlm.AdapterVLM(len(vocab), 12, cfg).eval()
     patches = torch.randn(6, 5, 12)
     decoded = adapter_gap.lens_words(model, vocab, patches)
     assert decoded.shape == (3, 6, 5) and (decoded >= len(vlm.SPECIALS)).all()
     caps = world.generate(world.WorldConfig(), 6, seed=0, split="t").captions
-    sim = adapter_gap.layer_similarity(model, patches, vocab.batch(caps, 24), seed=0)
+    sim = adapter_gap.layer_similarity(model, patches, vocab.batch(caps, vlm.RecipeConfig.max_text), seed=0)
     assert list(sim.layer) == [0, 1, 2]
     assert ((sim.matched - sim.unmatched - sim.margin).abs() < 1e-9).all()
 

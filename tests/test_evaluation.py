@@ -9,14 +9,22 @@ from mdsgap.clip import evaluation
 
 def test_prompts_name_only_the_factor_and_the_shape():
     ps = evaluation.prompts("colour", "red")
-    assert len(ps) == 4 * 4 * 4 * 2 and all("red" in p for p in ps)  # templates x shapes x tones x times
-    assert {"a lovely red circle by day", "there is a calm red cross at night here"} <= set(ps)
-    assert not any(w in p for p in ps for w in ("small", "large", "striped", "top"))  # nothing else shown
-    assert len(evaluation.prompts("shape", "circle")) == 4 * 6 * 4 * 2  # every colour: always named
-    assert evaluation.prompts("position", "top left")[0] == "a lovely red circle in the top left by day"
-    assert evaluation.prompts("texture", "striped")[0] == "a lovely red circle on a striped background by day"
+    assert len(ps) == 4 * evaluation.MAX_COMBOS and all("red" in p for p in ps)  # a sample of the grid
+    assert len(set(ps)) == len(ps) and all(p.split()[-1] in world.FACTOR_BY_NAME["season"].values
+                                           or p.endswith("here") for p in ps)
+    assert not any(w in p for p in ps for w in ("small", "large", "striped", "top", "dim"))  # nothing else
+    words = {w for p in ps for w in p.split()}
+    always = ("shape", "shade", "tint", "tone", "place", "season")  # named by every caption: all values
+    assert all(set(world.FACTOR_BY_NAME[f].values) <= words for f in always)
+    blue = evaluation.prompts("colour", "blue")  # the same sample for every value of a factor
+    assert [p.replace("red", "blue") for p in ps] == blue
+    assert evaluation.prompts("colour", "red") == ps  # drawn once per factor: the same every call
+    small = evaluation.prompts("texture", "striped", cfg=world.WorldConfig(
+        mention={n: 0.5 for n in ("colour", "shade", "tint", "place", "season")}))
     with pytest.raises(ValueError, match="every image shows"):
         evaluation.prompts("tone", "lovely")
+    assert len(small) == 4 * 4 * 4 * 2  # below the cap: the whole grid (templates x shapes x tones x times)
+    assert small[0] == "a lovely circle on a striped background by day"
 
 
 def test_recall_at_k_on_constructed_ranks():
@@ -56,6 +64,6 @@ def test_retrieval_table_has_chance_beside_each_score():
 def test_prompts_in_chosen_templates_and_unknown_template_named():
     from mdsgap.clip import evaluation
     one = evaluation.prompts("colour", "red", templates=["a {}"])
-    assert all(p.startswith("a ") and "red" in p for p in one) and len(one) == 4 * 4 * 2  # shapes, tones, times
+    assert all(p.startswith("a ") and "red" in p for p in one) and len(one) == evaluation.MAX_COMBOS
     with pytest.raises(ValueError, match="Unknown caption template"):
         evaluation.prompts("colour", "red", templates=["photograph of {}"])

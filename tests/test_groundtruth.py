@@ -81,7 +81,7 @@ def test_confusion_accuracy_and_random_control():
 
 def test_factor_embedding_cosines_count_shared_values():
     none_named = {name: 0.0 for name in world.NAMEABLE}
-    cfg = world.WorldConfig(mention={**none_named, "shape": 1.0, "tone": 1.0}, shown={"tone": 0.0, "time": 0.0})
+    cfg = world.WorldConfig(mention={**none_named, "shape": 1.0, "tone": 1.0}, shown={c: 0.0 for c in world.CUES})
     f = world.generate(cfg, 40, seed=0).factors
     e = G.factor_embedding(f)
     n = len(f)

@@ -25,17 +25,18 @@ def test_captions_name_exactly_the_mentioned_factors():
     for i, cap in enumerate(p.captions):
         row = p.factors.iloc[i]
         assert row["shape"] in cap and row["colour"] in cap.split()  # the default world always names them
-        for name in ("size", "tone", "time", "outline"):
+        for name in ("size", "shade", "tint", "texture", "backdrop", "tone", "time", "outline", "place",
+                     "season"):
             assert (row[name] in cap.split()) == bool(row[f"mentioned_{name}"])
         assert (row["position"] in cap) == bool(row["mentioned_position"])
-        assert (f"{row['texture']} background" in cap) == bool(row["mentioned_texture"])
+        assert ("background" in cap) == bool(row["mentioned_texture"] or row["mentioned_backdrop"])
 
 
 def test_default_world_has_every_kind():
     kinds = world.factor_table().groupby("kind").factor.apply(list)
     assert set(kinds.index) == set(world.KINDS)
     for k in ("cross-modal", "vision-dominant", "language-dominant"):
-        assert len(kinds[k]) >= 2
+        assert len(kinds[k]) >= 4 and world.of_kind(k) == tuple(kinds[k])  # issue 19: 4 factors per class
     assert world.kind_of(1, 0.25) == "vision-dominant" and world.kind_of(0.25, 1) == "language-dominant"
     assert world.ideal_share(1, 0.25) == pytest.approx(0.8) and np.isnan(world.ideal_share(0, 0))
     with pytest.raises(ValueError, match="q = p = 0"):
@@ -46,7 +47,7 @@ def test_default_captions_fit_the_context():
     import open_clip
     tok = open_clip.get_tokenizer("ViT-B-32")
     p = world.generate(world.WorldConfig(), 2000, seed=0)
-    assert max(len(tok.encode(c)) for c in p.captions) + 2 <= 24  # the small models' context_length
+    assert max(len(tok.encode(c)) for c in p.captions) + 2 <= 27  # the small models' context_length
 
 
 def test_unnamed_shape_reads_shape():
@@ -62,16 +63,20 @@ def test_never_named_factors_stay_out_of_captions():
 
 
 def test_hidden_cues_and_the_template_do_not_change_the_image():
-    """Samples that differ only in template, and in tone and time where those are not shown, render
-    identically (same seeds and codes)."""
+    """Samples that differ only in template, and in the cues (tone, time, place, season) where those are
+    not shown, render identically (same seeds and codes); each cue, shown, changes the image."""
     rng = lambda: np.random.default_rng(0)
     codes = world.sample_factors(world.WorldConfig(), 10, np.random.default_rng(1))
-    other = dict(codes, tone=(codes["tone"] + 1) % 4, time=(codes["time"] + 1) % 2, template=(codes["template"] + 1) % 4)
-    hidden = {"tone": np.zeros(10, bool), "time": np.zeros(10, bool)}
+    size = {f.name: len(f.values) for f in world.FACTORS}
+    other = dict(codes, template=(codes["template"] + 1) % 4,
+                 **{c: (codes[c] + 1) % size[c] for c in world.CUES})
+    hidden = {c: np.zeros(10, bool) for c in world.CUES}
     assert np.array_equal(world.render(codes, 32, 4.0, 0.5, rng(), hidden), world.render(other, 32, 4.0, 0.5, rng()))
-    shown = {"tone": np.ones(10, bool), "time": np.ones(10, bool)}
-    assert not np.array_equal(world.render(codes, 32, 4.0, 0.5, rng(), shown),
-                              world.render(other, 32, 4.0, 0.5, rng(), shown))
+    for cue in world.CUES:
+        shown = {c: np.arange(10) < (10 if c == cue else 0) for c in world.CUES}
+        one = dict(codes, **{cue: other[cue]})
+        assert not np.array_equal(world.render(codes, 32, 4.0, 0.5, rng(), shown),
+                                  world.render(one, 32, 4.0, 0.5, rng(), shown)), cue
 
 
 def test_visible_factors_change_the_image():

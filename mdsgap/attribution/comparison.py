@@ -32,7 +32,7 @@ METHODS = {"mds_interval": "MDS, interval", "mds_std": "MDS, mean ± k std",
 """Every method, in the order the book shows them: its identifier (what code, tables and tests use) and its
 label on the page (`label`)."""
 NEEDS_DECODER = ("bridge", "concept_bridge")
-CHOSEN = ("TopK", "probe_partner")
+CHOSEN = ("Aligned", "probe_partner")
 """The (feature set, method) chapter 4 chooses on its development seeds and judges on fresh ones; the
 application chapters label that dictionary's latents with it beside the paper's MDS (`LABELLINGS`), and
 chapter 4 says whether its own build still chooses the same."""
@@ -225,14 +225,17 @@ def scored_class(units: pd.DataFrame) -> np.ndarray:
 
 def unit_counts(tables) -> pd.DataFrame:
     """What the units of one method encode, over several seeds' unit tables (`Result.units`): per row of the
-    accuracy table (`scored_class`), the units in all and per seed, how many are conjunctions, how many
-    factors they come from, and how many a single-factor reading would class otherwise (`moved`)."""
-    u = pd.concat([t.assign(row=scored_class(t)) for t in tables], ignore_index=True)
+    accuracy table (`scored_class`), the units in all, per seed and in the seed with fewest, how many are
+    conjunctions, how many factors they come from, and how many a single-factor reading would class
+    otherwise (`moved`)."""
+    u = pd.concat([t.assign(row=scored_class(t), table=k) for k, t in enumerate(tables)], ignore_index=True)
     u = u[u.row.notna()]
     rows = list(dominance.CLASSES) + [r for r in ONLY.values() if (u.row == r).any()]
     g = u.groupby("row")
+    per_table = u.groupby(["row", "table"]).size().unstack(fill_value=0).reindex(columns=range(len(tables)),
+                                                                               fill_value=0)
     out = pd.DataFrame({
-        "units": g.size(), "units per seed": g.size() / len(tables),
+        "units": g.size(), "units per seed": g.size() / len(tables), "fewest in a seed": per_table.min(1),
         "conjunctions": g.conjunction.apply(lambda c: int(c.notna().sum())),
         "factors": g.factors.apply(lambda f: len({name for t in f for name in t})),
         "moved": g.apply(lambda t: int((t.single.astype(object) != t.expected.astype(object)).sum()),

@@ -7,6 +7,7 @@ value (and the shape, the caption's noun), in every caption template, as CLIP's 
 from __future__ import annotations
 
 import itertools
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,11 @@ import torch.nn.functional as F
 
 from mdsgap import world
 from mdsgap.clip.models import Clip
+
+
+MAX_COMBOS = 192
+"""Most combinations of the always-named factors' values per template and class: beyond it a fixed random
+sample of the full grid (which grows as a product over factors)."""
 
 
 def readable(cfg: world.WorldConfig | None = None) -> tuple[str, ...]:
@@ -27,10 +33,10 @@ def readable(cfg: world.WorldConfig | None = None) -> tuple[str, ...]:
 
 def prompts(factor: str, value: str, templates=None, cfg: world.WorldConfig | None = None) -> list[str]:
     """Captions that name `value` of a factor and nothing else the image always shows, except what every
-    caption of the world `cfg` (default: the default world) names (there: shape, colour, tone word, time of
-    day): those run through all their values, in the given caption templates (default: all of the world's),
-    so every prompt is a caption the model could have seen, as CLIP's prompt ensembling uses its training
-    captions' phrasings."""
+    caption of the world `cfg` (default: the default world) names (there: the cross-modal and the
+    language-dominant factors): those run through their values (all combinations, or `MAX_COMBOS` of them
+    drawn once per factor), in the given caption templates (default: all of the world's), so every prompt is
+    a caption the model could have seen, as CLIP's prompt ensembling uses its training captions' phrasings."""
     cfg = cfg or world.WorldConfig()
     if factor not in readable(cfg):
         raise ValueError(f"Zero-shot prompts exist for factors every image shows and captions can name: "
@@ -40,15 +46,17 @@ def prompts(factor: str, value: str, templates=None, cfg: world.WorldConfig | No
     unknown = [t for t in templates if t not in known]
     if unknown:
         raise ValueError(f"Unknown caption template(s) {unknown}. The world's templates: {list(known)}")
-    always = [f.name for f in world.FACTORS if f.name != "template" and cfg.p(f.name) == 1.0]
-    grid = {name: [value] if name == factor else list(world.FACTOR_BY_NAME[name].values) for name in always}
+    always = [f.name for f in world.FACTORS if f.name not in ("template", factor) and cfg.p(f.name) == 1.0]
+    grid = [world.FACTOR_BY_NAME[name].values for name in always]
+    combos = list(itertools.islice(itertools.product(*grid), MAX_COMBOS + 1))
+    if len(combos) > MAX_COMBOS:  # a fixed sample of the grid, the same for every value of the factor
+        sizes = [len(v) for v in grid]
+        rng = np.random.default_rng(zlib.crc32(factor.encode()))
+        picks = rng.choice(int(np.prod(sizes)), MAX_COMBOS, replace=False)
+        combos = [tuple(v[i] for v, i in zip(grid, np.unravel_index(k, sizes))) for k in np.sort(picks)]
     named = {name: True for name in always} | {factor: True}
-    out = []
-    for template in templates:
-        for combo in itertools.product(*grid.values()):
-            values = dict(zip(grid, combo), template=template, **{factor: value})
-            out.append(world.caption(values, named))
-    return out
+    return [world.caption(dict(zip(always, combo), template=template, **{factor: value}), named)
+            for template in templates for combo in combos]
 
 
 def class_embeddings(clip: Clip, factor: str, templates=None, cfg: world.WorldConfig | None = None) -> torch.Tensor:

@@ -35,7 +35,7 @@ class TrainConfig:
     """The world the training pairs come from."""
     n_pairs: int = 20_000
     """Training pairs generated (split 'train'); batches are drawn from them with replacement."""
-    steps: int = 1600
+    steps: int = 3200
     batch_size: int = 256
     lr: float = 1e-3
     """Peak learning rate of the one-cycle schedule (linear warm-up, cosine decay)."""

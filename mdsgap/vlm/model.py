@@ -214,7 +214,7 @@ class RecipeConfig:
     context_share: float = 0.5
     """Share of tuning questions preceded by the image's own caption (so text and image agree in training,
     and the chapter can ask what the model follows when they disagree)."""
-    max_text: int = 32
+    max_text: int = 40
     seed: int = 0
 
     def __post_init__(self):
