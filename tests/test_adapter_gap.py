@@ -124,7 +124,7 @@ def test_fit_trains_stages_once_and_shares_the_prefix(vocab, tmp_path, monkeypat
     monkeypatch.setenv("MDSGAP_CACHE", str(tmp_path))
     pairs = world.generate(world.WorldConfig(), 32, seed=0, split="t")
     patches = torch.randn(32, 4, 12)
-    cfg = vlm.VLMConfig(d_model=32, n_layers=1, max_len=40)
+    cfg = vlm.VLMConfig(d_model=32, n_layers=1, max_len=4 + vlm.RecipeConfig.max_text)
     base = vlm.RecipeConfig(lm_steps=2, align_steps=2, tune_steps=0, batch_size=8)
     tune = vlm.RecipeConfig(lm_steps=0, align_steps=0, tune_steps=2, batch_size=8)
     args = ({"name": "test"}, {"n": 32}, vocab, patches, pairs.captions, pairs.factors, cfg)
