@@ -149,7 +149,7 @@ class WorldConfig:
     """Probability p that the caption names each factor; factors left out keep their declared default
     (after construction the dict holds every nameable factor). An unnamed shape reads "shape"."""
     shown: dict[str, float] = field(default_factory=dict)
-    """Probability q that the image shows each optional cue (tone, time); left out: the declared default."""
+    """Probability q that the image shows each optional cue (`CUES`); left out: the declared default."""
     correlations: tuple[Correlation, ...] = ()
     """Optional dependencies between factors, applied in order after independent sampling."""
     noise: float = 4.0
@@ -188,9 +188,13 @@ class WorldConfig:
         return dataclasses.asdict(self)
 
 
+MENTION_SWEPT = ("colour", "shade", "tint", "size", "position")
+"""The factors `mention_world` names with probability p: the shape's colour and look, its size and place."""
+
+
 def mention_world(p: float, **kwargs) -> WorldConfig:
-    """The default world with colour, size and position named with probability p (the rest as declared)."""
-    return WorldConfig(mention={"colour": p, "size": p, "position": p}, **kwargs)
+    """The default world with `MENTION_SWEPT` named with probability p (the rest as declared)."""
+    return WorldConfig(mention={name: p for name in MENTION_SWEPT}, **kwargs)
 
 
 @dataclass
@@ -308,8 +312,9 @@ def _cue_bars(img: np.ndarray, codes: dict[str, np.ndarray], shown: dict[str, np
                          np.where((xx // 2) % 2 == 0, 235.0, 20.0), np.where((xx // period) % 2 == 0, 235.0, 20.0)])
     colours = {"time": [(240.0, 225.0, 140.0), (25.0, 25.0, 70.0)],  # day, night
                "place": [(190.0, 150.0, 100.0), (40.0, 160.0, 160.0), (200.0, 60.0, 140.0), (70.0, 50.0, 30.0)]}
-    for name, where in (("tone", np.s_[:h, :]), ("time", np.s_[R - h:, :]), ("place", np.s_[:, :h]),
-                        ("season", np.s_[:, R - h:])):
+    side = np.s_[h:R - h]  # the side bars leave the corners to the top and bottom bars
+    for name, where in (("tone", np.s_[:h, :]), ("time", np.s_[R - h:, :]), ("place", (side, np.s_[:h])),
+                        ("season", (side, np.s_[R - h:]))):
         if name not in shown:
             continue
         i = np.flatnonzero(shown[name])
@@ -318,7 +323,7 @@ def _cue_bars(img: np.ndarray, codes: dict[str, np.ndarray], shown: dict[str, np
         elif name == "tone":
             paint = patterns[codes[name][i]][:, None, :, None]
         else:
-            paint = patterns[codes[name][i]][:, :, None, None]
+            paint = patterns[codes[name][i]][:, side, None, None]
         img[(i, *where)] = paint
 
 

@@ -65,8 +65,8 @@ print(S)
 # ({numref}`fig-gap-world-sample`).
 # Every factor has two probabilities: $q$, that the image shows it, and $p$, that the caption names
 # it.
-# The shape, its colour, the colour's shade (pale or deep) and whether the shape is solid or hollow
-# are **cross-modal**: always shown, always named.
+# The shape, its colour, the colour's shade (pale or deep) and the tint of the light (a warm or cool
+# cast over the whole image) are **cross-modal**: always shown, always named.
 # Size, position and the background's texture and brightness are **vision-dominant**: always shown,
 # named in a quarter of the captions.
 # A tone word ("lovely", "boring", ...), the time of day, the place ("indoors", "underwater", ...)

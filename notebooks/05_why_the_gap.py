@@ -311,10 +311,9 @@ else:
 # ## 3. Information imbalance
 #
 # Now the base models are fine-tuned at temperature {glue:text}`sweep_temperature` on worlds whose
-# captions name colour, size and position with probability {glue:text}`mention_list` (the shape
-# and the other cross-modal factors always, the background in a quarter of captions, the outline
-# never). The x-axis is the share of the
-# factors every image shows that the caption names on average.
+# captions name {glue:text}`mention_swept` with probability {glue:text}`mention_list` (the shape
+# always, the background in a quarter of captions, the outline never). The x-axis is the share of
+# the factors every image shows that the caption names on average.
 # {cite:t}`schrodi2025two` trained CLIPs on full and on shortened captions and found the gap larger
 # when the captions carried less.
 
@@ -328,6 +327,7 @@ for p_mention in mention_levels:
 info = pd.DataFrame(info_rows)
 glue("sweep_temperature", sweep_temperature)
 glue("mention_list", ", ".join(f"{m:g}" for m in mention_levels))
+glue("mention_swept", ", ".join(world.MENTION_SWEPT))
 
 # %% mystnb={"figure": {"caption": "Gap (L2M) after fine-tuning on worlds whose captions name a growing share of the visible factors, mean and 95% interval over seeds.", "name": "fig-why-information"}}
 summary_i = by_seed(info, "caption share")

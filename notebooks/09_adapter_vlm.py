@@ -257,8 +257,9 @@ glue("fresh_passes", "yes" if all(passes("projector untrained")) else "no")
 # The language model's head turns a hidden state into a word: the final layer norm, then the
 # transposed token embeddings. Applied to the visual tokens themselves (layer 0) and to their
 # hidden states after each layer (the logit lens), it says which word each visual token is
-# closest to. A decoded word that names a value of the token's own image (its colour, shape, size,
-# position or background) is a hit; the control scores the same words against a shuffled image.
+# closest to. A decoded word that names a value of the token's own image (its colour, shade, tint,
+# shape, size, position or background) is a hit; the control scores the same words against a
+# shuffled image.
 
 # %%
 lens = []
@@ -366,10 +367,11 @@ glue("depth_vs_input", "above" if depth["peak_above_input"] else "not above")
 # ## Claim 4: text dominance
 #
 # Give the model an image and, before the question, the image's own caption with one word changed:
-# a red circle captioned "a calm blue circle by day", then "what colour is the shape ?". An answer
+# a red circle captioned "a calm pale blue circle tinted warm by day indoors in spring", then
+# "what colour is the shape ?". An answer
 # can follow the image, follow the text, or be neither. In training the caption, when present,
 # always agreed with the image, so both routes were rewarded. The colour and the shape are the
-# factors every caption names.
+# factors every caption names that the model is asked about.
 #
 # The intervention multiplies the attention that every text token pays to the visual tokens by a
 # factor before the weights are renormalised, at every layer: the attention-scaling part of the

@@ -404,8 +404,9 @@ if S.on_world:
 # probes read the factors off held-out embeddings with cross-validated accuracy
 # {glue:text}`probe_accuracy`; a factor a probe reads poorly cannot be seen to move. If the classes
 # meant what they claim, removing each class would move the factors of its kind in this world beyond
-# random (ImgD the vision-dominant size and position, CMD the cross-modal shape and colour; TxtD has
-# no factor the reader can see) and nothing else. Under the paper's MDS the moves as predicted are
+# random (of the factors the reader reads, ImgD the vision-dominant size and position, CMD the
+# cross-modal shape and colour; TxtD has none) and nothing else. Under the paper's MDS the moves
+# as predicted are
 # {glue:text}`pred_mds_yes`, those not predicted {glue:text}`pred_mds_no`, and the predicted ones
 # missing {glue:text}`pred_mds_missing`; under the probe partners, {glue:text}`pred_partner_yes`,
 # {glue:text}`pred_partner_no` and {glue:text}`pred_partner_missing`.

@@ -37,9 +37,12 @@ def test_cross_cosine_is_the_mean_over_all_pairs():
 
 
 def test_value_words_split_multiword_values():
-    factors = pd.DataFrame({"shape": ["circle"], "colour": ["red"], "size": ["small"],
-                            "position": ["top left"], "texture": ["plain"]})
-    assert adapter_gap.value_words(factors)[0] == {"circle", "red", "small", "top", "left", "plain"}
+    factors = pd.DataFrame({"shape": ["circle"], "colour": ["red"], "shade": ["pale"], "tint": ["warm"],
+                            "size": ["small"], "position": ["top left"], "texture": ["plain"],
+                            "backdrop": ["dim"]})
+    assert adapter_gap.value_words(factors)[0] == {"circle", "red", "pale", "warm", "small", "top", "left",
+                                                   "plain", "dim"}
+    assert adapter_gap.value_words(factors, ("position",))[0] == {"top", "left"}
 
 
 def test_lens_hits_count_own_shuffled_and_any(vocab):

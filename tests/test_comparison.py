@@ -210,10 +210,13 @@ def test_unit_counts_say_how_many_units_and_factors_each_class_rests_on():
         "conjunction": [None, "colour = red & size = large", None, None, None],
         "factors": [("size",), ("colour", "size"), ("shape",), ("outline",), ()]})
     got = C.unit_counts([units, units])
-    assert got.loc[D.IMGD].tolist() == [4, 2, 2, 2, 2, 2]  # units, per seed, fewest, conjunctions, factors, moved
+    assert got.loc[D.IMGD].tolist() == [4, 2, 2, 2, 2, 2, 2]  # units, per seed, fewest, conjunctions, factors
+    # (all seeds, fewest in a seed), moved
     assert got.loc[D.TXTD, "units"] == 0 and got.loc["ImgD, only", "factors"] == 1
     fewer = C.unit_counts([units, units.iloc[1:]])        # the second seed lost an ImgD unit
     assert fewer.loc[D.IMGD, "units per seed"] == 1.5 and fewer.loc[D.IMGD, "fewest in a seed"] == 1
+    assert fewer.loc[D.IMGD, "factors"] == 2 and fewer.loc[D.IMGD, "fewest factors in a seed"] == 2
+    assert C.unit_counts([units, units.iloc[[0, 3]]]).loc[D.IMGD, "fewest factors in a seed"] == 1
 
 
 def test_probe_partner_reference_must_be_known():

@@ -226,18 +226,20 @@ def scored_class(units: pd.DataFrame) -> np.ndarray:
 def unit_counts(tables) -> pd.DataFrame:
     """What the units of one method encode, over several seeds' unit tables (`Result.units`): per row of the
     accuracy table (`scored_class`), the units in all, per seed and in the seed with fewest, how many are
-    conjunctions, how many factors they come from, and how many a single-factor reading would class
-    otherwise (`moved`)."""
+    conjunctions, how many factors they encode (conjunctions count both; over all seeds and in the seed
+    with fewest), and how many a single-factor reading would class otherwise (`moved`)."""
     u = pd.concat([t.assign(row=scored_class(t), table=k) for k, t in enumerate(tables)], ignore_index=True)
     u = u[u.row.notna()]
     rows = list(dominance.CLASSES) + [r for r in ONLY.values() if (u.row == r).any()]
     g = u.groupby("row")
-    per_table = u.groupby(["row", "table"]).size().unstack(fill_value=0).reindex(columns=range(len(tables)),
-                                                                               fill_value=0)
+    by_table = u.groupby(["row", "table"])
+    seeds = lambda s: s.unstack(fill_value=0).reindex(columns=range(len(tables)), fill_value=0).min(1)
+    factors = lambda f: len({name for t in f for name in t})
     out = pd.DataFrame({
-        "units": g.size(), "units per seed": g.size() / len(tables), "fewest in a seed": per_table.min(1),
+        "units": g.size(), "units per seed": g.size() / len(tables), "fewest in a seed": seeds(by_table.size()),
         "conjunctions": g.conjunction.apply(lambda c: int(c.notna().sum())),
-        "factors": g.factors.apply(lambda f: len({name for t in f for name in t})),
+        "factors": g.factors.apply(factors),
+        "fewest factors in a seed": seeds(by_table.factors.apply(factors)),
         "moved": g.apply(lambda t: int((t.single.astype(object) != t.expected.astype(object)).sum()),
                          include_groups=False)})
     return out.reindex(rows).fillna(0).rename_axis("expected")

@@ -2,7 +2,8 @@
 
 Zero-shot on the world: each value of a factor that every image shows and some captions name
 (`world.ZERO_SHOT`) becomes a class whose text embedding is the mean over prompts that name only that
-value (and the shape, the caption's noun), in every caption template, as CLIP's prompt ensembling does. Retrieval scores matched pairs by cosine similarity.
+value and the words every caption carries (the shape, the caption's noun, and the other always-named
+factors), in every caption template, as CLIP's prompt ensembling does. Retrieval scores matched pairs by cosine similarity.
 """
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def recall_at_k(query: torch.Tensor, keys: torch.Tensor, ks=(1, 5, 10)) -> dict[
 
 def consistent(factors, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Whether caption j is true of image i: every factor it names that image i shows has image i's value
-    (a named tone or time is true of an image that does not show it). `factors` is the world's factor
+    (a named cue, such as the tone, is true of an image that does not show it). `factors` is the world's factor
     table or its `naming` arrays (read once where many pairings are scored)."""
     ok = np.ones(len(i), dtype=bool)
     for shown, named, vals in naming(factors) if isinstance(factors, pd.DataFrame) else factors:

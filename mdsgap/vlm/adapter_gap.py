@@ -56,10 +56,11 @@ def token_geometry(model: vlm.AdapterVLM, patches: torch.Tensor, ids: torch.Tens
     return geometry(*tokens(model, patches, ids))
 
 
-def value_words(factors: pd.DataFrame, names=("shape", "colour", "size", "position", "texture")):
-    """Per row, the set of words that name one of the image's values of the factors `names`."""
+def value_words(factors: pd.DataFrame, names=None):
+    """Per row, the set of words that name one of the image's values of the factors `names` (default: those
+    every image shows and some captions name, `world.ZERO_SHOT`)."""
     sets = [set() for _ in range(len(factors))]
-    for name in names:
+    for name in world.ZERO_SHOT if names is None else names:
         for i, v in enumerate(factors[name].astype(str)):
             sets[i].update(vlm.words(v))
     return sets
@@ -146,7 +147,7 @@ def conflict_prompts(factors: pd.DataFrame, factor: str, seed: int = 0) -> tuple
     values = world.FACTOR_BY_NAME[factor].values
     if not factors[f"mentioned_{factor}"].all():
         raise ValueError(f"captions do not always name the {factor}: choose a factor every caption names "
-                         f"({[f.name for f in world.FACTORS if f.named == 1.0 and f.shown == 1.0]}).")
+                         f"that the model is asked about ({[f for f in vlm.QUESTIONS if f in world.ALWAYS_NAMED]}).")
     rng = np.random.default_rng(seed)
     prompts, asserted = [], []
     for caption, true in zip(factors.caption, factors[factor].astype(str)):

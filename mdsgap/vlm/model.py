@@ -80,7 +80,7 @@ class VLMConfig:
     d_model: int = 64
     n_layers: int = 4
     n_heads: int = 4
-    max_len: int = 48
+    max_len: int = 56
     """Visual tokens plus text tokens the positional table covers."""
     seed: int = 0
 
