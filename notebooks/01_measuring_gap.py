@@ -254,9 +254,9 @@ glue("l2m_target", "inside" if 0.5 <= cell(subject.label, "L2M") <= 1.0 else "ou
 
 # %% [markdown]
 # The trained model's L2M is {glue:text}`l2m_trained:.2f` (95% bootstrap interval over test pairs
-# {glue:text}`l2m_trained_ci`), in the range real CLIP shows: {cite:t}`liang2022mind` measured
-# {glue:text}`ref_l2m:.2f` for CLIP ViT-B/32 on MSCOCO; it is {glue:text}`l2m_target` the range 0.5
-# to 1.0 this book asks of its subject model.
+# {glue:text}`l2m_trained_ci`), beside the {glue:text}`ref_l2m:.2f` {cite:t}`liang2022mind`
+# measured for CLIP ViT-B/32 on MSCOCO; it is {glue:text}`l2m_target` the range 0.5 to 1.0 this
+# book asks of its subject model.
 # Its relative modality gap is {glue:text}`rmg_trained:.2f`: an image is
 # {glue:text}`rmg_relation` similar to its own caption than, on average, to another image or a
 # caption to another caption.

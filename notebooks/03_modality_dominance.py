@@ -186,8 +186,8 @@ agree.style.format(precision=3)
 # %% [markdown]
 # ## What the SAE does to MDS
 #
-# With a gap as large as real CLIP's, the images and the texts occupy different regions, and a sparse
-# autoencoder can reconstruct each region with its own latents.
+# With a gap, the images and the texts occupy different regions, and a sparse autoencoder can
+# reconstruct each region with its own latents.
 
 # %%
 s = scores["TopK"]
