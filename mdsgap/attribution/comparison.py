@@ -32,7 +32,7 @@ METHODS = {"mds_interval": "MDS, interval", "mds_std": "MDS, mean ± k std",
 """Every method, in the order the book shows them: its identifier (what code, tables and tests use) and its
 label on the page (`label`)."""
 NEEDS_DECODER = ("bridge", "concept_bridge")
-CHOSEN = ("Aligned", "probe_partner")
+CHOSEN = ("TopK", "probe_partner")
 """The (feature set, method) chapter 4 chooses on its development seeds and judges on fresh ones; the
 application chapters label that dictionary's latents with it beside the paper's MDS (`LABELLINGS`), and
 chapter 4 says whether its own build still chooses the same."""
