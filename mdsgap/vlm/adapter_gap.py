@@ -56,11 +56,11 @@ def token_geometry(model: vlm.AdapterVLM, patches: torch.Tensor, ids: torch.Tens
     return geometry(*tokens(model, patches, ids))
 
 
-def value_words(factors: pd.DataFrame, names=None):
+def value_words(factors: pd.DataFrame, names=world.ZERO_SHOT):
     """Per row, the set of words that name one of the image's values of the factors `names` (default: those
-    every image shows and some captions name, `world.ZERO_SHOT`)."""
+    every image shows and some captions name)."""
     sets = [set() for _ in range(len(factors))]
-    for name in world.ZERO_SHOT if names is None else names:
+    for name in names:
         for i, v in enumerate(factors[name].astype(str)):
             sets[i].update(vlm.words(v))
     return sets
