@@ -51,7 +51,7 @@ def reference(data, tmp_path_factory):
 
 def test_manifest_counts_checksums_and_embeddings(data, reference, capsys):
     folder, pairs = data
-    m = shards.load_manifest(reference, model={"name": "mdsgap-tiny", "pretrained": "", "seed": 0})
+    m = shards.load_manifest(reference, model=models.create_clip("mdsgap-tiny").identity)
     assert m["n_pairs"] == 36 and m["dim"] == 16 and [s["n"] for s in m["shards"]] == [8, 8, 8, 8, 4]
     assert m["dataset"]["kind"] == "csv" and m["dataset"]["rows"] == 36 and m["dataset"]["skipped"] == 0
     x, y, keys = (torch.cat(t) if i < 2 else sum(t, []) for i, t in

@@ -97,6 +97,18 @@ def test_cached_clip_is_keyed_by_config():
     assert torch.equal(first.clip.encode_texts(texts), second.clip.encode_texts(texts))
 
 
+def test_cached_clip_is_keyed_by_architecture(monkeypatch):
+    """A registered name whose config changes (a longer text context) must not load the old model."""
+    cfg = training.TrainConfig(model="mdsgap-tiny", n_pairs=64, steps=2, batch_size=8, eval_every=1)
+    first = training.cached_clip(cfg, progress=False)
+    arch = models.get_model_config("mdsgap-tiny")
+    longer = {**arch, "text_cfg": {**arch["text_cfg"], "context_length": arch["text_cfg"]["context_length"] + 4}}
+    monkeypatch.setitem(open_clip.factory._MODEL_CONFIGS, models.resolve_name("mdsgap-tiny"), longer)
+    second = training.cached_clip(cfg, progress=False)
+    assert second.folder != first.folder
+    assert second.clip.model.positional_embedding.shape[0] == longer["text_cfg"]["context_length"]
+
+
 def test_train_config_validates():
     with pytest.raises(TypeError, match="steps must be int"):
         training.TrainConfig(steps="10")

@@ -216,9 +216,11 @@ def train_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") ->
 def cached_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") -> Trained:
     """The small CLIP for cfg: loaded from the cache, or trained and cached on a miss.
 
-    The device is not part of the key: a model trained on a GPU serves a CPU run as well.
+    The device is not part of the key: a model trained on a GPU serves a CPU run as well. The architecture's
+    config is: a registered name whose JSON changes (a longer text context, say) trains a new model.
     """
-    key = {"train": cfg.to_dict(), "open_clip": open_clip.__version__, "torch": torch.__version__.split("+")[0]}
+    key = {"train": cfg.to_dict(), "architecture": models.get_model_config(cfg.model),
+           "open_clip": open_clip.__version__, "torch": torch.__version__.split("+")[0]}
 
     def build(folder: Path):
         clip, history = train_clip(cfg, progress=progress, device=device)
