@@ -14,4 +14,4 @@ One package per part of the book (the README's layout table lists every module):
     book                the book machinery (the `book` extra; never imported by the rest)
 """
 
-__version__ = "0.7.0"
+__version__ = "0.7.1"

@@ -94,11 +94,12 @@ plt.show()
 # The model is an open_clip CLIP with two transformer layers in each tower (`mdsgap-small`), trained
 # from a random start with open_clip's contrastive loss on {glue:text}`n_train` generated pairs:
 # {glue:text}`train_steps` AdamW steps of {glue:text}`batch_size` pairs, a one-cycle learning-rate
-# schedule, and the softmax temperature fixed at {glue:text}`temperature`.
+# schedule peaking at {glue:text}`train_lr`, and the softmax temperature fixed at
+# {glue:text}`temperature`.
 # Why a fixed temperature is the last section of this chapter.
 
 # %%
-for name in ("n_train", "train_steps", "batch_size", "temperature"):
+for name in ("n_train", "train_steps", "train_lr", "batch_size", "temperature"):
     glue(name, getattr(S, name))
 
 # %%

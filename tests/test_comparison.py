@@ -208,10 +208,11 @@ def test_unit_counts_say_how_many_units_and_factors_each_class_rests_on():
         "expected": [D.IMGD, D.IMGD, D.CMD, D.IMGD, None], "single": [D.IMGD, D.CMD, D.CMD, D.IMGD, None],
         "kind": ["vision-dominant", "vision-dominant", "cross-modal", "vision-only", None],
         "conjunction": [None, "colour = red & size = large", None, None, None],
-        "factors": [("size",), ("colour", "size"), ("shape",), ("outline",), ()]})
+        "factors": [("size",), ("colour", "size"), ("shape",), ("outline",), ()],
+        "side": ["text", "image", "image", "image", None]})
     got = C.unit_counts([units, units])
-    assert got.loc[D.IMGD].tolist() == [4, 2, 2, 2, 2, 2, 2]  # units, per seed, fewest, conjunctions, factors
-    # (all seeds, fewest in a seed), moved
+    assert got.loc[D.IMGD].tolist() == [4, 2, 2, 2, 1, 2, 2, 2]  # units, per seed, fewest, conjunctions,
+    # read on images per seed, factors (all seeds, fewest in a seed), moved
     assert got.loc[D.TXTD, "units"] == 0 and got.loc["ImgD, only", "factors"] == 1
     fewer = C.unit_counts([units, units.iloc[1:]])        # the second seed lost an ImgD unit
     assert fewer.loc[D.IMGD, "units per seed"] == 1.5 and fewer.loc[D.IMGD, "fewest in a seed"] == 1

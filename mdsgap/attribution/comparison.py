@@ -226,8 +226,9 @@ def scored_class(units: pd.DataFrame) -> np.ndarray:
 def unit_counts(tables) -> pd.DataFrame:
     """What the units of one method encode, over several seeds' unit tables (`Result.units`): per row of the
     accuracy table (`scored_class`), the units in all, per seed and in the seed with fewest, how many are
-    conjunctions, how many factors they encode (conjunctions count both; over all seeds and in the seed
-    with fewest), and how many a single-factor reading would class otherwise (`moved`)."""
+    conjunctions, how many are read on images per seed (the rest are read on captions), how many factors
+    they encode (conjunctions count both; over all seeds and in the seed with fewest), and how many a
+    single-factor reading would class otherwise (`moved`)."""
     u = pd.concat([t.assign(row=scored_class(t), table=k) for k, t in enumerate(tables)], ignore_index=True)
     u = u[u.row.notna()]
     rows = list(dominance.CLASSES) + [r for r in ONLY.values() if (u.row == r).any()]
@@ -238,6 +239,7 @@ def unit_counts(tables) -> pd.DataFrame:
     out = pd.DataFrame({
         "units": g.size(), "units per seed": g.size() / len(tables), "fewest in a seed": seeds(by_table.size()),
         "conjunctions": g.conjunction.apply(lambda c: int(c.notna().sum())),
+        "on images per seed": g.side.apply(lambda side: (side == "image").sum() / len(tables)),
         "factors": g.factors.apply(factors),
         "fewest factors in a seed": seeds(by_table.factors.apply(factors)),
         "moved": g.apply(lambda t: int((t.single.astype(object) != t.expected.astype(object)).sum()),
