@@ -10,8 +10,9 @@ shape is learned last, while the gap closes a little with every step: the two ba
 Measured on this machine on 2026-12-07/08 (31-token context; shape zero-shot, L2M):
 1600 steps at lr 1e-3: 0.71, about 0.6; 2000 at 1e-3: 0.899, 0.523; 2400 at 1e-3: 0.916, 0.469;
 3200 at 1e-3 (the recipe of 0.7.0): 0.95, 0.42; 3200 at 1e-3 with the temperature at 0.005: 0.952, 0.428;
-**2000 at 2e-3 (the recipe since 0.7.1): 0.955, 0.510**. Earlier, at a 27-token context: batch 128 for 3200
-steps 0.86, 60,000 pairs 0.76, a third vision layer 0.84 (each at 1600 steps unless named). Naming the
+**2000 at 2e-3 (the recipe since 0.7.1): 0.955, 0.510**. Earlier, on the old base (lr 1e-3, 27-token context): batch
+128 for 3200 steps 0.86, 60,000 pairs 0.76, a third vision layer 0.84 (1600 steps each); the batch-128,
+pairs-60k and vision-3 recipes below now change the new base. Naming the
 vision-dominant factors in 40% of captions and showing the language cues in 40% of images (3200 steps)
 cost the shape (0.72) and the gap (0.447) and gave no more ImgD units. Each recipe takes 5-15 minutes on
 2 cores; the cache is a temporary folder unless MDSGAP_CACHE is set.

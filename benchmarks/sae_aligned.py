@@ -31,7 +31,7 @@ import time
 import torch
 
 from mdsgap import cache, experiment, gap, world
-from mdsgap.clip import embeddings
+from mdsgap.clip import embeddings, training
 from mdsgap.features import sae
 from mdsgap.features.synthetic import gapped_pairs
 
@@ -46,9 +46,7 @@ def world_pairs(n_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def book_clip_cached() -> bool:
     """Whether the book's default small CLIP is in the cache (the key `training.cached_clip` uses)."""
-    import open_clip
-    key = {"train": experiment.ExperimentConfig().train_config().to_dict(), "open_clip": open_clip.__version__,
-           "torch": torch.__version__.split("+")[0]}
+    key = training.model_key(experiment.ExperimentConfig().train_config())
     return (cache.entry_path("models", key) / "config.json").is_file()
 
 

@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 os.environ.setdefault("MDSGAP_CACHE", tempfile.mkdtemp(prefix="mdsgap-bench-"))
 
-from mdsgap import vlm, world  # noqa: E402
+from mdsgap import experiment, vlm, world  # noqa: E402
 from mdsgap.clip import models, training  # noqa: E402
 from mdsgap.edit import decoder, reader  # noqa: E402
 from mdsgap.features import sae  # noqa: E402
@@ -148,7 +148,7 @@ def vlm_loop(n_pairs: int = 2000):
 
 
 LOOPS = {
-    "subject CLIP (ch. 1-4, 7-10)": lambda: clip_loop(training.TrainConfig()),
+    "subject CLIP (ch. 1-4, 7-10)": lambda: clip_loop(experiment.ExperimentConfig().train_config()),
     "sweep CLIP (ch. 5, 6, 8)": lambda: clip_loop(training.SweepConfig().base(0)),
     "SAE (ch. 2-4, 7, 8, 10)": sae_loop,
     "decoder (ch. 10)": decoder_loop,

@@ -145,6 +145,7 @@ def test_model_names_resolve_in_any_case():
     assert models.resolve_name("vit-b-32") == "ViT-B-32" and models.resolve_name("ViT-B-32") == "ViT-B-32"
     clip = models.create_clip("MDSGAP-Tiny")
     assert clip.name == "mdsgap-tiny" and clip.identity["name"] == "mdsgap-tiny"
+    assert clip.identity["architecture"] == models.get_model_config("mdsgap-tiny")  # random-init caches key on it
     with pytest.raises(models.ModelError, match=r"Unknown model name 'vit-b-33'. Close matches: \['ViT-B-32'"):
         models.resolve_name("vit-b-33")
 

@@ -49,6 +49,9 @@ def test_a_run_of_another_model_is_refused(tmp_path):
     make_run(tmp_path)
     with pytest.raises(shards.ManifestError, match="holds embeddings of"):
         shards.load_manifest(tmp_path, model={"name": "other"})
+    # a run recorded before the identity held the architecture's config says so, not "m is not m"
+    with pytest.raises(shards.ManifestError, match="name='m' with another architecture config"):
+        shards.load_manifest(tmp_path, model={"name": "m", "architecture": {"embed_dim": 8}})
 
 
 def test_unfinished_run_says_how_to_finish(tmp_path):

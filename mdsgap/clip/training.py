@@ -27,7 +27,8 @@ from mdsgap.config import check_fields
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a trained small CLIP; its cache key."""
+    """Everything that decides a trained small CLIP; its cache key (`model_key`). The book's subject recipe is
+    `experiment.ExperimentConfig.train_config`; these defaults serve tests and the sweeps' fine-tunes."""
 
     model: str = "mdsgap-small"
     """A registered architecture name (see mdsgap/clip/model_configs)."""
@@ -213,14 +214,19 @@ def train_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") ->
     return clip, pd.DataFrame(rows)
 
 
+def model_key(cfg: TrainConfig) -> dict:
+    """The cache key of a trained small CLIP: its recipe, its architecture's config (a registered name whose
+    JSON changes, a longer text context say, is another model) and the library versions that train it."""
+    return {"train": cfg.to_dict(), "architecture": models.get_model_config(cfg.model),
+            "open_clip": open_clip.__version__, "torch": torch.__version__.split("+")[0]}
+
+
 def cached_clip(cfg: TrainConfig, progress: bool = True, device: str = "auto") -> Trained:
     """The small CLIP for cfg: loaded from the cache, or trained and cached on a miss.
 
-    The device is not part of the key: a model trained on a GPU serves a CPU run as well. The architecture's
-    config is: a registered name whose JSON changes (a longer text context, say) trains a new model.
+    The device is not part of the key (`model_key`): a model trained on a GPU serves a CPU run as well.
     """
-    key = {"train": cfg.to_dict(), "architecture": models.get_model_config(cfg.model),
-           "open_clip": open_clip.__version__, "torch": torch.__version__.split("+")[0]}
+    key = model_key(cfg)
 
     def build(folder: Path):
         clip, history = train_clip(cfg, progress=progress, device=device)

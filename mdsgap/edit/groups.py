@@ -38,6 +38,8 @@ class GroupStudyConfig:
     """Probability that a training image of the confounded group carries the correlate's value."""
     finetune_steps: int = 150
     """Steps of fine-tuning the subject CLIP on the correlated world."""
+    finetune_lr: float = 1e-3
+    """Peak learning rate of the fine-tuning (its own, not the subject's training rate)."""
 
     def __post_init__(self):
         check_fields(self)
@@ -66,8 +68,8 @@ class GroupStudyConfig:
 
     def train_config(self, base, seed: int):
         """The TrainConfig that fine-tunes the CLIP of `base` (a TrainConfig) on the correlated world."""
-        return dataclasses.replace(base, steps=self.finetune_steps, world=self.training_world(),
-                                   init=base.to_dict(), seed=seed)
+        return dataclasses.replace(base, steps=self.finetune_steps, lr=self.finetune_lr,
+                                   world=self.training_world(), init=base.to_dict(), seed=seed)
 
 
 def readings(image_emb: torch.Tensor, classes: torch.Tensor, groups) -> pd.DataFrame:

@@ -133,10 +133,6 @@ def _n_skipped(run: Path, index: int) -> int:
     return len(json.loads(path.read_text())) if path.is_file() else 0
 
 
-def _describe(model: dict) -> str:
-    return " ".join(f"{k}={v!r}" for k, v in model.items() if k in ("name", "pretrained", "seed", "path"))
-
-
 def prepare_run(run: Path, model: dict, dataset: dict, n_inputs: int) -> str | None:
     """Rank 0's check of the run folder before any work: the problem (another model's or dataset's embeddings
     there) or None, after recording what the folder holds and removing what a killed run left half-written."""
@@ -145,7 +141,8 @@ def prepare_run(run: Path, model: dict, dataset: dict, n_inputs: int) -> str | N
             continue
         old = json.loads(path.read_text())
         if old["model"] != model:
-            return (f"{run} holds {what} of {_describe(old['model'])}, not of {_describe(model)}: choose another "
+            return (f"{run} holds {what} of {shards.describe_model(old['model'], model)}, not of "
+                    f"{shards.describe_model(model)}: choose another "
                     f"--out (or delete {run} to start over).")
         changed = sorted(k for k in dataset if old["dataset"].get(k) != dataset[k])
         if changed:

@@ -117,6 +117,16 @@ def write_manifest(run_dir: Path, model: dict, dataset: dict, shards: list[Shard
     return manifest
 
 
+def describe_model(model: dict, other: dict | None = None) -> str:
+    """A model identity in words (name, tag, seed, file), saying so when it differs from `other` only in its
+    architecture's config (a changed JSON, or an identity written before mdsgap 0.7.1 recorded it)."""
+    words = " ".join(f"{k}={v!r}" for k, v in model.items() if k in ("name", "pretrained", "seed", "path"))
+    bare = lambda m: {k: v for k, v in m.items() if k != "architecture"}
+    if other is not None and model != other and bare(model) == bare(other):
+        words += " with another architecture config (or recorded before mdsgap 0.7.1)"
+    return words
+
+
 def load_manifest(run_dir: Path, model: dict | None = None, verify: bool = True) -> dict:
     """A run folder's manifest, checked: every shard present with its checksum, and (when `model` is given)
     made by that model. Errors name the problem and the fix."""
@@ -130,8 +140,9 @@ def load_manifest(run_dir: Path, model: dict | None = None, verify: bool = True)
         raise ManifestError(f"{path} has format {manifest.get('format')!r}; this mdsgap reads format {FORMAT}. "
                             "Embed the data again with this version.")
     if model is not None and manifest["model"] != model:
-        raise ManifestError(f"{run_dir} holds embeddings of {manifest['model']}, not of {model}: point at the "
-                            "run folder of this model, or embed the data with it.")
+        raise ManifestError(f"{run_dir} holds embeddings of {describe_model(manifest['model'], model)}, not of "
+                            f"{describe_model(model)}: point at the run folder of this model, or embed the data "
+                            "with it.")
     if verify:
         for s in manifest["shards"]:
             file = run_dir / SUBDIR / s["name"]
