@@ -320,7 +320,7 @@ per_tool.unstack().style.format(precision=1)
 # %% [markdown]
 # Of the {glue:text}`truth_tool` dictionary's {glue:text}`imgd_units:.1f` ImgD units per seed,
 # {glue:text}`imgd_images:.1f` are read on images and {glue:text}`imgd_text:.1f` on captions,
-# which name a vision-dominant factor in a share {glue:text}`p_vision:.2f` of the pairs.
+# which name each vision-dominant factor in a share {glue:text}`p_vision:.2f` of the pairs.
 # On the images, which show every vision-dominant value, no feature set finds more than
 # {glue:text}`imgd_images_max:.1f` ImgD units per seed, although the probe above reads
 # {glue:text}`encoded_vision` from the image embedding: the factors are there, but hardly any unit
