@@ -43,7 +43,7 @@ profile = "ci"  # the profile that set these values (for the record)
 n_seeds = 3  # seeds of the autoencoder, the random sets and the sampling noise
 min_pairs = 5  # a latent firing on fewer pairs has no class
 resolution = 16  # side of the generated images
-decoder_recipe = {"channels": [32, 64], "steps": 1500, "n_images": 12_000, "cond_maps": 8}
+decoder_recipe = {"channels": [32,64], "steps": 1500, "n_images": 12000, "cond_maps": 8, "lr": 4e-3}
 reader_steps = 600  # reader training steps
 ddim_steps = 10  # sampling steps (the chapter checks twice as many against the bar)
 guidance = 1.0  # classifier-free guidance weight (1: the conditional model alone)
@@ -145,7 +145,7 @@ if S.on_world:
 dec_cfg = decoder.DecoderConfig(
     resolution=resolution, channels=tuple(decoder_recipe["channels"]), seed=S.seed,
     steps=decoder_recipe["steps"], n_images=decoder_recipe["n_images"],
-    cond_maps=decoder_recipe["cond_maps"])
+    cond_maps=decoder_recipe["cond_maps"], lr=decoder_recipe["lr"])
 for name in ("guidance", "ddim_steps"):
     glue(name, globals()[name])
 if S.on_world:
