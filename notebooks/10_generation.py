@@ -142,10 +142,7 @@ if S.on_world:
 # ({glue:text}`guidance_note`; {glue:text}`ddim_steps` DDIM steps).
 
 # %%
-dec_cfg = decoder.DecoderConfig(
-    resolution=resolution, channels=tuple(decoder_recipe["channels"]), seed=S.seed,
-    steps=decoder_recipe["steps"], n_images=decoder_recipe["n_images"],
-    cond_maps=decoder_recipe["cond_maps"], lr=decoder_recipe["lr"])
+dec_cfg = decoder.DecoderConfig(resolution=resolution, seed=S.seed, **decoder_recipe)
 for name in ("guidance", "ddim_steps"):
     glue(name, globals()[name])
 if S.on_world:

@@ -181,7 +181,7 @@ def create_clip(name: str, pretrained: str = "", seed: int = 0, device: str = "a
         name = resolve_name(name)
         source = _resolve_pretrained(name, pretrained)
         identity = {"name": name, "pretrained": pretrained, "seed": seed,
-                    "architecture": open_clip.get_model_config(name)}  # a changed JSON is another model
+                    "architecture": get_model_config(name)}  # a changed JSON is another model
         if source and os.path.isfile(source):
             identity.update(_file_identity(source))
     torch.manual_seed(seed)

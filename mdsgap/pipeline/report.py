@@ -86,8 +86,8 @@ def sections(run: dict) -> list[tuple[str, list]]:
     m, s, sc, st = run["manifest"], run["sae"], run["scores"], run["score_settings"]
     first = st["variants"][0]
     data = pd.DataFrame({"": ["model", "dataset", "pairs", "dimension", "shards"],
-                         "value": [shards.describe_model(m["model"]), json.dumps(m["dataset"]), f"{m['n_pairs']:,}", m["dim"],
-                                   len(m["shards"])]})
+                         "value": [shards.describe_model(m["model"]), json.dumps(m["dataset"]),
+                                   f"{m['n_pairs']:,}", m["dim"], len(m["shards"])]})
     metrics = pd.DataFrame(s["metrics"]).T.rename_axis("modality").reset_index().round(4)
     class_cols = [c for c in sc.columns if c.startswith("class_")]
     order = [dominance.IMGD, dominance.TXTD, dominance.CMD, dominance.RARE, dominance.DEAD]
